@@ -1,1 +1,22 @@
-export {};
+/**
+ * @lab/samplers: noise schedules, the forward process and its losses, DDPM and DDIM reverse
+ * samplers with a sampling pipeline (guidance, inpainting, progress, cancellation), and
+ * Langevin dynamics for energy-based models. Pure TensorFlow.js; holds no weights.
+ */
+
+export type { DDIMSamplerOptions } from './ddim.js';
+export { DDIMSampler } from './ddim.js';
+export type { DDPMSamplerOptions, DDPMStepCoefficients, DDPMVarianceType } from './ddpm.js';
+export { DDPMSampler, ddpmStepCoefficients } from './ddpm.js';
+export type { SamplerSpec } from './factory.js';
+export { createSampler } from './factory.js';
+export type { Prediction, PredictionType } from './forward.js';
+export { addNoise, epsilonLoss, splitPrediction, velocityTarget } from './forward.js';
+export type { EnergyFunction, LangevinOptions, LangevinOrder, LangevinResult, LangevinStepInfo } from './langevin.js';
+export { langevin } from './langevin.js';
+export type { DiffusionStepInfo, InpaintOptions, SampleDiffusionOptions } from './pipeline.js';
+export { guidedModelOutput, sampleDiffusion } from './pipeline.js';
+export type { Denoiser, Sampler, SamplerOptions, SamplerStepResult, TimestepSpacing } from './sampler.js';
+export { spacedTimesteps } from './sampler.js';
+export type { NoiseSchedule, ScheduleKind, ScheduleOptions } from './schedule.js';
+export { checkTimestep, createSchedule, scheduleFromBetas } from './schedule.js';
