@@ -1,0 +1,97 @@
+import { type Rng, ValidationError } from '@lab/core';
+import { addNoise, createSchedule, DDIMSampler, epsilonLoss, type NoiseSchedule, type ScheduleKind, sampleDiffusion } from '@lab/samplers';
+import { createUNet, resolveUNetConfig, type UNetConfig, type UNetPresetName } from '@lab/unet';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { DataBatch, PreparedBatch, TrainingTask } from './types.js';
+
+export interface DiffusionTaskOptions {
+  /** A UNet preset name or a full config (default `tiny`). */
+  unet?: UNetPresetName | UNetConfig;
+  schedule?: { kind?: ScheduleKind; timesteps?: number };
+  /** For class-conditional UNets: probability of replacing a label by the null class (classifier-free guidance). */
+  labelDropout?: number;
+  /** DDIM steps for preview grids (default 50). */
+  sampleSteps?: number;
+}
+
+/**
+ * DDPM training (Ho et al. 2020, Algorithm 1): t ~ U{0…T−1}, ε ~ N(0, I),
+ * x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε, loss = mean (ε̂(x_t, t) − ε)². Previews use DDIM.
+ */
+export class DiffusionTask implements TrainingTask {
+  readonly kind = 'diffusion' as const;
+  readonly config: Record<string, unknown>;
+  readonly augmentation = { flip: true };
+  readonly schedule: NoiseSchedule;
+  private readonly unet: UNetConfig;
+  private readonly labelDropout: number;
+  private readonly sampleSteps: number;
+
+  constructor(options: DiffusionTaskOptions = {}) {
+    this.unet = resolveUNetConfig(options.unet ?? 'tiny');
+    const schedule = { kind: options.schedule?.kind ?? 'linear', timesteps: options.schedule?.timesteps ?? 1000 };
+    this.schedule = createSchedule(schedule);
+    this.labelDropout = options.labelDropout ?? 0.1;
+    if (!(this.labelDropout >= 0 && this.labelDropout <= 1))
+      throw new ValidationError(`labelDropout must be in [0, 1], got ${this.labelDropout}`);
+    this.sampleSteps = options.sampleSteps ?? 50;
+    this.config = { unet: this.unet, schedule, labelDropout: this.labelDropout, sampleSteps: this.sampleSteps };
+  }
+
+  /** Rebuilds the task from the `config` stored in a run. */
+  static fromConfig(config: Record<string, unknown>): DiffusionTask {
+    return new DiffusionTask(config as DiffusionTaskOptions);
+  }
+
+  /** Number of classes of a class-conditional UNet, or undefined for an unconditional one. */
+  get numClasses(): number | undefined {
+    const n = (this.unet as { numClasses?: number | null }).numClasses;
+    return typeof n === 'number' && n > 0 ? n : undefined;
+  }
+
+  createModel(): tfl.LayersModel {
+    return createUNet(this.unet);
+  }
+
+  async prepare(_model: tfl.LayersModel, batch: DataBatch, rng: Rng): Promise<PreparedBatch> {
+    const size = batch.images.shape[0];
+    const T = this.schedule.timesteps;
+    const t = Int32Array.from({ length: size }, () => rng.int(T));
+    const noise = rng.normal(batch.images.shape);
+    const tTensor = tf.tensor1d(t, 'int32');
+    const prepared: PreparedBatch = {
+      xt: addNoise(this.schedule, batch.images, tTensor, noise),
+      t: tf.cast(tTensor, 'float32'),
+      noise,
+    };
+    tTensor.dispose();
+    const classes = this.numClasses;
+    if (classes !== undefined) {
+      const labels = Int32Array.from(await batch.labels.data());
+      for (let i = 0; i < size; i++) if (rng.float() < this.labelDropout) labels[i] = classes;
+      prepared.y = tf.tensor1d(labels, 'int32');
+    }
+    return prepared;
+  }
+
+  loss(model: tfl.LayersModel, inputs: PreparedBatch): { loss: tf.Scalar } {
+    const args = [inputs.xt, inputs.t, ...(inputs.y ? [inputs.y] : [])] as tf.Tensor[];
+    const predicted = model.apply(args, { training: true }) as tf.Tensor;
+    return { loss: epsilonLoss(predicted, inputs.noise as tf.Tensor) };
+  }
+
+  async sample(model: tfl.LayersModel, n: number, rng: Rng, options: { signal?: AbortSignal; steps?: number } = {}): Promise<tf.Tensor4D> {
+    const sampler = new DDIMSampler(this.schedule);
+    const classes = this.numClasses;
+    return sampleDiffusion({
+      denoiser: (x, t, y) => model.apply([x, t, ...(y ? [y] : [])], { training: false }) as tf.Tensor4D,
+      sampler,
+      steps: Math.min(options.steps ?? this.sampleSteps, this.schedule.timesteps),
+      shape: [n, this.unet.imageSize ?? 32, this.unet.imageSize ?? 32, this.unet.channels ?? 3],
+      rng,
+      ...(classes !== undefined ? { classLabels: Int32Array.from({ length: n }, (_, i) => i % classes) } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+}

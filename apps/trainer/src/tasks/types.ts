@@ -1,0 +1,50 @@
+import type { Rng } from '@lab/core';
+import type * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { Augmentation } from '../data/batches.js';
+
+export type ModelKind = 'diffusion' | 'energy' | 'classifier';
+
+/** A batch of real data: images [B,32,32,3] in [-1,1], int32 labels [B]. */
+export interface DataBatch {
+  readonly images: tf.Tensor4D;
+  readonly labels: tf.Tensor1D;
+}
+
+/** Batch-first tensors that the trainer slices into micro-batches; the task's `loss` reads them. */
+export type PreparedBatch = Record<string, tf.Tensor>;
+
+/** Extra state a task keeps across steps (the energy model's replay buffer), as checkpoint parts. */
+export interface TaskState {
+  readonly tensors?: Record<string, tf.Tensor>;
+  readonly json?: Record<string, unknown>;
+}
+
+/**
+ * One kind of model to train. The trainer owns the optimiser, gradient accumulation, clipping,
+ * EMA, checkpoints and the data; a task says how to build its network, what one step's inputs
+ * are, and what the loss of a slice of them is.
+ */
+export interface TrainingTask {
+  readonly kind: ModelKind;
+  /** The resolved, JSON-safe configuration (stored in the run and the manifest). */
+  readonly config: Record<string, unknown>;
+  /** Augmentation applied to the real images. */
+  readonly augmentation: Augmentation;
+  /** A fresh network of this architecture (random weights). */
+  createModel(): tfl.LayersModel;
+  /**
+   * Everything one step needs, batch-first, drawn from `rng` for the whole batch before it is split
+   * (so the result does not depend on the micro-batch size). May be async (Langevin sampling).
+   * The trainer disposes the returned tensors (not `batch`).
+   */
+  prepare(model: tfl.LayersModel, batch: DataBatch, rng: Rng, step: number): Promise<PreparedBatch>;
+  /** The mean loss over a slice of a prepared batch, in training mode, plus scalar metrics. */
+  loss(model: tfl.LayersModel, inputs: PreparedBatch): { loss: tf.Scalar; metrics?: Record<string, tf.Scalar> };
+  /** Called after the optimiser step with the whole prepared batch (e.g. to store Langevin chains). */
+  afterStep?(prepared: PreparedBatch): Promise<void>;
+  /** `n` samples in [-1,1] for the preview grid and evaluation (none for a classifier). */
+  sample?(model: tfl.LayersModel, n: number, rng: Rng, options?: { signal?: AbortSignal; steps?: number }): Promise<tf.Tensor4D>;
+  saveState?(): TaskState;
+  restoreState?(state: TaskState): Promise<void>;
+}
