@@ -1,0 +1,4 @@
+import torch
+
+x = torch.tensor([2.0])
+print("requires_grad by default:", x.requires_grad)
