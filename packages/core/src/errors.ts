@@ -68,7 +68,9 @@ export class CheckpointError extends GenlabError {
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
     const reason = signal.reason;
-    throw reason instanceof CancelledError ? reason : new CancelledError(reason instanceof Error ? reason.message : undefined, { cause: reason });
+    throw reason instanceof CancelledError
+      ? reason
+      : new CancelledError(reason instanceof Error ? reason.message : undefined, { cause: reason });
   }
 }
 

@@ -14,8 +14,10 @@ const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error:
  * A small JSON-lines logger writing to stderr (stdout stays free for program output).
  * `pretty` prints `level message key=value` for terminals.
  */
-export function createLogger(options: { level?: LogLevel; pretty?: boolean; fields?: Record<string, unknown>; write?: (line: string) => void } = {}): Logger {
-  const level = options.level ?? ((process.env.GENLAB_LOG_LEVEL as LogLevel | undefined) ?? 'info');
+export function createLogger(
+  options: { level?: LogLevel; pretty?: boolean; fields?: Record<string, unknown>; write?: (line: string) => void } = {},
+): Logger {
+  const level = options.level ?? (process.env.GENLAB_LOG_LEVEL as LogLevel | undefined) ?? 'info';
   const threshold = LEVELS[level] ?? LEVELS.info;
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const base = options.fields ?? {};

@@ -1,0 +1,201 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { UnavailableError, ValidationError } from '../errors.js';
+import { type Logger, silentLogger } from '../logger.js';
+import { registerTrainingKernels } from './kernels/register.js';
+import type { BackendInfo, BackendName } from './types.js';
+import { prepareWasm, type WasmModule } from './wasm-setup.js';
+import { probeNodeWebGpu, type WebGpuModule } from './webgpu-probe.js';
+
+/** Imports a module by specifier; injected in tests to simulate optional packages present or absent. */
+export type ModuleLoader = (specifier: string) => Promise<unknown>;
+
+export interface InitBackendOptions {
+  /** Try this backend first; if it is unavailable, fall back in the usual order. */
+  prefer?: BackendName;
+  /** Use exactly this backend or throw `UnavailableError` (default: `GENLAB_BACKEND`). */
+  force?: BackendName;
+  logger?: Logger;
+  /** Accept a software WebGPU adapter (llvmpipe, lavapipe, SwiftShader); off because wasm beats it. */
+  allowSoftwareWebgpu?: boolean;
+  /** Environment to read `GENLAB_BACKEND` from (default `process.env`). */
+  env?: Record<string, string | undefined>;
+  /** Module loader (default: dynamic `import()`). */
+  loader?: ModuleLoader;
+}
+
+/** Best first. */
+export const BACKEND_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
+
+const ALIASES: Record<string, BackendName> = {
+  'tensorflow-gpu': 'tensorflow-gpu',
+  'node-gpu': 'tensorflow-gpu',
+  'tfjs-node-gpu': 'tensorflow-gpu',
+  tensorflow: 'tensorflow',
+  node: 'tensorflow',
+  'tfjs-node': 'tensorflow',
+  webgpu: 'webgpu',
+  wasm: 'wasm',
+  cpu: 'cpu',
+};
+
+/** Parses a backend name as written in `GENLAB_BACKEND` (also accepts `node`, `node-gpu`). */
+export function parseBackendName(value: string): BackendName {
+  const name = ALIASES[value.trim().toLowerCase()];
+  if (name === undefined) throw new ValidationError(`Unknown backend '${value}'; expected one of ${BACKEND_ORDER.join(', ')}`);
+  return name;
+}
+
+type Attempt = { ok: true; tfBackend: string; detail: string } | { ok: false; reason: string };
+
+const defaultLoader: ModuleLoader = (specifier) => import(specifier);
+
+function isMissingModule(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+}
+
+function describe(error: unknown): string {
+  if (isMissingModule(error)) return 'not installed';
+  const message = error instanceof Error ? error.message : String(error);
+  return `failed to load: ${message.split('\n')[0]}`;
+}
+
+async function activate(tfBackend: string): Promise<boolean> {
+  if (tf.findBackendFactory(tfBackend) === null) return false;
+  try {
+    return await tf.setBackend(tfBackend);
+  } catch {
+    return false;
+  }
+}
+
+async function tryNative(name: 'tensorflow-gpu' | 'tensorflow', loader: ModuleLoader): Promise<Attempt> {
+  const specifier = name === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+  try {
+    await loader(specifier);
+  } catch (error) {
+    return { ok: false, reason: `${specifier} ${describe(error)}` };
+  }
+  if (!(await activate('tensorflow'))) return { ok: false, reason: `${specifier} loaded but its backend did not start` };
+  return { ok: true, tfBackend: 'tensorflow', detail: specifier };
+}
+
+async function tryWebGpu(loader: ModuleLoader, allowSoftware: boolean): Promise<Attempt> {
+  let webgpu: WebGpuModule;
+  try {
+    webgpu = (await loader('webgpu')) as WebGpuModule;
+  } catch (error) {
+    return { ok: false, reason: `webgpu (Dawn) ${describe(error)}` };
+  }
+  let probe: Awaited<ReturnType<typeof probeNodeWebGpu>>;
+  try {
+    probe = await probeNodeWebGpu(webgpu);
+  } catch (error) {
+    return { ok: false, reason: `Dawn failed: ${describe(error)}` };
+  }
+  if (probe === null) return { ok: false, reason: 'no WebGPU adapter (no Vulkan/Metal/D3D12 driver)' };
+  if (probe.software && !allowSoftware) return { ok: false, reason: `only a software adapter (${probe.description}), slower than wasm` };
+  probe.install();
+  try {
+    await loader('@tensorflow/tfjs-backend-webgpu');
+  } catch (error) {
+    return { ok: false, reason: `@tensorflow/tfjs-backend-webgpu ${describe(error)}` };
+  }
+  if (!(await activate('webgpu'))) return { ok: false, reason: `the webgpu backend did not start on ${probe.description}` };
+  return { ok: true, tfBackend: 'webgpu', detail: probe.description + (probe.software ? ' (software)' : '') };
+}
+
+async function tryWasm(loader: ModuleLoader): Promise<Attempt> {
+  let simd: boolean;
+  try {
+    const wasm = (await loader('@tensorflow/tfjs-backend-wasm')) as WasmModule;
+    ({ simd } = await prepareWasm(wasm));
+  } catch (error) {
+    return { ok: false, reason: `@tensorflow/tfjs-backend-wasm ${describe(error)}` };
+  }
+  if (!(await activate('wasm'))) return { ok: false, reason: 'the wasm backend did not start' };
+  return { ok: true, tfBackend: 'wasm', detail: `${simd ? 'SIMD' : 'no SIMD'}, single-threaded` };
+}
+
+async function tryCpu(): Promise<Attempt> {
+  if (!(await activate('cpu'))) return { ok: false, reason: 'the cpu backend did not start' };
+  return { ok: true, tfBackend: 'cpu', detail: 'pure JavaScript' };
+}
+
+function attempt(name: BackendName, options: { loader: ModuleLoader; allowSoftwareWebgpu: boolean }): Promise<Attempt> {
+  switch (name) {
+    case 'tensorflow-gpu':
+    case 'tensorflow':
+      return tryNative(name, options.loader);
+    case 'webgpu':
+      return tryWebGpu(options.loader, options.allowSoftwareWebgpu);
+    case 'wasm':
+      return tryWasm(options.loader);
+    case 'cpu':
+      return tryCpu();
+  }
+}
+
+function summary(info: BackendInfo): string {
+  const skipped = info.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
+  const why = info.forced ? 'forced' : skipped ? `skipped ${skipped}` : 'the best available';
+  return `tfjs backend ${info.name} (${info.detail}); ${why}`;
+}
+
+/**
+ * Chooses and activates a tfjs backend without caching (see `initBackend`). Exposed for
+ * tests, which inject `loader` to simulate the optional native packages absent or present.
+ */
+export async function selectBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? silentLogger;
+  const forcedValue = options.force ?? (env.GENLAB_BACKEND ? parseBackendName(env.GENLAB_BACKEND) : undefined);
+  const allowSoftwareWebgpu = options.allowSoftwareWebgpu ?? (forcedValue === 'webgpu' || env.GENLAB_ALLOW_SOFTWARE_WEBGPU === '1');
+  const context = { loader: options.loader ?? defaultLoader, allowSoftwareWebgpu };
+
+  let info: BackendInfo;
+  if (forcedValue !== undefined) {
+    const result = await attempt(forcedValue, context);
+    if (!result.ok) throw new UnavailableError(`Backend '${forcedValue}' was forced but is unavailable: ${result.reason}`);
+    info = { name: forcedValue, tfBackend: result.tfBackend, detail: result.detail, skipped: [], forced: true };
+  } else {
+    const order = options.prefer ? [options.prefer, ...BACKEND_ORDER.filter((n) => n !== options.prefer)] : BACKEND_ORDER;
+    const skipped: { name: BackendName; reason: string }[] = [];
+    let chosen: BackendInfo | undefined;
+    for (const name of order) {
+      const result = await attempt(name, context);
+      if (result.ok) {
+        chosen = { name, tfBackend: result.tfBackend, detail: result.detail, skipped, forced: false };
+        break;
+      }
+      skipped.push({ name, reason: result.reason });
+    }
+    if (chosen === undefined)
+      throw new UnavailableError(`No tfjs backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+    info = chosen;
+  }
+  registerTrainingKernels(info.tfBackend);
+  logger.info(summary(info), { backend: info.name, detail: info.detail, skipped: info.skipped, forced: info.forced });
+  return info;
+}
+
+let initialised: Promise<BackendInfo> | undefined;
+
+/**
+ * Initialises TensorFlow.js once with the best backend available: tfjs-node-gpu →
+ * tfjs-node → WebGPU through Dawn (hardware adapters only unless allowed) → wasm (SIMD,
+ * single-threaded) → cpu. `GENLAB_BACKEND` (or `force`) demands one backend and throws
+ * `UnavailableError` if it cannot start. Registers the training kernels the chosen backend
+ * lacks, logs one line naming the backend and why better ones were skipped, and returns
+ * the same `BackendInfo` on every later call (their options are ignored).
+ */
+export function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  if (initialised === undefined) {
+    initialised = selectBackend(options).catch((error: unknown) => {
+      initialised = undefined;
+      throw error;
+    });
+  }
+  return initialised;
+}

@@ -1,0 +1,73 @@
+// tfjs-core's Node bundle registers no gradient functions; tfjs-layers' bundle registers all
+// of them (into tfjs's global registry) when imported. Training needs them.
+import '@tensorflow/tfjs-layers';
+import {
+  Conv2DBackpropFilter,
+  getKernel,
+  type KernelFunc,
+  registerKernel,
+  UnsortedSegmentSum,
+  unregisterKernel,
+} from '@tensorflow/tfjs-core';
+import { createConv2DBackpropFilter } from './conv2d-backprop-filter.js';
+import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
+
+/** Marks our kernels so that registering twice is a no-op and a stock kernel is kept as fallback. */
+const MARK = Symbol.for('genlab.trainingKernel');
+type MarkedKernelFunc = KernelFunc & { [MARK]?: true };
+
+function isOurs(kernelName: string, backendName: string): boolean {
+  return (getKernel(kernelName, backendName)?.kernelFunc as MarkedKernelFunc | undefined)?.[MARK] === true;
+}
+
+const stockKernels = new Map<string, KernelFunc>();
+
+/**
+ * The kernel tfjs itself registered for `kernelName` on `backendName` before genlab replaced
+ * it (for comparisons and benchmarks); undefined when tfjs had none or nothing was replaced.
+ */
+export function getStockKernel(kernelName: string, backendName: string): KernelFunc | undefined {
+  return (
+    stockKernels.get(`${backendName}/${kernelName}`) ??
+    (isOurs(kernelName, backendName) ? undefined : getKernel(kernelName, backendName)?.kernelFunc)
+  );
+}
+
+function replaceKernel(kernelName: string, backendName: string, make: (stock: KernelFunc | undefined) => KernelFunc): void {
+  if (isOurs(kernelName, backendName)) return;
+  const stock = getKernel(kernelName, backendName);
+  if (stock) stockKernels.set(`${backendName}/${kernelName}`, stock.kernelFunc);
+  if (stock) unregisterKernel(kernelName, backendName);
+  const kernelFunc = make(stock?.kernelFunc) as MarkedKernelFunc;
+  kernelFunc[MARK] = true;
+  registerKernel({ kernelName, backendName, kernelFunc, ...(stock?.setupFunc ? { setupFunc: stock.setupFunc } : {}) });
+}
+
+/** Which kernels `registerTrainingKernels` installed (or found installed) for a backend. */
+export interface TrainingKernelReport {
+  readonly backend: string;
+  readonly kernels: readonly string[];
+}
+
+/**
+ * Installs the gradient kernels genlab's models need on `backendName`:
+ * - `wasm`: `Conv2DBackpropFilter` (absent in tfjs 4.22, so no conv net trains) and
+ *   `UnsortedSegmentSum` (the gradient of `gather`, absent too);
+ * - `cpu`: `Conv2DBackpropFilter`, replacing the stock scalar loop (~0.014 GFLOP/s) with
+ *   one forward conv; the stock kernel stays as fallback for NCHW.
+ * Other backends are left alone. Idempotent. Call it before training (initBackend does).
+ */
+export function registerTrainingKernels(backendName: string): TrainingKernelReport {
+  const kernels: string[] = [];
+  if (backendName === 'wasm' || backendName === 'cpu') {
+    replaceKernel(Conv2DBackpropFilter, backendName, (stock) => createConv2DBackpropFilter(backendName, stock));
+    kernels.push(Conv2DBackpropFilter);
+  }
+  if (backendName === 'wasm') {
+    if (!getKernel(UnsortedSegmentSum, backendName) || isOurs(UnsortedSegmentSum, backendName)) {
+      replaceKernel(UnsortedSegmentSum, backendName, () => unsortedSegmentSumKernel);
+      kernels.push(UnsortedSegmentSum);
+    }
+  }
+  return { backend: backendName, kernels };
+}

@@ -1,0 +1,176 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { getStockKernel } from '../../src/backend/kernels/register.js';
+import { onBackend, relativeError, seededValues, setUpCpuAndWasm } from '../helpers/backends.js';
+
+type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+interface Case {
+  name: string;
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  strides: [number, number];
+  pad: Pad;
+}
+
+const CASES: Case[] = [
+  { name: '3×3 stride 1 same', x: [2, 7, 9, 3], filter: [3, 3, 3, 4], strides: [1, 1], pad: 'same' },
+  { name: '3×3 stride 1 valid', x: [3, 6, 5, 2], filter: [3, 3, 2, 5], strides: [1, 1], pad: 'valid' },
+  { name: '3×3 stride 2 same, odd sizes', x: [2, 9, 7, 3], filter: [3, 3, 3, 4], strides: [2, 2], pad: 'same' },
+  { name: '3×3 stride 2 valid, odd sizes', x: [2, 9, 7, 3], filter: [3, 3, 3, 4], strides: [2, 2], pad: 'valid' },
+  { name: '4×4 stride 2 same (asymmetric pads)', x: [2, 8, 8, 2], filter: [4, 4, 2, 3], strides: [2, 2], pad: 'same' },
+  { name: 'mixed strides 2×1, 2×3 filter', x: [2, 7, 6, 3], filter: [2, 3, 3, 2], strides: [2, 1], pad: 'valid' },
+  { name: '1×1 stride 1 (matmul route)', x: [3, 5, 5, 4], filter: [1, 1, 4, 6], strides: [1, 1], pad: 'same' },
+  { name: '1×1 stride 2', x: [2, 7, 7, 4], filter: [1, 1, 4, 3], strides: [2, 2], pad: 'valid' },
+  { name: '5×5 filter larger than input, same', x: [2, 3, 3, 2], filter: [5, 5, 2, 3], strides: [1, 1], pad: 'same' },
+  {
+    name: 'explicit pads, stride 2',
+    x: [2, 6, 7, 2],
+    filter: [3, 3, 2, 3],
+    strides: [2, 2],
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  },
+];
+
+function size(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Forward output shape, computed by tfjs's own shape logic via a cpu conv. */
+function dyShape(c: Case): [number, number, number, number] {
+  return tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.filter) as tf.Tensor4D, c.strides, c.pad).shape);
+}
+
+/** The filter gradient through the registered kernel on the active backend (via autodiff). */
+async function filterGradient(c: Case, x: Float32Array, dy: Float32Array): Promise<Float32Array> {
+  const dyS = dyShape(c);
+  const result = tf.tidy(() => {
+    const xt = tf.tensor4d(x, c.x);
+    const dyt = tf.tensor4d(dy, dyS);
+    const grad = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(xt, w as tf.Tensor4D, c.strides, c.pad), dyt)));
+    return grad(tf.zeros(c.filter) as tf.Tensor4D);
+  });
+  const values = (await result.data()) as Float32Array;
+  result.dispose();
+  return values;
+}
+
+/** The textbook sum, in float64, as an independent reference. */
+function naiveFilterGradient(c: Case, x: Float32Array, dy: Float32Array): Float64Array {
+  const [B, H, W, Ci] = c.x;
+  const [kh, kw, , Co] = c.filter;
+  const [Ho, Wo] = dyShape(c).slice(1) as [number, number];
+  const [sh, sw] = c.strides;
+  let top: number;
+  let left: number;
+  if (c.pad === 'valid') {
+    top = 0;
+    left = 0;
+  } else if (c.pad === 'same') {
+    top = Math.floor(Math.max(0, (Ho - 1) * sh + kh - H) / 2);
+    left = Math.floor(Math.max(0, (Wo - 1) * sw + kw - W) / 2);
+  } else {
+    top = c.pad[1][0];
+    left = c.pad[2][0];
+  }
+  const out = new Float64Array(kh * kw * Ci * Co);
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++)
+      for (let ci = 0; ci < Ci; ci++)
+        for (let co = 0; co < Co; co++) {
+          let s = 0;
+          for (let b = 0; b < B; b++)
+            for (let ho = 0; ho < Ho; ho++) {
+              const h = ho * sh + i - top;
+              if (h < 0 || h >= H) continue;
+              for (let wo = 0; wo < Wo; wo++) {
+                const w = wo * sw + j - left;
+                if (w < 0 || w >= W) continue;
+                s += (x[((b * H + h) * W + w) * Ci + ci] as number) * (dy[((b * Ho + ho) * Wo + wo) * Co + co] as number);
+              }
+            }
+          out[((i * kw + j) * Ci + ci) * Co + co] = s;
+        }
+  return out;
+}
+
+beforeAll(setUpCpuAndWasm);
+
+describe('Conv2DBackpropFilter (wasm and cpu, via one forward conv)', () => {
+  for (const [index, c] of CASES.entries()) {
+    it(`matches the cpu backend and a float64 reference: ${c.name}`, async () => {
+      const x = seededValues(size(c.x), 11 + index);
+      const dy = seededValues(size(dyShape(c)), 97 + index);
+      const reference = naiveFilterGradient(c, x, dy);
+      const onWasm = await onBackend('wasm', () => filterGradient(c, x, dy));
+      const onCpu = await onBackend('cpu', () => filterGradient(c, x, dy));
+      expect(relativeError(onWasm, onCpu)).toBeLessThan(1e-4);
+      expect(relativeError(onWasm, reference)).toBeLessThan(1e-5);
+      expect(relativeError(onCpu, reference)).toBeLessThan(1e-5);
+    });
+  }
+
+  it('agrees with the stock tfjs cpu kernel it replaces', async () => {
+    const stock = getStockKernel(tf.Conv2DBackpropFilter, 'cpu');
+    expect(stock).toBeDefined();
+    for (const c of CASES.slice(0, 5)) {
+      const x = seededValues(size(c.x), 5);
+      const dy = seededValues(size(dyShape(c)), 6);
+      const ours = await onBackend('cpu', () => filterGradient(c, x, dy));
+      const theirs = await onBackend('cpu', async () => {
+        const xt = tf.tensor4d(x, c.x);
+        const dyt = tf.tensor4d(dy, dyShape(c));
+        const info = stock!({
+          inputs: { x: xt, dy: dyt },
+          backend: tf.backend(),
+          attrs: { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.filter } as never,
+        }) as tf.TensorInfo;
+        const out = tf.engine().makeTensorFromTensorInfo(info);
+        const values = await out.data();
+        tf.dispose([xt, dyt, out]);
+        return values;
+      });
+      expect(relativeError(ours, theirs)).toBeLessThan(1e-5);
+    }
+  });
+
+  it('matches central finite differences of the loss on cpu', async () => {
+    const c = CASES[2]!;
+    const x = tf.tensor4d(seededValues(size(c.x), 3), c.x);
+    const dy = tf.tensor4d(seededValues(size(dyShape(c)), 4), dyShape(c));
+    const w0 = seededValues(size(c.filter), 8);
+    const loss = (w: Float32Array) => tf.tidy(() => tf.sum(tf.mul(tf.conv2d(x, tf.tensor4d(w, c.filter), c.strides, c.pad), dy)));
+    const grad = await filterGradient(c, (await x.data()) as Float32Array, (await dy.data()) as Float32Array);
+    const h = 1e-2;
+    for (const k of [0, 7, 19, size(c.filter) - 1]) {
+      const plus = Float32Array.from(w0);
+      const minus = Float32Array.from(w0);
+      plus[k] = (plus[k] as number) + h;
+      minus[k] = (minus[k] as number) - h;
+      const lp = loss(plus);
+      const lm = loss(minus);
+      const fd = ((await lp.data())[0]! - (await lm.data())[0]!) / (2 * h);
+      tf.dispose([lp, lm]);
+      expect(Math.abs(fd - grad[k]!)).toBeLessThan(2e-3 * Math.max(1, Math.abs(grad[k]!)));
+    }
+    tf.dispose([x, dy]);
+  });
+
+  it('leaks no tensors or backend buffers across repeated gradients on wasm', async () => {
+    await onBackend('wasm', async () => {
+      const c = CASES[3]!;
+      const x = seededValues(size(c.x), 1);
+      const dy = seededValues(size(dyShape(c)), 2);
+      await filterGradient(c, x, dy);
+      const tensors = tf.memory().numTensors;
+      const buffers = tf.backend().numDataIds();
+      for (let i = 0; i < 3; i++) await filterGradient(c, x, dy);
+      expect(tf.memory().numTensors).toBe(tensors);
+      expect(tf.backend().numDataIds()).toBe(buffers);
+    });
+  });
+});
