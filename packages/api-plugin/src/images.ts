@@ -26,7 +26,9 @@ export async function tensorToPixels(x: tf.Tensor): Promise<Uint8Array> {
 
 /** Uint8 pixels → float tensor in [-1, 1] with shape [1, H, W, C]. */
 export function pixelsToTensor(image: RawImage): tf.Tensor4D {
-  return tf.tidy(() => tf.sub(tf.div(tf.tensor4d(Float32Array.from(image.pixels), [1, image.height, image.width, image.channels]), 127.5), 1));
+  return tf.tidy(() =>
+    tf.sub(tf.div(tf.tensor4d(Float32Array.from(image.pixels), [1, image.height, image.width, image.channels]), 127.5), 1),
+  );
 }
 
 /** Encodes RGB or grayscale pixels as a PNG (deterministic: same pixels, same bytes). */
@@ -62,7 +64,12 @@ export function decodeImage(bytes: Uint8Array): RawImage {
   if (buffer.length > 3 && buffer[0] === 0xff && buffer[1] === 0xd8 && buffer[2] === 0xff) {
     let decoded: { width: number; height: number; data: Uint8Array };
     try {
-      decoded = jpeg.decode(buffer, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_DECODE_PIXELS / 1e6, maxMemoryUsageInMB: 64 });
+      decoded = jpeg.decode(buffer, {
+        useTArray: true,
+        formatAsRGBA: true,
+        maxResolutionInMP: MAX_DECODE_PIXELS / 1e6,
+        maxMemoryUsageInMB: 64,
+      });
     } catch (error) {
       throw new ValidationError(`The JPEG cannot be decoded: ${(error as Error).message}`, { cause: error });
     }
@@ -75,7 +82,14 @@ export function decodeImage(bytes: Uint8Array): RawImage {
 /**
  * Tiles N images ([N, H, W, C] uint8) into one grid image with `padding` pixels of white between cells.
  */
-export function tileGrid(pixels: Uint8Array, n: number, height: number, width: number, channels: number, options: { columns?: number; padding?: number } = {}): RawImage {
+export function tileGrid(
+  pixels: Uint8Array,
+  n: number,
+  height: number,
+  width: number,
+  channels: number,
+  options: { columns?: number; padding?: number } = {},
+): RawImage {
   const columns = Math.max(1, Math.min(n, options.columns ?? Math.ceil(Math.sqrt(n))));
   const rows = Math.ceil(n / columns);
   const pad = options.padding ?? 2;
@@ -86,7 +100,7 @@ export function tileGrid(pixels: Uint8Array, n: number, height: number, width: n
     const x0 = pad + (k % columns) * (width + pad);
     const y0 = pad + Math.floor(k / columns) * (height + pad);
     for (let y = 0; y < height; y++) {
-      const src = ((k * height + y) * width) * channels;
+      const src = (k * height + y) * width * channels;
       out.set(pixels.subarray(src, src + width * channels), ((y0 + y) * gridW + x0) * channels);
     }
   }

@@ -9,7 +9,13 @@ import type { ModelRegistry } from './registry.js';
  * runs in-process or in a worker thread.
  */
 export type Job =
-  | { readonly op: 'sample'; readonly model: string; readonly params: SampleParams; readonly output: JobOutput; readonly previewEvery?: number }
+  | {
+      readonly op: 'sample';
+      readonly model: string;
+      readonly params: SampleParams;
+      readonly output: JobOutput;
+      readonly previewEvery?: number;
+    }
   | {
       readonly op: 'inpaint';
       readonly model: string;
@@ -30,7 +36,13 @@ export interface JobOutput {
 }
 
 export type JobResult =
-  | { readonly op: 'sample' | 'inpaint'; readonly seed: number; readonly count: number; readonly grid?: Uint8Array; readonly images?: Uint8Array[] }
+  | {
+      readonly op: 'sample' | 'inpaint';
+      readonly seed: number;
+      readonly count: number;
+      readonly grid?: Uint8Array;
+      readonly images?: Uint8Array[];
+    }
   | { readonly op: 'score'; readonly scores: ScoreResult[] }
   | { readonly op: 'classify'; readonly probabilities: number[][] };
 
@@ -69,7 +81,10 @@ export async function runJob(registry: ModelRegistry, job: Job, options: RunOpti
       const { provider } = registry.require(job.model, 'classify');
       const batch = stackImages(job.images);
       try {
-        return { op: 'classify', probabilities: await (provider.classify as NonNullable<typeof provider.classify>)(batch, control(options)) };
+        return {
+          op: 'classify',
+          probabilities: await (provider.classify as NonNullable<typeof provider.classify>)(batch, control(options)),
+        };
       } finally {
         batch.dispose();
       }

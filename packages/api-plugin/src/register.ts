@@ -7,7 +7,12 @@ export type PluginErrorReason = 'duplicate' | 'missing' | 'cycle' | 'invalid' | 
 export class PluginRegistrationError extends GenlabError {
   readonly reason: PluginErrorReason;
   readonly plugin: string;
-  constructor(reason: PluginErrorReason, plugin: string, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+  constructor(
+    reason: PluginErrorReason,
+    plugin: string,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
     super('validation', message, options);
     this.reason = reason;
     this.plugin = plugin;
@@ -45,7 +50,9 @@ export function orderPlugins<P extends Pick<GenlabPlugin, 'name' | 'dependencies
     if (seen === 'done') return;
     if (seen === 'visiting') {
       const cycle = [...path.slice(path.indexOf(plugin.name)), plugin.name];
-      throw new PluginRegistrationError('cycle', plugin.name, `Plugin dependencies form a cycle: ${cycle.join(' -> ')}`, { details: { cycle } });
+      throw new PluginRegistrationError('cycle', plugin.name, `Plugin dependencies form a cycle: ${cycle.join(' -> ')}`, {
+        details: { cycle },
+      });
     }
     state.set(plugin.name, 'visiting');
     for (const dep of plugin.dependencies ?? []) visit(byName.get(dep) as P, [...path, plugin.name]);
@@ -83,7 +90,9 @@ export async function registerPlugins(plugins: readonly GenlabPlugin[], options:
       });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      throw new PluginRegistrationError('register', plugin.name, `Plugin "${plugin.name}" failed to register: ${message}`, { cause: error });
+      throw new PluginRegistrationError('register', plugin.name, `Plugin "${plugin.name}" failed to register: ${message}`, {
+        cause: error,
+      });
     }
     logger.info('plugin registered', { plugin: plugin.name, version: plugin.version });
   }

@@ -27,8 +27,7 @@ const generationFields = {
 
 export const SampleRequestSchema = z
   .object({ count: z.number().int().min(1).max(64).default(4).describe('Number of images, 1–64'), ...generationFields })
-  .strict()
-  ;
+  .strict();
 
 export const InpaintRequestSchema = z
   .object({
@@ -37,15 +36,13 @@ export const InpaintRequestSchema = z
     count: z.number().int().min(1).max(16).default(1),
     ...generationFields,
   })
-  .strict()
-  ;
+  .strict();
 
 export const ScoreRequestSchema = z.object({ image: ImageInputSchema }).strict();
 
 export const ClassifyRequestSchema = z
   .object({ image: ImageInputSchema, model: ModelIdSchema.optional().describe('Classifier to use; the first ready one when absent') })
-  .strict()
-  ;
+  .strict();
 
 /** `POST /generate/diffusion` and `/generate/ebm`: the peers' body, `{num, steps}`. */
 export const GenerateAliasSchema = z
@@ -55,42 +52,33 @@ export const GenerateAliasSchema = z
     seed: z.number().int().min(0).max(4294967295).optional(),
     format: z.enum(['png', 'json']).default('png'),
   })
-  .strict()
-  ;
+  .strict();
 
-export const ProblemSchema = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string().optional(),
-    instance: z.string().optional(),
-    requestId: z.string().optional(),
-    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-  })
-  ;
+export const ProblemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string().optional(),
+  instance: z.string().optional(),
+  requestId: z.string().optional(),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
 
-export const SampleJsonResponseSchema = z
-  .object({
-    model: z.string(),
-    seed: z.number().int(),
-    count: z.number().int(),
-    images: z.array(z.string()).describe('base64 PNGs, one per image'),
-    grid: z.string().describe('base64 PNG of all images'),
-  })
-  ;
+export const SampleJsonResponseSchema = z.object({
+  model: z.string(),
+  seed: z.number().int(),
+  count: z.number().int(),
+  images: z.array(z.string()).describe('base64 PNGs, one per image'),
+  grid: z.string().describe('base64 PNG of all images'),
+});
 
-export const ScoreResponseSchema = z
-  .object({ model: z.string(), energy: z.number(), percentile: z.number().optional() })
-  ;
+export const ScoreResponseSchema = z.object({ model: z.string(), energy: z.number(), percentile: z.number().optional() });
 
-export const ClassifyResponseSchema = z
-  .object({
-    model: z.string(),
-    probabilities: z.array(z.object({ label: z.string(), index: z.number().int(), probability: z.number() })),
-    top: z.object({ label: z.string(), index: z.number().int(), probability: z.number() }),
-  })
-  ;
+export const ClassifyResponseSchema = z.object({
+  model: z.string(),
+  probabilities: z.array(z.object({ label: z.string(), index: z.number().int(), probability: z.number() })),
+  top: z.object({ label: z.string(), index: z.number().int(), probability: z.number() }),
+});
 
 export type SampleRequest = z.infer<typeof SampleRequestSchema>;
 export type InpaintRequest = z.infer<typeof InpaintRequestSchema>;

@@ -88,7 +88,8 @@ export function useProblemHandlers(app: express.Express | Router, logger: Logger
   app.use(
     problemHandler({
       log: (error, problem) => {
-        if (problem.status >= 500) logger.error('request failed', { status: problem.status, error: error instanceof Error ? error.stack : String(error) });
+        if (problem.status >= 500)
+          logger.error('request failed', { status: problem.status, error: error instanceof Error ? error.stack : String(error) });
       },
     }),
   );

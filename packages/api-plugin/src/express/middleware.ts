@@ -27,6 +27,11 @@ export function bearerAuth(token: string | undefined): RequestHandler {
       return;
     }
     res.set('WWW-Authenticate', 'Bearer');
-    sendProblem(res, { type: 'urn:genlab:problem:unauthorized', title: 'Unauthorized', status: 401, detail: 'A valid bearer token is required' });
+    sendProblem(res, {
+      type: 'urn:genlab:problem:unauthorized',
+      title: 'Unauthorized',
+      status: 401,
+      detail: 'A valid bearer token is required',
+    });
   };
 }

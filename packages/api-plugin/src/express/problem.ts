@@ -58,7 +58,12 @@ export function problemFromError(error: unknown): { problem: Problem; headers: R
     let status = STATUS_BY_CODE[error.code] ?? 500;
     if (error instanceof JobTimeoutError) status = 503;
     if (error instanceof OverloadedError) headers['Retry-After'] = String(error.retryAfterSeconds);
-    const problem: Problem = { type: `urn:genlab:problem:${error.code}`, title: TITLES[status] ?? error.name, status, detail: error.message };
+    const problem: Problem = {
+      type: `urn:genlab:problem:${error.code}`,
+      title: TITLES[status] ?? error.name,
+      status,
+      detail: error.message,
+    };
     const errors = error.details?.errors;
     if (Array.isArray(errors)) problem.errors = errors as Problem['errors'];
     return { problem, headers };
@@ -67,13 +72,22 @@ export function problemFromError(error: unknown): { problem: Problem; headers: R
   const httpError = error as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
   const status = httpError.status ?? httpError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    const detail = httpError.type === 'entity.parse.failed' ? 'The body is not valid JSON' : httpError.expose ? httpError.message : undefined;
+    const detail =
+      httpError.type === 'entity.parse.failed' ? 'The body is not valid JSON' : httpError.expose ? httpError.message : undefined;
     return {
-      problem: { type: `urn:genlab:problem:http-${status}`, title: TITLES[status] ?? 'Client Error', status, ...(detail ? { detail } : {}) },
+      problem: {
+        type: `urn:genlab:problem:http-${status}`,
+        title: TITLES[status] ?? 'Client Error',
+        status,
+        ...(detail ? { detail } : {}),
+      },
       headers,
     };
   }
-  return { problem: { type: 'urn:genlab:problem:internal', title: TITLES[500] as string, status: 500, detail: 'An internal error occurred' }, headers };
+  return {
+    problem: { type: 'urn:genlab:problem:internal', title: TITLES[500] as string, status: 500, detail: 'An internal error occurred' },
+    headers,
+  };
 }
 
 /** Sends a problem document with `application/problem+json`. */
@@ -98,5 +112,11 @@ export function problemHandler(options: { log?: (error: unknown, problem: Proble
 
 /** 404 problem for any unmatched route. */
 export function notFoundHandler(): RequestHandler {
-  return (req, res) => sendProblem(res, { type: 'urn:genlab:problem:not_found', title: 'Not Found', status: 404, detail: `No route for ${req.method} ${req.path}` });
+  return (req, res) =>
+    sendProblem(res, {
+      type: 'urn:genlab:problem:not_found',
+      title: 'Not Found',
+      status: 404,
+      detail: `No route for ${req.method} ${req.path}`,
+    });
 }

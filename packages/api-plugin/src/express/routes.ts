@@ -86,7 +86,7 @@ export function createModelRoutes(options: ModelRoutesOptions): Router {
     const id = modelId(req);
     const body = parse(ScoreRequestSchema, req.body, 'body');
     const { info } = registry.require(id, 'score');
-    const result = await runTracked(req, res, { op: 'score', model: id, images: [imageFor(info, body.image, 'image')] });
+    const result = await runTracked(res, { op: 'score', model: id, images: [imageFor(info, body.image, 'image')] });
     if (result.op !== 'score') throw new Error('score job returned the wrong result');
     const score = result.scores[0];
     res.json({ model: id, energy: score?.energy, ...(score?.percentile === undefined ? {} : { percentile: score.percentile }) });
@@ -97,11 +97,14 @@ export function createModelRoutes(options: ModelRoutesOptions): Router {
     const id = body.model ?? registry.findReady('classify');
     if (!id) throw new UnavailableError('No classifier is ready');
     const { info } = registry.require(id, 'classify');
-    const result = await runTracked(req, res, { op: 'classify', model: id, images: [imageFor(info, body.image, 'image')] });
+    const result = await runTracked(res, { op: 'classify', model: id, images: [imageFor(info, body.image, 'image')] });
     if (result.op !== 'classify') throw new Error('classify job returned the wrong result');
     const probs = result.probabilities[0] ?? [];
     const probabilities = probs.map((probability, index) => ({ label: info.classNames?.[index] ?? `class ${index}`, index, probability }));
-    const top = probabilities.reduce((best, p) => (p.probability > best.probability ? p : best), probabilities[0] ?? { label: '', index: -1, probability: 0 });
+    const top = probabilities.reduce(
+      (best, p) => (p.probability > best.probability ? p : best),
+      probabilities[0] ?? { label: '', index: -1, probability: 0 },
+    );
     res.json({ model: id, probabilities, top });
   });
 
@@ -114,13 +117,18 @@ export function createModelRoutes(options: ModelRoutesOptions): Router {
       const { info } = registry.require(id, 'unconditional');
       const params = sampleParams(id, info, { count: body.num, steps: body.steps, seed: body.seed });
       const output = { grid: true, images: body.format === 'json' };
-      await respondWithGeneration(req, res, { op: 'sample', model: id, params, output, previewEvery: options.previewEvery ?? 10 }, body.format);
+      await respondWithGeneration(
+        req,
+        res,
+        { op: 'sample', model: id, params, output, previewEvery: options.previewEvery ?? 10 },
+        body.format,
+      );
     };
   router.post('/generate/diffusion', auth, alias('diffusion'));
   router.post('/generate/ebm', auth, alias('energy'));
 
   /** Runs a job bound to the request: timeout, client disconnect → cancel, metrics. */
-  async function runTracked(req: Request, res: Response, job: Job, onProgress?: Parameters<JobExecutor['submit']>[1]): Promise<JobResult> {
+  async function runTracked(res: Response, job: Job, onProgress?: Parameters<JobExecutor['submit']>[1]): Promise<JobResult> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new JobTimeoutError(timeoutMs)), timeoutMs);
     const onClose = () => {
@@ -128,7 +136,8 @@ export function createModelRoutes(options: ModelRoutesOptions): Router {
     };
     res.on('close', onClose);
     const start = performance.now();
-    const report = (outcome: JobEvent['outcome']) => options.onJob?.({ model: job.model, op: job.op, outcome, durationMs: performance.now() - start });
+    const report = (outcome: JobEvent['outcome']) =>
+      options.onJob?.({ model: job.model, op: job.op, outcome, durationMs: performance.now() - start });
     try {
       // submit throws OverloadedError synchronously when the queue is full.
       const result = await executor.submit(job, { signal: controller.signal, ...(onProgress ?? {}) });
@@ -144,23 +153,28 @@ export function createModelRoutes(options: ModelRoutesOptions): Router {
     }
   }
 
-  async function respondWithGeneration(req: Request, res: Response, job: Extract<Job, { op: 'sample' | 'inpaint' }>, format: 'png' | 'json'): Promise<void> {
+  async function respondWithGeneration(
+    req: Request,
+    res: Response,
+    job: Extract<Job, { op: 'sample' | 'inpaint' }>,
+    format: 'png' | 'json',
+  ): Promise<void> {
     if (!wantsStream(req)) {
-      const result = await runTracked(req, res, { ...job, previewEvery: 0 });
+      const result = await runTracked(res, { ...job, previewEvery: 0 });
       sendGeneration(res, job.model, result, format);
       return;
     }
     // Check admission first so a full queue still answers 429 rather than an event stream.
     const stats = executor.stats();
     if (stats.running >= stats.concurrency && stats.queued >= stats.maxQueue) {
-      await runTracked(req, res, job); // throws OverloadedError
+      await runTracked(res, job); // throws OverloadedError
       return;
     }
     res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive' });
     res.flushHeaders();
     sendEvent(res, 'queued', { model: job.model, seed: job.params.seed, steps: job.params.steps });
     try {
-      const result = await runTracked(req, res, job, {
+      const result = await runTracked(res, job, {
         onProgress: (p) =>
           sendEvent(res, 'progress', {
             step: p.step,
@@ -228,17 +242,28 @@ function modelId(req: Request): string {
 function sampleParams(
   id: string,
   info: ModelInfo,
-  body: { count: number; seed?: number | undefined; sampler?: SampleParams['sampler'] | undefined; steps?: number | undefined; eta?: number | undefined; guidance?: number | undefined; classLabel?: number | undefined },
+  body: {
+    count: number;
+    seed?: number | undefined;
+    sampler?: SampleParams['sampler'] | undefined;
+    steps?: number | undefined;
+    eta?: number | undefined;
+    guidance?: number | undefined;
+    classLabel?: number | undefined;
+  },
 ): SampleParams {
   const sampler = body.sampler ?? info.defaultSampler ?? info.samplers[0];
   if (!sampler || !info.samplers.includes(sampler)) {
-    throw new ValidationError(`Model "${id}" does not support sampler "${body.sampler}" (supported: ${info.samplers.join(', ') || 'none'})`);
+    throw new ValidationError(
+      `Model "${id}" does not support sampler "${body.sampler}" (supported: ${info.samplers.join(', ') || 'none'})`,
+    );
   }
   const steps = body.steps ?? info.defaultSteps;
   if (steps > info.maxSteps) throw new ValidationError(`steps must be at most ${info.maxSteps} for model "${id}"`);
   if (body.classLabel !== undefined) {
     if (!info.capabilities.includes('class-conditional')) throw new ValidationError(`Model "${id}" is not class-conditional`);
-    if (body.classLabel >= (info.numClasses ?? 0)) throw new ValidationError(`classLabel must be below ${info.numClasses ?? 0} for model "${id}"`);
+    if (body.classLabel >= (info.numClasses ?? 0))
+      throw new ValidationError(`classLabel must be below ${info.numClasses ?? 0} for model "${id}"`);
   }
   if (body.guidance !== undefined && !info.capabilities.includes('class-conditional')) {
     throw new ValidationError(`guidance needs a class-conditional model; "${id}" is not`);
