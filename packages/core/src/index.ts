@@ -3,7 +3,11 @@ export { getStockKernel, registerTrainingKernels, type TrainingKernelReport } fr
 export type * from './backend/types.js';
 export { prepareWasm, type WasmModule, wasmDistPath } from './backend/wasm-setup.js';
 export * from './errors.js';
-export type * from './images/codec.js';
+export * from './images/codec.js';
+export { decodeImage, imageBytesToTensor } from './images/decode.js';
+export { type GridOptions, gridLayout, gridPng, tileGrid } from './images/grid.js';
+export { type DecodedImage, decodePng, encodePng, type PixelChannels } from './images/png.js';
+export { tensorToUint8, uint8ToTensor } from './images/tensor.js';
 export * from './logger.js';
 export * from './rng.js';
 export * from './tokens.js';
