@@ -1,0 +1,91 @@
+import { MessageChannel } from 'node:worker_threads';
+import {
+  AdmissionQueue,
+  type AdmissionStats,
+  type Job,
+  type JobExecutor,
+  type JobResult,
+  type ModelRegistry,
+  type RunOptions,
+} from '@lab/api-plugin';
+import { CancelledError } from '@lab/core';
+import { Piscina } from 'piscina';
+import { deserializeError, type ProgressMessage, type WorkerData, type WorkerReply } from './protocol.js';
+
+export interface PoolExecutorOptions {
+  /** Worker threads (each holds its own copy of the models). */
+  readonly size: number;
+  /** Jobs that may wait when every worker is busy; more → OverloadedError (429). */
+  readonly maxQueue: number;
+  /** Forced tfjs backend in the workers. */
+  readonly backend?: string;
+  /** The worker script (default: the compiled `worker.js` next to this file). */
+  readonly workerFile?: string | URL;
+}
+
+/**
+ * Runs jobs in a piscina worker-thread pool so tensor work never blocks the event loop.
+ * Admission (concurrency = pool size, bounded queue) happens here, before piscina, so a
+ * full queue is refused synchronously; cancellation is cooperative through a shared flag.
+ */
+export class PoolExecutor implements JobExecutor {
+  private readonly pool: Piscina;
+  private readonly queue: AdmissionQueue;
+
+  constructor(registry: ModelRegistry, options: PoolExecutorOptions) {
+    const models = registry.ids().flatMap((id) => {
+      const spec = registry.spec(id);
+      return spec && registry.describe(id).status !== 'unavailable' ? [{ id, spec }] : [];
+    });
+    const data: WorkerData = { models, ...(options.backend ? { backend: options.backend } : {}) };
+    const filename = options.workerFile ?? new URL('./worker.js', import.meta.url);
+    this.pool = new Piscina({
+      filename: filename instanceof URL ? filename.href : filename,
+      minThreads: options.size,
+      maxThreads: options.size,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      workerData: data,
+    });
+    this.queue = new AdmissionQueue(options.size, options.maxQueue);
+  }
+
+  submit(job: Job, options: RunOptions = {}): Promise<JobResult> {
+    const admitted = this.queue.enter(options.signal);
+    return (async () => {
+      await admitted;
+      const start = performance.now();
+      const { port1, port2 } = new MessageChannel();
+      const cancel = new SharedArrayBuffer(4);
+      const flag = new Int32Array(cancel);
+      const onAbort = () => Atomics.store(flag, 0, 1);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.onProgress) {
+        const report = options.onProgress;
+        port1.on('message', (message: ProgressMessage) => report(message));
+      }
+      try {
+        if (options.signal?.aborted) throw new CancelledError('Cancelled before it started');
+        const reply = (await this.pool.run({ job, port: port2, cancel }, { transferList: [port2] })) as WorkerReply;
+        if (!reply.ok) throw deserializeError(reply.error);
+        return reply.result;
+      } finally {
+        options.signal?.removeEventListener('abort', onAbort);
+        port1.close();
+        this.queue.leave(performance.now() - start);
+      }
+    })();
+  }
+
+  stats(): AdmissionStats {
+    return this.queue.stats();
+  }
+
+  drain(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    await this.pool.destroy();
+  }
+}

@@ -1,0 +1,56 @@
+import type { Job, JobProgress, JobResult, ProviderSpec } from '@lab/api-plugin';
+import {
+  CancelledError,
+  GenlabError,
+  type GenlabErrorCode,
+  NotFoundError,
+  OverloadedError,
+  UnavailableError,
+  ValidationError,
+} from '@lab/core';
+
+/** What each worker receives once: the models to build and the backend to use. */
+export interface WorkerData {
+  readonly models: ReadonlyArray<{ readonly id: string; readonly spec: ProviderSpec }>;
+  readonly backend?: string;
+}
+
+/** One task sent to a worker. `cancel` is a shared Int32 flag the main thread sets to 1. */
+export interface WorkerTask {
+  readonly job: Job;
+  readonly port: import('node:worker_threads').MessagePort;
+  readonly cancel: SharedArrayBuffer;
+}
+
+/** Errors cross the thread boundary as data and are rebuilt with their class. */
+export interface SerializedError {
+  readonly code: GenlabErrorCode | 'internal';
+  readonly message: string;
+}
+
+export type WorkerReply = { readonly ok: true; readonly result: JobResult } | { readonly ok: false; readonly error: SerializedError };
+
+export type ProgressMessage = JobProgress;
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof GenlabError) return { code: error.code, message: error.message };
+  return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
+}
+
+export function deserializeError(error: SerializedError): Error {
+  switch (error.code) {
+    case 'validation':
+      return new ValidationError(error.message);
+    case 'not_found':
+      return new NotFoundError(error.message);
+    case 'unavailable':
+    case 'checkpoint':
+      return new UnavailableError(error.message);
+    case 'overloaded':
+      return new OverloadedError(error.message);
+    case 'cancelled':
+      return new CancelledError(error.message);
+    default:
+      return new Error(`Worker failed: ${error.message}`);
+  }
+}
