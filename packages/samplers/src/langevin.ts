@@ -106,10 +106,12 @@ export async function langevin(energyFn: EnergyFunction, x0: tf.Tensor, options:
   const batch = x0.shape[0] as number;
   throwIfAborted(options.signal);
 
+  // A shape error is raised after tf.valueAndGrad returns: throwing inside it would leak
+  // the tensors its tape keeps for the backward pass.
+  let badEnergyShape: number[] | undefined;
   const totalEnergy = (x: tf.Tensor): tf.Scalar => {
     const e = energyFn(x);
-    if (e.size !== batch)
-      throw new ValidationError(`Energy function returned shape [${e.shape}]; expected one energy per sample (${batch})`);
+    if (e.size !== batch) badEnergyShape = e.shape;
     return tf.sum(e);
   };
   const valueAndGrad = tf.valueAndGrad(totalEnergy);
@@ -117,6 +119,9 @@ export async function langevin(energyFn: EnergyFunction, x0: tf.Tensor, options:
   const noise = (x: tf.Tensor) => (o.noiseStd > 0 ? tf.add(x, tf.mul(rng.normal(x.shape), o.noiseStd)) : x);
   const descend = (x: tf.Tensor) => {
     const { value, grad } = valueAndGrad(x);
+    if (badEnergyShape) {
+      throw new ValidationError(`Energy function returned shape [${badEnergyShape}]; expected one energy per sample (${batch})`);
+    }
     const g = o.gradClip === null ? grad : tf.clipByValue(grad, -o.gradClip, o.gradClip);
     return { moved: tf.sub(x, tf.mul(g, o.stepSize)), meanEnergy: tf.div(value, batch) as tf.Scalar };
   };
