@@ -2,6 +2,19 @@ export * from './backend/init.js';
 export { getStockKernel, registerTrainingKernels, type TrainingKernelReport } from './backend/kernels/register.js';
 export type * from './backend/types.js';
 export { prepareWasm, type WasmModule, wasmDistPath } from './backend/wasm-setup.js';
+export {
+  type CheckpointContents,
+  type LoadCheckpointOptions,
+  type LoadedCheckpoint,
+  loadCheckpoint,
+  readManifest,
+  type SaveCheckpointOptions,
+  saveCheckpoint,
+} from './checkpoints/checkpoint.js';
+export { float16BitsToNumber, float32ToFloat16, float32ToFloat16Bits } from './checkpoints/float16.js';
+export { type CheckpointWriter, fsWriter } from './checkpoints/fs-writer.js';
+export { type GenlabManifest, MANIFEST_FILE, type ModelKind, parseManifest } from './checkpoints/manifest.js';
+export { fileSystemModelHandler, type ModelIOOptions } from './checkpoints/model-io.js';
 export * from './errors.js';
 export * from './images/codec.js';
 export { decodeImage, imageBytesToTensor } from './images/decode.js';
