@@ -1,1 +1,15 @@
-export {};
+export {
+  describeUNet,
+  resolveUNetConfig,
+  UNET_PRESETS,
+  type UNetConfig,
+  type UNetConfigInput,
+  type UNetLayout,
+  type UNetPresetName,
+} from './config.js';
+export { SelfAttention2D, type SelfAttention2DArgs } from './layers/attention.js';
+export { GroupNorm, type GroupNormArgs } from './layers/group-norm.js';
+export { type AttentionStrategy, groupNorm, scaledDotProductAttention, silu, upsampleNearest2x } from './layers/ops.js';
+export { ResBlock, type ResBlockArgs } from './layers/res-block.js';
+export { Downsample, Upsample } from './layers/resample.js';
+export { countParams, createUNet, UNET_BOTTLENECK_LAYER } from './unet.js';

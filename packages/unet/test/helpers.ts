@@ -1,0 +1,40 @@
+import { Rng } from '@lab/core';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+/** Seeded standard-normal values as a plain array. */
+export function randomArray(n: number, seed: number): number[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, () => rng.gaussian());
+}
+
+/** Seeded standard-normal tensor. */
+export function randomTensor(shape: number[], seed: number): tf.Tensor {
+  return tf.tensor(
+    randomArray(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+    shape,
+  );
+}
+
+/** Largest |a − b|. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} ≠ ${b.length}`);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
+
+/** Saves a model to memory and loads it back (exercises the registered custom layers). */
+export async function roundTrip(model: tfl.LayersModel): Promise<tfl.LayersModel> {
+  let saved: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      saved = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  return tfl.loadLayersModel(tf.io.fromMemory(saved!));
+}
