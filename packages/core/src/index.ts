@@ -15,6 +15,7 @@ export { float16BitsToNumber, float32ToFloat16, float32ToFloat16Bits } from './c
 export { type CheckpointWriter, fsWriter } from './checkpoints/fs-writer.js';
 export { type GenlabManifest, MANIFEST_FILE, type ModelKind, parseManifest } from './checkpoints/manifest.js';
 export { fileSystemModelHandler, type ModelIOOptions } from './checkpoints/model-io.js';
+export { createGenlabContainer, type GenlabContainerOptions } from './container.js';
 export * from './errors.js';
 export * from './images/codec.js';
 export { decodeImage, imageBytesToTensor } from './images/decode.js';
