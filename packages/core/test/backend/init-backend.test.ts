@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { initBackend, type ModuleLoader, selectBackend } from '../../src/backend/init.js';
 import { UnavailableError, ValidationError } from '../../src/errors.js';
@@ -116,7 +116,9 @@ describe('selectBackend fallback order', () => {
   it('honours GENLAB_BACKEND, and fails loudly when the forced backend is unavailable', async () => {
     const forced = await selectBackend({ loader: loader({ native: true, wasm: true }).load, env: { GENLAB_BACKEND: 'cpu' } });
     expect(forced).toMatchObject({ name: 'cpu', forced: true, skipped: [] });
-    await expect(selectBackend({ loader: loader({ wasm: true }).load, env: { GENLAB_BACKEND: 'node' } })).rejects.toBeInstanceOf(UnavailableError);
+    await expect(selectBackend({ loader: loader({ wasm: true }).load, env: { GENLAB_BACKEND: 'node' } })).rejects.toBeInstanceOf(
+      UnavailableError,
+    );
     await expect(selectBackend({ loader: loader({}).load, env: { GENLAB_BACKEND: 'tpu' } })).rejects.toBeInstanceOf(ValidationError);
   });
 

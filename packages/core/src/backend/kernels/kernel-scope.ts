@@ -24,6 +24,12 @@ export class KernelScope {
     return info;
   }
 
+  /** Tracks an output produced outside `run` (e.g. by a captured stock kernel) as an intermediate. */
+  adopt(info: TensorInfo): TensorInfo {
+    this.intermediates.push(info);
+    return info;
+  }
+
   /** Frees every intermediate except `result` and returns `result`. */
   keep(result: TensorInfo): TensorInfo {
     for (const info of this.intermediates) if (info !== result) this.backend.disposeData(info.dataId);

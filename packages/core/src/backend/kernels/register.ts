@@ -2,14 +2,18 @@
 // of them (into tfjs's global registry) when imported. Training needs them.
 import '@tensorflow/tfjs-layers';
 import {
+  BatchMatMul,
   Conv2DBackpropFilter,
+  Conv2DBackpropInput,
   getKernel,
   type KernelFunc,
   registerKernel,
   UnsortedSegmentSum,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
+import { createTransposingBatchMatMul } from './batch-mat-mul.js';
 import { createConv2DBackpropFilter } from './conv2d-backprop-filter.js';
+import { createConv2DBackpropInput } from './conv2d-backprop-input.js';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
 
 /** Marks our kernels so that registering twice is a no-op and a stock kernel is kept as fallback. */
@@ -52,10 +56,12 @@ export interface TrainingKernelReport {
 /**
  * Installs the gradient kernels genlab's models need on `backendName`:
  * - `wasm`: `Conv2DBackpropFilter` (absent in tfjs 4.22, so no conv net trains) and
- *   `UnsortedSegmentSum` (the gradient of `gather`, absent too);
+ *   `UnsortedSegmentSum` (the gradient of `gather`, absent too); faster
+ *   `Conv2DBackpropInput` (one XNNPACK conv instead of a scalar loop) and `BatchMatMul`
+ *   with transposed operands (explicit transposes: the stock flags run ~9× slower);
  * - `cpu`: `Conv2DBackpropFilter`, replacing the stock scalar loop (~0.014 GFLOP/s) with
  *   one forward conv; the stock kernel stays as fallback for NCHW.
- * Other backends are left alone. Idempotent. Call it before training (initBackend does).
+ * Other backends are left alone. Idempotent. `initBackend` calls it.
  */
 export function registerTrainingKernels(backendName: string): TrainingKernelReport {
   const kernels: string[] = [];
@@ -67,6 +73,15 @@ export function registerTrainingKernels(backendName: string): TrainingKernelRepo
     if (!getKernel(UnsortedSegmentSum, backendName) || isOurs(UnsortedSegmentSum, backendName)) {
       replaceKernel(UnsortedSegmentSum, backendName, () => unsortedSegmentSumKernel);
       kernels.push(UnsortedSegmentSum);
+    }
+    for (const [name, make] of [
+      [Conv2DBackpropInput, createConv2DBackpropInput],
+      [BatchMatMul, createTransposingBatchMatMul],
+    ] as const) {
+      const stock = getStockKernel(name, backendName);
+      if (stock === undefined) continue;
+      replaceKernel(name, backendName, () => make(backendName, stock));
+      kernels.push(name);
     }
   }
   return { backend: backendName, kernels };
