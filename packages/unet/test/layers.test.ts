@@ -1,4 +1,4 @@
-import '@tensorflow/tfjs-backend-cpu';
+import { selectBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { Downsample, GroupNorm, groupNorm, ResBlock, SelfAttention2D, Upsample }
 import { maxAbsDiff, randomArray, randomTensor, roundTrip } from './helpers.js';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await selectBackend({ force: 'cpu' }); // also installs core's fast cpu Conv2DBackpropFilter
 });
 
 /** A model of one layer, called on an image (and an embedding for ResBlock). */

@@ -1,12 +1,11 @@
-import '@tensorflow/tfjs-backend-cpu';
-import { ValidationError } from '@lab/core';
+import { selectBackend, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { groupNorm, scaledDotProductAttention, upsampleNearest2x } from '../src/index.js';
 import { maxAbsDiff, randomArray, randomTensor } from './helpers.js';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await selectBackend({ force: 'cpu' }); // also installs core's fast cpu Conv2DBackpropFilter
 });
 
 /** Group norm written out with loops over an NHWC array. */

@@ -1,8 +1,7 @@
-import '@tensorflow/tfjs-backend-cpu';
-import { ValidationError } from '@lab/core';
+import { selectBackend, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   countParams,
   createUNet,
@@ -12,10 +11,10 @@ import {
   UNET_PRESETS,
   type UNetConfigInput,
 } from '../src/index.js';
-import { maxAbsDiff, randomTensor, roundTrip } from './helpers.js';
+import { maxAbsDiff, randomTensor, roundTrip, useFastBackend } from './helpers.js';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await selectBackend({ force: 'cpu' }); // also installs core's fast cpu Conv2DBackpropFilter
 });
 
 /** A micro UNet for fast tests: 8×8, two levels, attention at 4×4, class-conditional. */
@@ -40,6 +39,9 @@ async function values(t: tf.Tensor): Promise<number[]> {
 }
 
 describe('presets', () => {
+  beforeAll(useFastBackend);
+  afterAll(() => selectBackend({ force: 'cpu' }));
+
   it('tiny: ≈0.6M parameters, output shaped like x', async () => {
     const model = createUNet('tiny');
     expect(countParams(model)).toBeGreaterThan(0.55e6);

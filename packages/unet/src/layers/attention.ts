@@ -11,7 +11,7 @@ import {
   type SeededLayerArgs,
   withSeed,
 } from './common.js';
-import { type AttentionStrategy, defaultAttentionStrategy, groupNorm, scaledDotProductAttention } from './ops.js';
+import { type AttentionStrategy, defaultAttentionStrategy, dense, groupNorm, scaledDotProductAttention } from './ops.js';
 
 export interface SelfAttention2DArgs extends SeededLayerArgs {
   /** Number of heads (must divide the channel count; default 1, as in Ho et al.). */
@@ -77,14 +77,14 @@ export class SelfAttention2D extends tfl.layers.Layer {
       const heads = this.numHeads;
       const d = c / heads;
       const normed = tf.reshape(groupNorm(x, w('norm_gamma'), w('norm_beta'), this.groups, this.epsilon), [batch * length, c]);
-      const qkv = tf.fused.matMul({ a: normed as tf.Tensor2D, b: w('qkv_kernel') as tf.Tensor2D, bias: w('qkv_bias') });
+      const qkv = dense(normed as tf.Tensor2D, w('qkv_kernel') as tf.Tensor2D, w('qkv_bias'));
       // [B·L, 3C] → three [B·heads, L, d] tensors.
       const perHead = (part: tf.Tensor) =>
         tf.reshape(tf.transpose(tf.reshape(part, [batch, length, heads, d]), [0, 2, 1, 3]), [batch * heads, length, d]) as tf.Tensor3D;
       const [q, k, v] = tf.split(qkv, 3, 1).map(perHead) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
       const attended = scaledDotProductAttention(q, k, v, this.strategy ?? defaultAttentionStrategy());
       const merged = tf.reshape(tf.transpose(tf.reshape(attended, [batch, heads, length, d]), [0, 2, 1, 3]), [batch * length, c]);
-      const out = tf.fused.matMul({ a: merged as tf.Tensor2D, b: w('out_kernel') as tf.Tensor2D, bias: w('out_bias') });
+      const out = dense(merged as tf.Tensor2D, w('out_kernel') as tf.Tensor2D, w('out_bias'));
       return tf.add(x, tf.reshape(out, x.shape));
     });
   }

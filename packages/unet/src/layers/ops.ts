@@ -39,6 +39,32 @@ export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
   });
 }
 
+/**
+ * `a · b` for 2-D tensors whose gradient also uses only untransposed matMuls. On the wasm
+ * backend a matMul with a transpose flag leaves XNNPACK for a loop 5–7× slower, and tfjs's
+ * own matMul gradient sets those flags; elsewhere this is plain `tf.matMul`.
+ */
+export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.getBackend() === 'wasm' ? (plainGradMatMul(a, b) as tf.Tensor2D) : tf.matMul(a, b);
+}
+
+const plainGradMatMul = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([a, b]);
+  return {
+    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
+    },
+  };
+});
+
+/** `a · b + bias` (bias broadcast over rows) built on {@link matMul2d}. */
+export function dense(a: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D {
+  return tf.tidy(() => tf.add(matMul2d(a, kernel), bias));
+}
+
 /** How {@link scaledDotProductAttention} multiplies its matrices. */
 export type AttentionStrategy = 'batched' | 'sliced';
 
@@ -60,8 +86,8 @@ export function scaledDotProductAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.
     const ks = tf.unstack(k);
     const vs = tf.unstack(v);
     const outputs = qs.map((qi, i) => {
-      const weights = tf.softmax(tf.mul(tf.matMul(qi as tf.Tensor2D, tf.transpose(ks[i]! as tf.Tensor2D)), scale));
-      return tf.matMul(weights, vs[i]! as tf.Tensor2D);
+      const weights = tf.softmax(tf.mul(matMul2d(qi as tf.Tensor2D, tf.transpose(ks[i]! as tf.Tensor2D)), scale)) as tf.Tensor2D;
+      return matMul2d(weights, vs[i]! as tf.Tensor2D);
     });
     return tf.stack(outputs) as tf.Tensor3D;
   });

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { channelsOf, glorot, type Initializer, type LayerConfig, type LayerKwargs, type SeededLayerArgs, withSeed } from './common.js';
-import { groupNorm, silu } from './ops.js';
+import { dense, groupNorm, silu } from './ops.js';
 
 export interface ResBlockArgs extends SeededLayerArgs {
   /** Output channels. */
@@ -87,7 +87,7 @@ export class ResBlock extends tfl.layers.Layer {
         strides: 1,
         pad: 'same',
       });
-      const projected = tf.fused.matMul({ a: silu(emb) as tf.Tensor2D, b: w('emb_kernel') as tf.Tensor2D, bias: w('emb_bias') });
+      const projected = dense(silu(emb) as tf.Tensor2D, w('emb_kernel') as tf.Tensor2D, w('emb_bias'));
       h = tf.add(h, tf.reshape(projected, [-1, 1, 1, this.channels]));
       h = silu(groupNorm(h, w('norm2_gamma'), w('norm2_beta'), this.groups, this.epsilon)) as tf.Tensor4D;
       if (kwargs?.['training'] === true && this.dropout > 0) h = tf.dropout(h, this.dropout) as tf.Tensor4D;

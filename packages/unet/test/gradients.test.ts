@@ -1,0 +1,121 @@
+import { selectBackend } from '@lab/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { createUNet, matMul2d } from '../src/index.js';
+import { randomTensor } from './helpers.js';
+
+// Every backend that can start here; wasm needs core's training kernels (selectBackend installs them).
+const BACKENDS = ['cpu', 'wasm'] as const;
+const available = new Map<string, boolean>();
+for (const name of BACKENDS)
+  available.set(
+    name,
+    await selectBackend({ force: name }).then(
+      () => true,
+      () => false,
+    ),
+  );
+
+/** Σ over tensors of ⟨a_i, b_i⟩. */
+async function dot(a: tf.Tensor[], b: tf.Tensor[]): Promise<number> {
+  const s = tf.tidy(() => tf.addN(a.map((t, i) => tf.sum(tf.mul(t, b[i]!)))));
+  const v = (await s.data())[0]!;
+  s.dispose();
+  return v;
+}
+
+/** Scales a list of tensors to unit total norm. */
+function normalise(ts: tf.Tensor[]): tf.Tensor[] {
+  return tf.tidy(() => {
+    const norm = tf.sqrt(tf.addN(ts.map((t) => tf.sum(tf.square(t)))));
+    return ts.map((t) => tf.div(t, norm));
+  });
+}
+
+/**
+ * Compares the analytic directional derivative ⟨∇L, d⟩ with the central difference
+ * (L(θ + εd) − L(θ − εd)) / 2ε along two unit directions: the gradient's own and a random one.
+ * Returns the largest error as a fraction of ‖∇L‖.
+ */
+async function directionalError(
+  grads: tf.Tensor[],
+  lossAt: (offset: tf.Tensor[], sign: number) => Promise<number>,
+  seed: number,
+): Promise<number> {
+  const eps = 1e-2;
+  const gradNorm = Math.sqrt(await dot(grads, grads));
+  expect(gradNorm).toBeGreaterThan(1e-3);
+  let worst = 0;
+  const directions = [normalise(grads), normalise(grads.map((g, i) => randomTensor(g.shape, seed + i)))];
+  for (const d of directions) {
+    const analytic = await dot(grads, d);
+    const step = d.map((t) => tf.mul(t, eps));
+    const numeric = ((await lossAt(step, 1)) - (await lossAt(step, -1))) / (2 * eps);
+    worst = Math.max(worst, Math.abs(numeric - analytic) / gradNorm);
+    tf.dispose([...d, ...step]);
+  }
+  return worst;
+}
+
+describe.each(BACKENDS)('gradients on %s', (backend) => {
+  it.skipIf(!available.get(backend))('match central finite differences at batch 2 (input and all weights)', async () => {
+    await selectBackend({ force: backend });
+    // Two levels (so Downsample and Upsample are on the path), 2-head attention, class labels.
+    const model = createUNet({
+      imageSize: 8,
+      inChannels: 3,
+      baseChannels: 8,
+      channelMults: [1, 2],
+      numResBlocks: 1,
+      attentionResolutions: [8, 4],
+      numHeads: 2,
+      groups: 4,
+      numClasses: 3,
+      seed: 21,
+    });
+    const x = randomTensor([2, 8, 8, 3], 1);
+    const t = tf.tensor1d([3, 700]);
+    const y = tf.tensor1d([1, 3], 'int32');
+    const R = randomTensor([2, 8, 8, 3], 2);
+    const loss = (input: tf.Tensor) => tf.sum(tf.mul(model.apply([input, t, y]) as tf.Tensor, R)) as tf.Scalar;
+    const read = async (s: tf.Scalar) => {
+      const v = (await s.data())[0]!;
+      s.dispose();
+      return v;
+    };
+
+    const gx = tf.grad(loss)(x);
+    const inputError = await directionalError([gx], (offset, sign) => read(tf.tidy(() => loss(tf.add(x, tf.mul(offset[0]!, sign))))), 100);
+    expect(inputError).toBeLessThan(5e-3);
+
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(() => loss(x), variables);
+    const originals = variables.map((v) => tf.clone(v));
+    const weightError = await directionalError(
+      variables.map((v) => grads[v.name]!),
+      async (offset, sign) => {
+        variables.forEach((v, i) => v.assign(tf.tidy(() => tf.add(originals[i]!, tf.mul(offset[i]!, sign)))));
+        const l = await read(tf.tidy(() => loss(x)));
+        variables.forEach((v, i) => v.assign(originals[i]!));
+        return l;
+      },
+      200,
+    );
+    expect(weightError).toBeLessThan(5e-3);
+    tf.dispose([x, t, y, R, gx, value, ...Object.values(grads), ...originals]);
+    model.dispose();
+  });
+
+  it.skipIf(!available.get(backend))('matMul2d has the gradient of tf.matMul', async () => {
+    await selectBackend({ force: backend });
+    const a = randomTensor([5, 3], 3) as tf.Tensor2D;
+    const b = randomTensor([3, 4], 4) as tf.Tensor2D;
+    const G = randomTensor([5, 4], 5);
+    const ours = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(matMul2d(p as tf.Tensor2D, q as tf.Tensor2D), G)))([a, b]);
+    const stock = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.matMul(p as tf.Tensor2D, q as tf.Tensor2D), G)))([a, b]);
+    for (let i = 0; i < 2; i++) {
+      const diff = await tf.max(tf.abs(tf.sub(ours[i]!, stock[i]!))).data();
+      expect(diff[0]).toBeLessThan(1e-5);
+    }
+  });
+});
