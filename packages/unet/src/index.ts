@@ -12,5 +12,5 @@ export { GroupNorm, type GroupNormArgs } from './layers/group-norm.js';
 export { type AttentionStrategy, dense, groupNorm, matMul2d, scaledDotProductAttention, silu, upsampleNearest2x } from './layers/ops.js';
 export { ResBlock, type ResBlockArgs } from './layers/res-block.js';
 export { Downsample, Upsample } from './layers/resample.js';
-export { countParams, createUNet, UNET_BOTTLENECK_LAYER } from './unet.js';
 export * from './plugin/index.js';
+export { countParams, createUNet, UNET_BOTTLENECK_LAYER } from './unet.js';

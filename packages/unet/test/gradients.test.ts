@@ -94,9 +94,13 @@ describe.each(BACKENDS)('gradients on %s', (backend) => {
     const weightError = await directionalError(
       variables.map((v) => grads[v.name]!),
       async (offset, sign) => {
-        variables.forEach((v, i) => v.assign(tf.tidy(() => tf.add(originals[i]!, tf.mul(offset[i]!, sign)))));
+        variables.forEach((v, i) => {
+          v.assign(tf.tidy(() => tf.add(originals[i]!, tf.mul(offset[i]!, sign))));
+        });
         const l = await read(tf.tidy(() => loss(x)));
-        variables.forEach((v, i) => v.assign(originals[i]!));
+        variables.forEach((v, i) => {
+          v.assign(originals[i]!);
+        });
         return l;
       },
       200,
