@@ -71,7 +71,7 @@ describe('presets', () => {
     const model = createUNet('ddpm-cifar10');
     const params = countParams(model);
     expect(Math.abs(params - 35.7e6) / 35.7e6).toBeLessThan(0.01);
-    // The count of diffusers' UNet2DModel for google/ddpm-cifar10-32, an independent implementation.
+    // The exact count an independent port of Ho et al.'s network asserts for the same architecture.
     expect(params).toBe(35_746_307);
     expect(model.outputs[0]!.shape).toEqual([null, 32, 32, 3]);
     model.dispose();
