@@ -86,7 +86,7 @@ export async function createApiApp(options: CreateApiAppOptions): Promise<ApiApp
     previewEvery: config.previewEvery,
     ...(config.token ? { token: config.token } : {}),
     onJob: (event) => metrics?.onJob(event),
-    executor: (registry) => ({
+    executor: () => ({
       // The pool starts after loading (it copies only loadable models): delegate until then.
       submit: (job, run) => active().submit(job, run),
       stats: () => active().stats(),

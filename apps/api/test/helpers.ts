@@ -12,7 +12,7 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export const DEFAULT_TEST_CONFIG = { poolSize: 0, queueSize: 8, timeoutMs: 30_000, bodyLimit: '256kb', previewEvery: 1 };
+export const DEFAULT_TEST_CONFIG = { poolSize: 0, queueSize: 8, timeoutMs: 30_000, bodyLimit: '256kb', previewEvery: 1, backend: 'cpu' };
 
 export async function startServer(
   plugins: GenlabPlugin[],

@@ -21,3 +21,4 @@ export { ReplayBuffer } from './training/replay-buffer.js';
 export type { EnergyTrainStepOptions, EnergyTrainStepResult, LangevinSampler, NegativePhaseOptions } from './training/train-step.js';
 export { trainEnergyStep } from './training/train-step.js';
 // The API engineer adds the energy plugin export here (packages/energy/src/plugin/).
+export * from './plugin/index.js';

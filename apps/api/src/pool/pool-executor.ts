@@ -45,6 +45,7 @@ export class PoolExecutor implements JobExecutor {
       maxThreads: options.size,
       idleTimeout: Number.POSITIVE_INFINITY,
       workerData: data,
+      execArgv: compiledExecArgv(process.execArgv),
     });
     this.queue = new AdmissionQueue(options.size, options.maxQueue);
   }
@@ -88,4 +89,22 @@ export class PoolExecutor implements JobExecutor {
     await this.drain();
     await this.pool.destroy();
   }
+}
+
+/**
+ * The parent's node flags minus the `@lab/source` export condition (which test runners set to
+ * load TypeScript sources): workers always run the compiled JavaScript.
+ */
+export function compiledExecArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if ((arg === '--conditions' || arg === '-C') && argv[i + 1] === '@lab/source') {
+      i++;
+      continue;
+    }
+    if (arg === '--conditions=@lab/source' || arg === '-C=@lab/source') continue;
+    out.push(arg);
+  }
+  return out;
 }

@@ -1,0 +1,132 @@
+import { availableParallelism, loadavg } from 'node:os';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakePlugin } from './fixtures/fake-provider.mjs';
+import { compiledWorker, startServer, type TestServer } from './helpers.js';
+
+const worker = compiledWorker();
+if (!worker) console.warn('SKIPPED pool tests: build first (npx nx run api:build) — the worker pool runs the compiled dist/pool/worker.js');
+
+describe.skipIf(!worker)('worker pool under load', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    // Each step blocks its worker thread for 40 ms, like real tensor work.
+    s = await startServer(
+      [fakePlugin([{ id: 'slow', busyMs: 40 }])],
+      { poolSize: 1, queueSize: 4, timeoutMs: 20_000 },
+      { workerFile: worker as string },
+    );
+  });
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  it('20 concurrent requests with a queue of 4: the rest get 429 + Retry-After, /health stays under 100 ms', async () => {
+    // Warm the worker (model load, first kernels) so the timing below measures serving only.
+    expect((await s.post('/v1/models/slow/samples', { count: 1, steps: 1, seed: 1 })).status).toBe(200);
+    const healthMs: number[] = [];
+    let done = false;
+    const prober = (async () => {
+      while (!done) {
+        const t0 = performance.now();
+        const res = await fetch(`${s.base}/health`);
+        await res.arrayBuffer();
+        expect(res.status).toBe(200);
+        healthMs.push(performance.now() - t0);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    while (healthMs.length < 3) await new Promise((r) => setTimeout(r, 10));
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => s.post('/v1/models/slow/samples', { count: 2, steps: 5, seed: i })),
+    );
+    done = true;
+    await prober;
+    const statuses = responses.map((r) => r.status);
+    const ok = statuses.filter((x) => x === 200).length;
+    const rejected = responses.filter((r) => r.status === 429);
+    expect(ok + rejected.length).toBe(20);
+    expect(ok).toBeGreaterThanOrEqual(5); // 1 running + 4 queued
+    expect(rejected.length).toBeGreaterThan(0);
+    for (const r of rejected) {
+      expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(r.headers.get('content-type')).toContain('application/problem+json');
+    }
+    await Promise.all(responses.map((r) => r.arrayBuffer()));
+    expect(healthMs.length).toBeGreaterThan(5);
+    const sorted = [...healthMs].sort((a, b) => a - b);
+    const p50 = sorted[Math.floor(sorted.length / 2)] as number;
+    const max = sorted[sorted.length - 1] as number;
+    // Timing needs CPU: on a machine already oversubscribed by other processes (load per core > 1.5)
+    // scheduler delays swamp the server's own latency, so there only the median is held to 100 ms.
+    const loadPerCore = loadavg()[0] / Math.max(1, availableParallelism());
+    console.log(
+      `health: ${healthMs.length} probes, p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms, load/core ${loadPerCore.toFixed(2)}`,
+    );
+    if (loadPerCore <= 1.5) expect(max).toBeLessThan(100);
+    else {
+      console.warn(`machine oversubscribed (load/core ${loadPerCore.toFixed(2)}): checking the median only`);
+      expect(p50).toBeLessThan(100);
+    }
+    expect((await fetch(`${s.base}/health`)).status).toBe(200);
+  });
+
+  it('gives the same PNG bytes for the same seed in a worker as in-process rules say', async () => {
+    const a = Buffer.from(await (await s.post('/v1/models/slow/samples', { count: 2, steps: 2, seed: 77 })).arrayBuffer());
+    const b = Buffer.from(await (await s.post('/v1/models/slow/samples', { count: 2, steps: 2, seed: 77 })).arrayBuffer());
+    expect(a.equals(b)).toBe(true);
+  });
+
+  it('cancels a running job when the client disconnects, freeing the worker', async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${s.base}/v1/models/slow/samples?stream=1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ count: 1, steps: 200, seed: 3 }),
+      signal: controller.signal,
+    });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while (!text.includes('event: progress')) text += new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+    // 200 steps × 40 ms = 8 s if it ran on; cancellation frees the slot within a few steps.
+    const t0 = performance.now();
+    while (s.api.genlab.executor.stats().running > 0 && performance.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
+    expect(s.api.genlab.executor.stats().running).toBe(0);
+    const metrics = await (await fetch(`${s.base}/metrics`)).text();
+    expect(metrics).toMatch(/genlab_jobs_total\{model="slow",op="sample",outcome="cancelled"\} 1/);
+  });
+
+  it('times a job out with 503 problem+json', async () => {
+    const quick = await startServer(
+      [fakePlugin([{ id: 'slow', busyMs: 40 }])],
+      { poolSize: 1, queueSize: 1, timeoutMs: 300 },
+      { workerFile: worker as string },
+    );
+    try {
+      const res = await quick.post('/v1/models/slow/samples', { count: 1, steps: 100 });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { detail: string }).detail).toContain('Timed out after 300 ms');
+    } finally {
+      await quick.stop();
+    }
+  });
+
+  it('drains in-flight work on graceful shutdown', async () => {
+    const draining = await startServer(
+      [fakePlugin([{ id: 'slow', busyMs: 40 }])],
+      { poolSize: 1, queueSize: 2 },
+      { workerFile: worker as string },
+    );
+    const inFlight = draining.post('/v1/models/slow/samples', { count: 1, steps: 10, seed: 1 });
+    await new Promise((r) => setTimeout(r, 150));
+    const stopped = draining.stop();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(0);
+    await stopped;
+    await expect(fetch(`${draining.base}/health`)).rejects.toThrow();
+  });
+});

@@ -1,0 +1,58 @@
+import type { ModelInfo, ModelProvider } from '@lab/api-plugin';
+import { UnavailableError } from '@lab/core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+// Registers the classifier's layers (it uses only built-in ones, but keeps loading symmetric).
+import '../classifier.js';
+import { CIFAR10_CLASS_NAMES, loadModelCheckpoint } from './checkpoint.js';
+
+export interface ClassifierProviderOptions {
+  readonly id: string;
+  readonly dir: string;
+}
+
+/** Serves the CIFAR-10 CNN classifier (`createClassifier`) for `POST /v1/classify`. */
+export function createClassifierProvider(options: ClassifierProviderOptions): ModelProvider {
+  let model: LayersModel | undefined;
+  let logits = false;
+  return {
+    id: options.id,
+    kind: 'classifier',
+    async load(): Promise<ModelInfo> {
+      const loaded = await loadModelCheckpoint(options.dir, 'classifier');
+      model = loaded.model;
+      const config = loaded.manifest.config as { net?: { output?: string }; classNames?: string[] };
+      // The last layer's name says whether it ends in softmax (`probabilities`) or not (`logits`).
+      logits = config.net?.output === 'logits' || model.layers.at(-1)?.name === 'logits';
+      const input = model.inputs[0]?.shape ?? [];
+      const numClasses = model.outputs[0]?.shape[1] as number;
+      const classNames = config.classNames ?? (numClasses === 10 ? CIFAR10_CLASS_NAMES : undefined);
+      return {
+        capabilities: ['classify'],
+        samplers: [],
+        defaultSteps: 0,
+        maxSteps: 0,
+        imageShape: [(input[1] as number) ?? 32, (input[2] as number) ?? 32, (input[3] as number) ?? 3],
+        numClasses,
+        ...(classNames ? { classNames } : {}),
+        manifest: loaded.manifest as unknown as Record<string, unknown>,
+      };
+    },
+    async classify(images: tf.Tensor4D): Promise<number[][]> {
+      if (!model) throw new UnavailableError(`Model "${options.id}" is not loaded`);
+      const m = model;
+      const probs = tf.tidy(() => {
+        const out = m.predict(images) as tf.Tensor2D;
+        return logits ? tf.softmax(out) : out;
+      });
+      const flat = await probs.data();
+      const k = probs.shape[1] as number;
+      probs.dispose();
+      return Array.from({ length: images.shape[0] }, (_, i) => Array.from(flat.slice(i * k, (i + 1) * k)));
+    },
+    dispose() {
+      model?.dispose();
+      model = undefined;
+    },
+  };
+}

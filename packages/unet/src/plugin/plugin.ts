@@ -1,0 +1,29 @@
+import { type GenlabPlugin, MODEL_REGISTRY } from '@lab/api-plugin';
+import { createDiffusionProvider, type DiffusionProviderOptions } from './provider.js';
+
+export interface DiffusionPluginOptions {
+  /** One entry per served model. */
+  readonly models: readonly DiffusionProviderOptions[];
+}
+
+/**
+ * The diffusion model plugin: registers one provider per configured checkpoint with the
+ * host's ModelRegistry (capabilities: unconditional, class-conditional when the UNet has
+ * labels, inpaint). Worker threads rebuild the same providers from `@lab/unet`'s
+ * `createDiffusionProvider`.
+ */
+export function diffusionPlugin(options: DiffusionPluginOptions | DiffusionProviderOptions): GenlabPlugin {
+  const models = 'models' in options ? options.models : [options];
+  return {
+    name: '@lab/unet/diffusion',
+    version: '0.1.0',
+    register(ctx) {
+      const registry = ctx.container.resolve(MODEL_REGISTRY);
+      for (const model of models) {
+        registry.add(createDiffusionProvider(model), {
+          spec: { module: '@lab/unet', exportName: 'createDiffusionProvider', options: model },
+        });
+      }
+    },
+  };
+}
