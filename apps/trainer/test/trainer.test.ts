@@ -114,11 +114,12 @@ describe('clipping, warm-up, EMA', () => {
     expect(learningRateAt(0, 0.4, 0)).toBe(0.4);
   });
 
-  it('keeps the EMA equal to the closed-form average of the weights after each step', async () => {
-    const trainer = new Trainer(new ToyDenoiseTask(), records, optimization, 2);
-    const decay = optimization.emaDecay;
+  it.each([false, true])('keeps the EMA equal to the closed-form average of the weights (warm-up %s)', async (emaWarmup) => {
+    const trainer = new Trainer(new ToyDenoiseTask(), records, { ...optimization, emaWarmup }, 2);
     let expected = await weightsOf(trainer.model);
     for (let i = 0; i < 3; i++) {
+      // With warm-up the decay after i updates is min(0.9, (1 + i) / (10 + i)): 0.1, 0.18…, 0.25.
+      const decay = emaWarmup ? Math.min(optimization.emaDecay, (1 + i) / (10 + i)) : optimization.emaDecay;
       await trainer.trainStep();
       const current = await weightsOf(trainer.model);
       expected = expected.map((e, k) => e.map((v, j) => decay * v + (1 - decay) * (current[k]?.[j] as number)));

@@ -1,13 +1,13 @@
 import { type Rng, ValidationError } from '@lab/core';
 import { addNoise, createSchedule, DDIMSampler, epsilonLoss, type NoiseSchedule, type ScheduleKind, sampleDiffusion } from '@lab/samplers';
-import { createUNet, resolveUNetConfig, type UNetConfig, type UNetPresetName } from '@lab/unet';
+import { createUNet, resolveUNetConfig, type UNetConfig, type UNetConfigInput, type UNetPresetName } from '@lab/unet';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { DataBatch, PreparedBatch, TrainingTask } from './types.js';
 
 export interface DiffusionTaskOptions {
-  /** A UNet preset name or a full config (default `tiny`). */
-  unet?: UNetPresetName | UNetConfig;
+  /** A UNet preset name, or a (partial, on top of `preset`) config (default `tiny`). */
+  unet?: UNetPresetName | UNetConfigInput;
   schedule?: { kind?: ScheduleKind; timesteps?: number };
   /** For class-conditional UNets: probability of replacing a label by the null class (classifier-free guidance). */
   labelDropout?: number;
@@ -46,7 +46,7 @@ export class DiffusionTask implements TrainingTask {
 
   /** Number of classes of a class-conditional UNet, or undefined for an unconditional one. */
   get numClasses(): number | undefined {
-    const n = (this.unet as { numClasses?: number | null }).numClasses;
+    const n = this.unet.numClasses;
     return typeof n === 'number' && n > 0 ? n : undefined;
   }
 
@@ -88,7 +88,7 @@ export class DiffusionTask implements TrainingTask {
       denoiser: (x, t, y) => model.apply([x, t, ...(y ? [y] : [])], { training: false }) as tf.Tensor4D,
       sampler,
       steps: Math.min(options.steps ?? this.sampleSteps, this.schedule.timesteps),
-      shape: [n, this.unet.imageSize ?? 32, this.unet.imageSize ?? 32, this.unet.channels ?? 3],
+      shape: [n, this.unet.imageSize, this.unet.imageSize, this.unet.inChannels],
       rng,
       ...(classes !== undefined ? { classLabels: Int32Array.from({ length: n }, (_, i) => i % classes) } : {}),
       ...(options.signal ? { signal: options.signal } : {}),

@@ -18,6 +18,8 @@ export interface OptimizationConfig {
   /** Global gradient-norm clip (default none). */
   readonly gradClipNorm?: number | null;
   readonly emaDecay: number;
+  /** Ramp the EMA decay up as min(decay, (1+n)/(10+n)) (default true). */
+  readonly emaWarmup?: boolean;
   readonly beta1?: number;
   readonly beta2?: number;
 }
@@ -79,7 +81,7 @@ export class Trainer {
     }
     if (!(lr > 0)) throw new ValidationError(`learning rate must be > 0, got ${lr}`);
     this.model = task.createModel();
-    this.ema = new EmaModel(this.model, task.createModel(), emaDecay);
+    this.ema = new EmaModel(this.model, task.createModel(), emaDecay, optimization.emaWarmup ?? true);
     this.ema.reset();
     this.optimizer = tf.train.adam(lr, optimization.beta1 ?? 0.9, optimization.beta2 ?? 0.999) as tf.AdamOptimizer;
     this.rng = new Rng(seed);
@@ -130,9 +132,9 @@ export class Trainer {
       } else {
         norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
       }
-      this.optimizer.applyGradients(grads);
+      this.optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
       tf.dispose(Object.values(grads));
-      this.ema.update();
+      this.ema.update(this.stepCount);
       await this.task.afterStep?.(prepared);
       const metricNames = Object.keys(accumulated.metrics);
       const values = await Promise.all([accumulated.loss.data(), norm.data(), ...metricNames.map((k) => accumulated.metrics[k]?.data())]);

@@ -1,0 +1,205 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { createLogger, initBackend, isGenlabError, type Logger, ValidationError } from '@lab/core';
+import { evaluateCommand } from './commands/evaluate.js';
+import { exportCommand } from './commands/export.js';
+import { sampleCommand } from './commands/sample.js';
+import { trainCommand } from './commands/train.js';
+import { progressBar } from './run/progress.js';
+import { parseModelKind } from './tasks/index.js';
+
+const USAGE = `genlab-train <command> [options]
+
+Commands:
+  train     --model diffusion|energy|classifier --out runs/<name> [--preset P] [--steps N] [--batch B]
+            [--micro-batch M] [--lr X] [--warmup N] [--grad-clip X (0 = off)] [--ema DECAY] [--seed S]
+            [--data-dir DIR] [--classes 0,1,…] [--limit N] [--checkpoint-every K] [--sample-every K]
+            [--samples N] [--sample-steps N] [--langevin-steps N] [--schedule linear|cosine]
+            [--timesteps T] [--keep N] [--resume]
+  evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
+            [--batch B] [--sample-steps N] [--seed S] [--data-dir DIR]
+  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force]
+  sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--seed S]
+
+Data: --data-dir or GENLAB_CIFAR10_DIR (a cifar-10-batches-bin folder); otherwise the official
+archive is downloaded once into GENLAB_CACHE (default ~/.cache/genlab). Backend: GENLAB_BACKEND.
+Ctrl-C during training writes a checkpoint and exits (a second Ctrl-C quits at once).`;
+
+const OPTIONS = {
+  model: { type: 'string' },
+  preset: { type: 'string' },
+  steps: { type: 'string' },
+  batch: { type: 'string' },
+  'micro-batch': { type: 'string' },
+  lr: { type: 'string' },
+  warmup: { type: 'string' },
+  'grad-clip': { type: 'string' },
+  ema: { type: 'string' },
+  out: { type: 'string' },
+  resume: { type: 'boolean' },
+  seed: { type: 'string' },
+  'data-dir': { type: 'string' },
+  classes: { type: 'string' },
+  limit: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  'sample-every': { type: 'string' },
+  samples: { type: 'string' },
+  'sample-steps': { type: 'string' },
+  'langevin-steps': { type: 'string' },
+  schedule: { type: 'string' },
+  timesteps: { type: 'string' },
+  keep: { type: 'string' },
+  run: { type: 'string' },
+  n: { type: 'string' },
+  classifier: { type: 'string' },
+  'real-n': { type: 'string' },
+  to: { type: 'string' },
+  step: { type: 'string' },
+  force: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parse>['values'];
+
+function parse(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+}
+
+/** A numeric flag: integer unless `real`, and ≥ `min`. */
+function num(values: Values, name: keyof Values, options: { real?: boolean; min?: number } = {}): number | undefined {
+  const real = options.real ?? false;
+  const min = options.min ?? (real ? 0 : 1);
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (typeof raw !== 'string' || !Number.isFinite(value) || (!real && !Number.isInteger(value)) || value < min) {
+    throw new ValidationError(`--${String(name)} must be ${real ? 'a number' : 'an integer'} ≥ ${min}, got '${String(raw)}'`);
+  }
+  return value;
+}
+
+function required(values: Values, name: 'out' | 'run' | 'to'): string {
+  const value = values[name];
+  if (!value) throw new ValidationError(`--${name} is required`);
+  return value;
+}
+
+/** Runs one CLI invocation; returns the process exit code. */
+export async function main(argv: string[], logger: Logger = createLogger({ pretty: true })): Promise<number> {
+  const { values, positionals } = parse(argv);
+  const command = positionals[0];
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return command || values.help ? 0 : 2;
+  }
+  const dataDir = values['data-dir'] ? { dataDir: values['data-dir'] } : {};
+  const backend = await initBackend({ logger });
+  logger.info('backend', { backend: backend.name, tfjs: backend.tfBackend, detail: backend.detail });
+  process.stderr.write(`backend: ${backend.name} (${backend.detail})\n`);
+
+  switch (command) {
+    case 'train': {
+      const controller = new AbortController();
+      const onSigint = () => {
+        process.stderr.write('\nstopping after this step and writing a checkpoint (Ctrl-C again to quit now)\n');
+        controller.abort();
+        process.once('SIGINT', () => process.exit(130));
+      };
+      process.once('SIGINT', onSigint);
+      try {
+        const classes = values.classes?.split(',').map((c) => Number(c.trim()));
+        const result = await trainCommand({
+          out: required(values, 'out'),
+          ...(values.model ? { model: parseModelKind(values.model) } : {}),
+          ...(values.preset ? { preset: values.preset } : {}),
+          resume: values.resume === true,
+          steps: num(values, 'steps'),
+          batch: num(values, 'batch'),
+          microBatch: num(values, 'micro-batch'),
+          lr: num(values, 'lr', { real: true }),
+          warmup: num(values, 'warmup', { min: 0 }),
+          gradClip: num(values, 'grad-clip', { real: true }),
+          ema: num(values, 'ema', { real: true }),
+          seed: num(values, 'seed', { min: 0 }),
+          limit: num(values, 'limit'),
+          checkpointEvery: num(values, 'checkpoint-every'),
+          sampleEvery: num(values, 'sample-every', { min: 0 }),
+          samples: num(values, 'samples'),
+          sampleSteps: num(values, 'sample-steps'),
+          langevinSteps: num(values, 'langevin-steps'),
+          timesteps: num(values, 'timesteps'),
+          keep: num(values, 'keep'),
+          ...(values.schedule ? { schedule: values.schedule as 'linear' } : {}),
+          ...(classes ? { classes } : {}),
+          ...dataDir,
+          signal: controller.signal,
+          logger,
+          progress: progressBar(),
+          backend: backend.name,
+        } as Parameters<typeof trainCommand>[0]);
+        const how = result.stoppedBy === 'signal' ? 'interrupted' : 'finished';
+        process.stdout.write(`${how} at step ${result.step}; checkpoint ${result.checkpoint}\n`);
+        if (result.stoppedBy === 'signal') process.stdout.write(`continue with: train --out ${values.out} --resume\n`);
+        return result.stoppedBy === 'signal' ? 130 : 0;
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+      }
+    }
+    case 'evaluate': {
+      const report = await evaluateCommand({
+        run: required(values, 'run'),
+        n: num(values, 'n', { min: 2 }),
+        realCount: num(values, 'real-n', { min: 2 }),
+        batch: num(values, 'batch'),
+        seed: num(values, 'seed', { min: 0 }),
+        sampleSteps: num(values, 'sample-steps'),
+        ...(values.classifier ? { classifier: values.classifier } : {}),
+        ...dataDir,
+        logger,
+      } as Parameters<typeof evaluateCommand>[0]);
+      process.stdout.write(`${report.table}\n`);
+      if (report.testAccuracy !== undefined) process.stdout.write(`test accuracy: ${(report.testAccuracy * 100).toFixed(2)} %\n`);
+      process.stdout.write(`(features: ${report.features}; written to ${report.run}/evaluation.json)\n`);
+      return 0;
+    }
+    case 'export': {
+      const result = await exportCommand({
+        run: required(values, 'run'),
+        to: required(values, 'to'),
+        force: values.force === true,
+        ...(values.step ? { step: num(values, 'step', { min: 0 }) as number } : {}),
+        logger,
+      });
+      process.stdout.write(`exported step ${result.step} to ${result.path}\n`);
+      return 0;
+    }
+    case 'sample': {
+      const result = await sampleCommand({
+        run: required(values, 'run'),
+        out: required(values, 'out'),
+        n: num(values, 'n'),
+        seed: num(values, 'seed', { min: 0 }),
+        steps: num(values, 'steps'),
+        logger,
+      } as Parameters<typeof sampleCommand>[0]);
+      process.stdout.write(`wrote ${result.path} (step ${result.step})\n`);
+      return 0;
+    }
+    default:
+      throw new ValidationError(`unknown command '${command}' (train, evaluate, export, sample)`);
+  }
+}
+
+const isEntryPoint = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntryPoint) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`error: ${isGenlabError(error) || error instanceof TypeError ? error.message : String(error)}\n`);
+      if (!isGenlabError(error) && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+      process.exitCode = isGenlabError(error) && error.code === 'validation' ? 2 : 1;
+    },
+  );
+}

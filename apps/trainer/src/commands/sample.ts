@@ -1,0 +1,37 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { gridPng, type Logger, Rng, silentLogger, ValidationError } from '@lab/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadRunModel } from '../run/load-run.js';
+
+export interface SampleCommandOptions {
+  run: string;
+  out: string;
+  n?: number;
+  seed?: number;
+  /** DDIM steps (diffusion) or Langevin steps (energy). */
+  steps?: number;
+  logger?: Logger;
+}
+
+/** `sample`: a grid PNG of `n` samples from a run's EMA model. */
+export async function sampleCommand(options: SampleCommandOptions): Promise<{ path: string; step: number }> {
+  const loaded = await loadRunModel(options.run);
+  try {
+    if (!loaded.task.sample) throw new ValidationError(`a ${loaded.info.kind} run cannot generate samples`);
+    const n = options.n ?? 16;
+    const samples = await loaded.task.sample(loaded.model, n, new Rng(options.seed ?? 0), options.steps ? { steps: options.steps } : {});
+    try {
+      const png = await gridPng(samples, { columns: Math.ceil(Math.sqrt(n)) });
+      const path = resolve(options.out);
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, png);
+      (options.logger ?? silentLogger).info('sample grid written', { path, step: loaded.step });
+      return { path, step: loaded.step };
+    } finally {
+      tf.dispose(samples);
+    }
+  } finally {
+    loaded.model.dispose();
+  }
+}

@@ -1,0 +1,129 @@
+import { type Logger, silentLogger, ValidationError } from '@lab/core';
+import type { CifarRecords } from '../data/cifar10-format.js';
+import { readTrainerCheckpoint } from '../run/checkpoint-io.js';
+import type { ProgressReporter } from '../run/progress.js';
+import { RunDirectory, type RunInfo } from '../run/run-dir.js';
+import { type TrainLoopResult, trainLoop } from '../run/train-loop.js';
+import { createTask, DEFAULT_OPTIMIZATION, type TaskOptions, taskFromConfig } from '../tasks/index.js';
+import type { ModelKind } from '../tasks/types.js';
+import { type OptimizationConfig, Trainer } from '../train/trainer.js';
+import { type DataOptions, loadSplit } from './data.js';
+
+export interface TrainCommandOptions extends TaskOptions, DataOptions {
+  out: string;
+  model?: ModelKind;
+  resume?: boolean;
+  steps?: number;
+  batch?: number;
+  microBatch?: number;
+  lr?: number;
+  warmup?: number;
+  /** Gradient-norm clip; 0 turns it off. */
+  gradClip?: number;
+  ema?: number;
+  seed?: number;
+  checkpointEvery?: number;
+  sampleEvery?: number;
+  samples?: number;
+  keep?: number;
+  /** A full task configuration instead of a preset (tests, custom architectures). */
+  taskConfig?: Record<string, unknown>;
+  /** Training records supplied directly (tests); skips loading CIFAR-10. */
+  records?: CifarRecords;
+  signal?: AbortSignal;
+  logger?: Logger;
+  progress?: ProgressReporter;
+  backend?: string;
+}
+
+/**
+ * `train`: starts a run in an empty `--out` folder, or with `--resume` continues the run there
+ * from its latest checkpoint (with the configuration stored in it; `--steps` may extend it).
+ */
+export async function trainCommand(options: TrainCommandOptions): Promise<TrainLoopResult & { runDir: string }> {
+  const logger = options.logger ?? silentLogger;
+  const { dir, info: existing } = await RunDirectory.open(options.out, { resume: options.resume === true });
+  let info: RunInfo;
+  if (existing) {
+    if (options.model && options.model !== existing.kind) {
+      throw new ValidationError(`${dir.path} is a ${existing.kind} run; --model ${options.model} does not match it`);
+    }
+    info = options.steps !== undefined && options.steps !== existing.steps ? { ...existing, steps: options.steps } : existing;
+    if (info !== existing) await dir.writeInfo(info);
+  } else {
+    if (!options.model) throw new ValidationError('--model is required for a new run (diffusion, energy or classifier)');
+    const kind = options.model;
+    const defaults = DEFAULT_OPTIMIZATION[kind];
+    const task = options.taskConfig ? taskFromConfig(kind, options.taskConfig) : createTask(kind, options);
+    const optimization: OptimizationConfig = {
+      batchSize: options.batch ?? defaults.batchSize,
+      ...(options.microBatch ? { microBatch: options.microBatch } : {}),
+      lr: options.lr ?? defaults.lr,
+      warmupSteps: options.warmup ?? defaults.warmupSteps,
+      gradClipNorm: options.gradClip === undefined ? defaults.gradClipNorm : options.gradClip > 0 ? options.gradClip : null,
+      emaDecay: options.ema ?? defaults.emaDecay,
+      emaWarmup: true,
+      beta1: defaults.beta1,
+    };
+    const steps = options.steps ?? 1000;
+    info = {
+      format: 1,
+      kind,
+      created: new Date().toISOString(),
+      task: task.config,
+      optimization,
+      seed: options.seed ?? 1,
+      steps,
+      data: {
+        ...(options.classes && options.classes.length > 0 ? { classes: options.classes } : {}),
+        ...(options.limit !== undefined ? { limit: options.limit } : {}),
+      },
+      checkpointEvery: options.checkpointEvery ?? Math.max(1, Math.min(500, steps)),
+      sampleEvery: options.sampleEvery ?? (kind === 'classifier' ? 0 : Math.max(1, Math.min(500, steps))),
+      sampleCount: options.samples ?? 16,
+      keepCheckpoints: options.keep ?? 2,
+    };
+    await dir.writeInfo(info);
+  }
+
+  const records =
+    options.records ??
+    (
+      await loadSplit('train', {
+        ...options,
+        ...(info.data.classes ? { classes: info.data.classes } : {}),
+        ...(info.data.limit !== undefined ? { limit: info.data.limit } : {}),
+      })
+    ).records;
+  const trainer = new Trainer(taskFromConfig(info.kind, info.task), records, info.optimization, info.seed);
+  try {
+    const latest = await dir.latestCheckpoint();
+    if (existing && latest) {
+      await readTrainerCheckpoint(latest.path, trainer);
+      await dir.truncateMetricsAfter(latest.step);
+      logger.info('resumed', { run: dir.path, step: latest.step });
+    } else if (existing) {
+      await dir.truncateMetricsAfter(0);
+      logger.info('no checkpoint yet: starting the run from step 0', { run: dir.path });
+    } else {
+      logger.info('new run', { run: dir.path, kind: info.kind, records: records.count });
+    }
+    const result = await trainLoop({
+      trainer,
+      runDir: dir,
+      steps: info.steps,
+      checkpointEvery: info.checkpointEvery,
+      sampleEvery: info.sampleEvery,
+      sampleCount: info.sampleCount,
+      sampleSeed: info.seed + 1,
+      keepCheckpoints: info.keepCheckpoints,
+      logger,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.progress ? { progress: options.progress } : {}),
+      ...(options.backend ? { backend: options.backend } : {}),
+    });
+    return { ...result, runDir: dir.path };
+  } finally {
+    trainer.dispose();
+  }
+}

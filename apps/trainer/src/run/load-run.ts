@@ -1,0 +1,59 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CheckpointError, type GenlabManifest, loadCheckpoint, NotFoundError, ValidationError } from '@lab/core';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { taskFromConfig } from '../tasks/index.js';
+import type { TrainingTask } from '../tasks/types.js';
+import { MANIFEST_FILE, RunDirectory, type RunInfo } from './run-dir.js';
+
+export interface LoadedRunModel {
+  readonly info: RunInfo;
+  readonly task: TrainingTask;
+  /** The EMA weights (the ones to sample from and to export). */
+  readonly model: tfl.LayersModel;
+  readonly manifest: GenlabManifest;
+  readonly step: number;
+  readonly checkpoint: string;
+}
+
+/** Loads a run's EMA model from its latest checkpoint (or the one at `step`). */
+export async function loadRunModel(runPath: string, options: { step?: number } = {}): Promise<LoadedRunModel> {
+  const dir = await RunDirectory.existing(runPath);
+  const info = await dir.readInfo();
+  const steps = await dir.checkpointSteps();
+  const step = options.step ?? steps.at(-1);
+  if (step === undefined) throw new NotFoundError(`${dir.path} has no checkpoint yet`);
+  if (!steps.includes(step)) throw new NotFoundError(`${dir.path} has no checkpoint at step ${step} (have: ${steps.join(', ')})`);
+  const checkpoint = dir.checkpointPath(step);
+  const loaded = await loadCheckpoint(checkpoint);
+  tf.dispose(Object.values(loaded.tensors));
+  const { ema, ...others } = loaded.models;
+  for (const other of Object.values(others)) other.dispose();
+  if (!ema) throw new CheckpointError(checkpoint, 'the checkpoint has no `ema` model');
+  return { info, task: taskFromConfig(info.kind, info.task), model: ema, manifest: loaded.manifest, step, checkpoint };
+}
+
+/**
+ * Loads a classifier for evaluation from a classifier run (its EMA weights) or from an
+ * exported model folder (`genlab.json` of kind `classifier`).
+ */
+export async function loadClassifierModel(path: string): Promise<tfl.LayersModel> {
+  if (existsSync(join(path, 'run.json'))) {
+    const run = await loadRunModel(path);
+    if (run.info.kind !== 'classifier') {
+      run.model.dispose();
+      throw new ValidationError(`${path} is a ${run.info.kind} run, not a classifier run`);
+    }
+    return run.model;
+  }
+  if (!existsSync(join(path, MANIFEST_FILE)))
+    throw new NotFoundError(`${path} is neither a classifier run nor an exported classifier (no run.json or ${MANIFEST_FILE})`);
+  const loaded = await loadCheckpoint(path);
+  tf.dispose(Object.values(loaded.tensors));
+  if (loaded.manifest.kind !== 'classifier') throw new ValidationError(`${path} holds a ${loaded.manifest.kind} model, not a classifier`);
+  const [first, ...rest] = Object.values(loaded.models);
+  for (const other of rest) other.dispose();
+  if (!first) throw new CheckpointError(path, 'no model in the export');
+  return first;
+}

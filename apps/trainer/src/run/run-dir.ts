@@ -1,0 +1,149 @@
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { NotFoundError, ValidationError } from '@lab/core';
+import type { ModelKind } from '../tasks/types.js';
+import type { OptimizationConfig } from '../train/trainer.js';
+
+/** What `run.json` records: everything needed to rebuild the trainer for `--resume`, `evaluate` and `export`. */
+export interface RunInfo {
+  readonly format: 1;
+  readonly kind: ModelKind;
+  readonly created: string;
+  /** The task's resolved configuration (architecture, schedule, Langevin settings…). */
+  readonly task: Record<string, unknown>;
+  readonly optimization: OptimizationConfig;
+  readonly seed: number;
+  /** Planned number of steps (a resume may raise it). */
+  readonly steps: number;
+  readonly data: { readonly classes?: number[]; readonly limit?: number };
+  readonly checkpointEvery: number;
+  readonly sampleEvery: number;
+  readonly sampleCount: number;
+  readonly keepCheckpoints: number;
+}
+
+const RUN_FILE = 'run.json';
+const CHECKPOINTS = 'checkpoints';
+/** The file core's saveCheckpoint writes last; a checkpoint folder without it is incomplete. */
+export const MANIFEST_FILE = 'genlab.json';
+
+/**
+ * One training run's folder: `run.json`, `metrics.jsonl`, `samples/step-N.png` and
+ * `checkpoints/step-N/` (each written atomically by saveCheckpoint).
+ */
+export class RunDirectory {
+  readonly path: string;
+
+  constructor(path: string) {
+    this.path = resolve(path);
+  }
+
+  /**
+   * Opens `path` for training. A new run needs a missing or empty folder: a non-empty one is
+   * never reused silently — with `resume` it must be a genlab run; without it, an error says
+   * to pass `--resume` or choose another `--out`.
+   */
+  static async open(path: string, { resume }: { resume: boolean }): Promise<{ dir: RunDirectory; info: RunInfo | undefined }> {
+    const dir = new RunDirectory(path);
+    const entries = existsSync(dir.path) ? await readdir(dir.path) : [];
+    if (entries.length === 0) {
+      await mkdir(dir.path, { recursive: true });
+      return { dir, info: undefined };
+    }
+    if (!entries.includes(RUN_FILE)) {
+      throw new ValidationError(`${dir.path} is not empty and is not a genlab run (no ${RUN_FILE}): choose another --out`);
+    }
+    if (!resume) {
+      throw new ValidationError(
+        `${dir.path} already holds a run: pass --resume to continue it, or choose another --out (nothing was overwritten)`,
+      );
+    }
+    return { dir, info: await dir.readInfo() };
+  }
+
+  /** Opens an existing run for reading (evaluate, export, sample). */
+  static async existing(path: string): Promise<RunDirectory> {
+    const dir = new RunDirectory(path);
+    if (!existsSync(join(dir.path, RUN_FILE))) throw new NotFoundError(`${dir.path} is not a genlab run (no ${RUN_FILE})`);
+    return dir;
+  }
+
+  async readInfo(): Promise<RunInfo> {
+    const info = JSON.parse(await readFile(join(this.path, RUN_FILE), 'utf8')) as RunInfo;
+    if (info.format !== 1) throw new ValidationError(`${join(this.path, RUN_FILE)}: unknown format ${String(info.format)}`);
+    return info;
+  }
+
+  async writeInfo(info: RunInfo): Promise<void> {
+    await writeAtomic(join(this.path, RUN_FILE), `${JSON.stringify(info, null, 2)}\n`);
+  }
+
+  checkpointPath(step: number): string {
+    return join(this.path, CHECKPOINTS, `step-${String(step).padStart(8, '0')}`);
+  }
+
+  /** Steps of the complete checkpoints, ascending. */
+  async checkpointSteps(): Promise<number[]> {
+    const root = join(this.path, CHECKPOINTS);
+    if (!existsSync(root)) return [];
+    const steps: number[] = [];
+    for (const name of await readdir(root)) {
+      const match = /^step-(\d{8})$/.exec(name);
+      if (match && existsSync(join(root, name, MANIFEST_FILE))) steps.push(Number(match[1]));
+    }
+    return steps.sort((a, b) => a - b);
+  }
+
+  /** The newest complete checkpoint, or undefined. */
+  async latestCheckpoint(): Promise<{ step: number; path: string } | undefined> {
+    const steps = await this.checkpointSteps();
+    const step = steps.at(-1);
+    return step === undefined ? undefined : { step, path: this.checkpointPath(step) };
+  }
+
+  /** Deletes all but the newest `keep` checkpoints. */
+  async pruneCheckpoints(keep: number): Promise<void> {
+    const steps = await this.checkpointSteps();
+    for (const step of steps.slice(0, Math.max(0, steps.length - Math.max(1, keep)))) {
+      await rm(this.checkpointPath(step), { recursive: true, force: true });
+    }
+  }
+
+  async appendMetrics(record: Record<string, unknown>): Promise<void> {
+    await appendFile(join(this.path, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
+  }
+
+  async readMetrics(): Promise<Array<Record<string, unknown>>> {
+    const file = join(this.path, 'metrics.jsonl');
+    if (!existsSync(file)) return [];
+    return (await readFile(file, 'utf8'))
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
+  /**
+   * Drops metric lines after `step` (a resume from an earlier checkpoint repeats those steps,
+   * and their lines would otherwise appear twice).
+   */
+  async truncateMetricsAfter(step: number): Promise<void> {
+    const kept = (await this.readMetrics()).filter((r) => typeof r.step !== 'number' || r.step <= step);
+    await writeAtomic(join(this.path, 'metrics.jsonl'), kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  }
+
+  async writeSampleGrid(step: number, png: Uint8Array): Promise<string> {
+    const dir = join(this.path, 'samples');
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, `step-${String(step).padStart(8, '0')}.png`);
+    await writeAtomic(file, png);
+    return file;
+  }
+}
+
+/** Writes through a temporary file and a rename, so readers never see half a file. */
+export async function writeAtomic(file: string, content: string | Uint8Array): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, content);
+  await rename(tmp, file);
+}

@@ -1,0 +1,225 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { initBackend, loadCheckpoint, silentLogger, ValidationError } from '@lab/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { evaluateCommand } from '../src/commands/evaluate.js';
+import { exportCommand } from '../src/commands/export.js';
+import { sampleCommand } from '../src/commands/sample.js';
+import { type TrainCommandOptions, trainCommand } from '../src/commands/train.js';
+import { parseCifarBatch } from '../src/data/cifar10-format.js';
+import type { ProgressReporter } from '../src/run/progress.js';
+import { RunDirectory } from '../src/run/run-dir.js';
+import { makeCifarBytes, tempDir, writeCifarDir } from './fixtures.js';
+
+beforeAll(async () => {
+  await initBackend({ force: 'cpu', logger: silentLogger });
+});
+
+const records = parseCifarBatch(makeCifarBytes(48), 'fixture.bin');
+const testRecords = parseCifarBatch(makeCifarBytes(24, 48), 'fixture-test.bin');
+
+/** A UNet small enough for CPU tests (tiny preset, 8 base channels, no attention). */
+const microDiffusion = {
+  unet: {
+    preset: 'tiny',
+    baseChannels: 8,
+    channelMults: [1, 2],
+    numResBlocks: 1,
+    attentionResolutions: [],
+    groups: 4,
+    midAttention: false,
+    seed: 3,
+  },
+  schedule: { kind: 'linear', timesteps: 50 },
+  sampleSteps: 2,
+};
+
+function diffusionRun(out: string, extra: Partial<TrainCommandOptions> = {}): TrainCommandOptions {
+  return {
+    out,
+    model: 'diffusion',
+    taskConfig: microDiffusion,
+    records,
+    steps: 4,
+    batch: 4,
+    microBatch: 2,
+    lr: 2e-3,
+    warmup: 2,
+    gradClip: 1,
+    ema: 0.9,
+    seed: 11,
+    checkpointEvery: 2,
+    sampleEvery: 2,
+    samples: 4,
+    keep: 5,
+    ...extra,
+  };
+}
+
+/** A progress reporter that aborts the run once it reaches `step`. */
+function abortAt(step: number, controller: AbortController): ProgressReporter {
+  return {
+    start() {},
+    stop() {},
+    update(value) {
+      if (value >= step) controller.abort();
+    },
+  };
+}
+
+async function modelWeights(checkpoint: string): Promise<Record<string, Float32Array[]>> {
+  const loaded = await loadCheckpoint(checkpoint);
+  const out: Record<string, Float32Array[]> = {};
+  for (const [name, model] of Object.entries(loaded.models)) {
+    out[name] = await Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
+    model.dispose();
+  }
+  tf.dispose(Object.values(loaded.tensors));
+  return out;
+}
+
+function maxAbsDiff(a: Float32Array[] | undefined, b: Float32Array[] | undefined): number {
+  if (!a || !b || a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let worst = 0;
+  a.forEach((arr, i) => {
+    arr.forEach((v, j) => {
+      worst = Math.max(worst, Math.abs(v - (b[i]?.[j] as number)));
+    });
+  });
+  return worst;
+}
+
+describe('train → interrupt → resume → export → sample → evaluate', () => {
+  let root: string;
+  let straight: string;
+
+  beforeAll(async () => {
+    root = await tempDir();
+    straight = join(root, 'straight');
+    const result = await trainCommand(diffusionRun(straight));
+    expect(result).toMatchObject({ step: 4, stoppedBy: 'done' });
+  });
+
+  it('writes metrics, sample grids and checkpoints', async () => {
+    const dir = new RunDirectory(straight);
+    expect(await dir.checkpointSteps()).toEqual([2, 4]);
+    const metrics = await dir.readMetrics();
+    expect(metrics.map((m) => m.step)).toEqual([1, 2, 3, 4]);
+    expect(metrics[0]?.lr).toBeCloseTo(1e-3, 12);
+    expect(metrics[1]?.lr).toBeCloseTo(2e-3, 12);
+    for (const m of metrics) {
+      expect(Number.isFinite(m.loss)).toBe(true);
+      expect(m.imagesPerSecond).toBeGreaterThan(0);
+    }
+    const png = await readFile(join(straight, 'samples', 'step-00000004.png'));
+    expect(Array.from(png.subarray(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
+  });
+
+  it('an interrupted run leaves a loadable checkpoint, and resuming it equals the uninterrupted run', async () => {
+    const out = join(root, 'interrupted');
+    const controller = new AbortController();
+    const first = await trainCommand(
+      diffusionRun(out, { signal: controller.signal, progress: abortAt(1, controller), checkpointEvery: 100 }),
+    );
+    expect(first).toMatchObject({ step: 1, stoppedBy: 'signal' });
+    const saved = await loadCheckpoint(first.checkpoint as string);
+    expect(saved.manifest).toMatchObject({ format: 1, kind: 'diffusion', step: 1 });
+    expect(Object.keys(saved.models).sort()).toEqual(['ema', 'model']);
+    for (const m of Object.values(saved.models)) m.dispose();
+    tf.dispose(Object.values(saved.tensors));
+
+    // The interrupted run's folder is never reused without --resume.
+    await expect(trainCommand(diffusionRun(out))).rejects.toThrow(ValidationError);
+    await expect(trainCommand(diffusionRun(out))).rejects.toThrow(/--resume/);
+
+    const resumed = await trainCommand({ out, resume: true, records, checkpointEvery: 2 } as TrainCommandOptions);
+    expect(resumed).toMatchObject({ step: 4, stoppedBy: 'done' });
+    const a = await modelWeights(join(straight, 'checkpoints', 'step-00000004'));
+    const b = await modelWeights(resumed.checkpoint as string);
+    expect(maxAbsDiff(a.model, b.model)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(a.ema, b.ema)).toBeLessThan(1e-5);
+    // And training did move the weights (the comparison could fail).
+    const start = await modelWeights(first.checkpoint as string);
+    expect(maxAbsDiff(start.model, b.model)).toBeGreaterThan(1e-4);
+
+    const lossA = (await new RunDirectory(straight).readMetrics()).map((m) => m.loss as number);
+    const lossB = (await new RunDirectory(out).readMetrics()).map((m) => m.loss as number);
+    expect(lossB).toHaveLength(4);
+    lossB.forEach((l, i) => {
+      expect(l).toBeCloseTo(lossA[i] as number, 5);
+    });
+  });
+
+  it('exports the EMA weights in the API layout and refuses to overwrite without force', async () => {
+    const to = join(root, 'models', 'diffusion-test');
+    const result = await exportCommand({ run: straight, to });
+    expect(result.step).toBe(4);
+    const exported = await loadCheckpoint(to);
+    expect(exported.manifest).toMatchObject({ format: 1, kind: 'diffusion', step: 4, dataset: 'cifar10' });
+    expect(Object.keys(exported.models)).toEqual(['model']);
+    const ema = (await modelWeights(join(straight, 'checkpoints', 'step-00000004'))).ema;
+    const weights = await Promise.all(
+      (exported.models.model as { getWeights(): tf.Tensor[] }).getWeights().map(async (w) => (await w.data()) as Float32Array),
+    );
+    expect(maxAbsDiff(weights, ema)).toBe(0);
+    exported.models.model?.dispose();
+    await expect(exportCommand({ run: straight, to })).rejects.toThrow(/--force/);
+    await expect(exportCommand({ run: straight, to, force: true })).resolves.toMatchObject({ step: 4 });
+  });
+
+  it('writes a sample grid from a run', async () => {
+    const out = join(root, 'grid.png');
+    await sampleCommand({ run: straight, out, n: 4, steps: 2 });
+    const png = await readFile(out);
+    expect(Array.from(png.subarray(1, 4))).toEqual([0x50, 0x4e, 0x47]);
+  });
+
+  it('trains a classifier from a data folder and evaluates a run against it (cached real statistics)', async () => {
+    const dataDir = await writeCifarDir(await tempDir(), 12);
+    const classifierRun = join(root, 'classifier');
+    await trainCommand({
+      out: classifierRun,
+      model: 'classifier',
+      taskConfig: {
+        net: { inputShape: [32, 32, 3], numClasses: 10, channels: [4], featureUnits: 6, dropout: 0, output: 'softmax', seed: 1 },
+      },
+      dataDir,
+      env: {},
+      steps: 2,
+      batch: 8,
+    });
+    const cacheDir = await tempDir();
+    const options = {
+      run: straight,
+      classifier: classifierRun,
+      n: 6,
+      realCount: 30,
+      batch: 6,
+      sampleSteps: 2,
+      cacheDir,
+      trainRecords: records,
+      testRecords,
+    };
+    const report = await evaluateCommand(options);
+    expect(Object.keys(report.sets)).toEqual(['generated', 'test', 'noise']);
+    for (const set of Object.values(report.sets)) {
+      expect(set.count).toBe(6);
+      expect(set.classHistogram.reduce((a, b) => a + b, 0)).toBe(6);
+      expect(set['FD-cls']).toBeGreaterThanOrEqual(0);
+      expect(Number.isFinite(set['KID-cls'].mean)).toBe(true);
+      expect(set['IS-cls']).toBeGreaterThanOrEqual(1 - 1e-9);
+    }
+    expect(report.reference).toMatchObject({ count: 30, cached: false });
+    expect(report.table).toContain('FD-cls');
+    expect(existsSync(join(straight, 'evaluation.json'))).toBe(true);
+    const again = await evaluateCommand(options);
+    expect(again.reference.cached).toBe(true);
+    expect(again.sets.test?.['FD-cls']).toBeCloseTo(report.sets.test?.['FD-cls'] as number, 6);
+
+    const own = await evaluateCommand({ run: classifierRun, n: 6, realCount: 30, batch: 6, cacheDir, trainRecords: records, testRecords });
+    expect(own.testAccuracy).toBeGreaterThanOrEqual(0);
+    expect(own.sets.generated).toBeUndefined();
+  });
+});
