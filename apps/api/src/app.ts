@@ -140,6 +140,9 @@ export async function createApiApp(options: CreateApiAppOptions): Promise<ApiApp
   app.get('/playground.js', (_req, res) => {
     res.type('application/javascript').send(PLAYGROUND_JS);
   });
+  app.get('/favicon.ico', (_req, res) => {
+    res.status(204).end();
+  });
   app.get('/playground.css', (_req, res) => {
     res.type('text/css').send(PLAYGROUND_CSS);
   });
