@@ -9,7 +9,6 @@
  */
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { getStockKernel, type ModuleLoader, registerTrainingKernels, selectBackend } from '../src/index.js';
 
