@@ -1,8 +1,13 @@
-import { availableParallelism, loadavg } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodePng } from '@lab/api-plugin';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultPlugins } from '../src/plugins.js';
 import { fakePlugin } from './fixtures/fake-provider.mjs';
+import { TEST_SIZE, writeTinyModels } from './fixtures/tiny-models.js';
 import { compiledWorker, startServer, type TestServer } from './helpers.js';
 
 const worker = compiledWorker();
@@ -129,4 +134,37 @@ describe.skipIf(!worker)('worker pool under load', () => {
     await stopped;
     await expect(fetch(`${draining.base}/health`)).rejects.toThrow();
   });
+});
+
+const fullWorker = compiledWorker(['api-plugin', 'core', 'samplers', 'embeddings', 'unet', 'energy']);
+if (!fullWorker) console.warn('SKIPPED pool test on real models: build first (npx nx run api:build)');
+
+describe.skipIf(!fullWorker)('worker pool on real tiny models', () => {
+  it('loads the diffusion, energy and classifier plugins in the worker and serves them', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'genlab-api-pool-'));
+    await writeTinyModels(root);
+    const real = await startServer(defaultPlugins(root), { poolSize: 1, queueSize: 2 }, { workerFile: fullWorker as string });
+    try {
+      const a = await real.post('/v1/models/ddpm-cifar10/samples', { count: 2, steps: 2, seed: 9 });
+      expect(a.status).toBe(200);
+      const bytes = Buffer.from(await a.arrayBuffer());
+      // The same seed in-process (same code, main thread) gives the same PNG bytes.
+      const local = await startServer(defaultPlugins(root));
+      try {
+        const b = Buffer.from(await (await local.post('/v1/models/ddpm-cifar10/samples', { count: 2, steps: 2, seed: 9 })).arrayBuffer());
+        expect(bytes.equals(b)).toBe(true);
+      } finally {
+        await local.stop();
+      }
+      expect((await real.post('/v1/models/ebm-cifar10/samples', { count: 1, steps: 2 })).status).toBe(200);
+      const image = Buffer.from(
+        encodePng({ pixels: new Uint8Array(TEST_SIZE * TEST_SIZE * 3).fill(50), width: TEST_SIZE, height: TEST_SIZE, channels: 3 }),
+      ).toString('base64');
+      const cls = (await (await real.post('/v1/classify', { image })).json()) as { probabilities: unknown[] };
+      expect(cls.probabilities).toHaveLength(10);
+    } finally {
+      await real.stop();
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

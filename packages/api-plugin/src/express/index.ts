@@ -1,4 +1,4 @@
-import { createChildContainer, type DependencyContainer, type Logger, silentLogger } from '@lab/core';
+import { createChildContainer, type DependencyContainer, isGenlabError, type Logger, silentLogger } from '@lab/core';
 import express, { type Router } from 'express';
 import { InProcessExecutor, type JobExecutor } from '../executor.js';
 import type { GenlabPlugin } from '../plugin.js';
