@@ -1,0 +1,117 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Timing of one kind of step. */
+export interface StepTiming {
+  batch: number;
+  /** Timed steps (after the untimed warm-up). */
+  steps: number;
+  /** Median wall-clock time of one step. */
+  medianMs: number;
+  /** Median CPU time (user + system, all threads) of one step: less sensitive to other load. */
+  medianCpuMs: number;
+  /** batch / median wall time. */
+  imagesPerSec: number;
+}
+
+export interface TimingOptions {
+  /** Untimed steps first (kernel set-up, XNNPACK operator caches, optimizer slots). */
+  warmup: number;
+  /** At most this many timed steps... */
+  maxSteps: number;
+  /** ...and no more once this much time has passed, but never fewer than `minSteps`. */
+  budgetMs: number;
+  minSteps: number;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Runs `step` `warmup` times untimed, then times it within the budget. */
+export async function timeSteps(step: () => Promise<unknown>, batch: number, options: TimingOptions): Promise<StepTiming> {
+  for (let i = 0; i < options.warmup; i++) await step();
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  const start = performance.now();
+  while (wall.length < options.maxSteps && (wall.length < options.minSteps || performance.now() - start < options.budgetMs)) {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await step();
+    wall.push(performance.now() - t0);
+    const used = process.cpuUsage(cpu0);
+    cpu.push((used.user + used.system) / 1000);
+  }
+  const medianMs = median(wall);
+  return { batch, steps: wall.length, medianMs, medianCpuMs: median(cpu), imagesPerSec: (batch * 1000) / medianMs };
+}
+
+/** Time and memory of one kernel name summed over a profiled step. */
+export interface KernelTime {
+  name: string;
+  calls: number;
+  ms: number;
+  /** Share of the step's summed kernel time. */
+  share: number;
+}
+
+export interface StepProfile {
+  /** Sum of all kernel times (below the step's wall time: JS overhead is not in it). */
+  kernelMs: number;
+  /** Time inside custom-gradient scopes (e.g. `fusedConv2d__op`), not added to `kernelMs`: their kernels are counted on their own. */
+  scopeMs: number;
+  /** Wall time of the profiled step. */
+  wallMs: number;
+  /** Highest tensor bytes held during the step. */
+  peakBytes: number;
+  /** Kernels by total time, largest first. */
+  kernels: KernelTime[];
+  /** The slowest single (kernel, input shapes) entries, largest first. */
+  slowestCalls: Array<{ name: string; shapes: string; ms: number; calls: number }>;
+}
+
+/**
+ * Profiles one call of `step` with `tf.profile` (per-kernel wall time on wasm/cpu, where
+ * kernels run synchronously; backward kernels included, since gradients run as kernels).
+ * Only registered kernels are summed; custom-gradient scopes are reported apart in `scopeMs`.
+ */
+export async function profileStep(step: () => Promise<unknown>, top = 12): Promise<StepProfile> {
+  const t0 = performance.now();
+  const info = await tf.profile(async () => {
+    await step();
+    return [];
+  });
+  const wallMs = performance.now() - t0;
+  const byName = new Map<string, { calls: number; ms: number }>();
+  const byCall = new Map<string, { name: string; shapes: string; ms: number; calls: number }>();
+  let kernelMs = 0;
+  let scopeMs = 0;
+  const backend = tf.getBackend();
+  for (const kernel of info.kernels) {
+    const ms = Number(kernel.kernelTimeMs) || 0;
+    // tf.profile also records custom-gradient scopes, whose kernels are recorded again inside them.
+    if (tf.getKernel(kernel.name, backend) === undefined) {
+      scopeMs += ms;
+      continue;
+    }
+    kernelMs += ms;
+    const entry = byName.get(kernel.name) ?? { calls: 0, ms: 0 };
+    entry.calls += 1;
+    entry.ms += ms;
+    byName.set(kernel.name, entry);
+    const shapes = kernel.inputShapes.map((s) => `[${(s ?? []).join(',')}]`).join(' ');
+    const key = `${kernel.name} ${shapes}`;
+    const call = byCall.get(key) ?? { name: kernel.name, shapes, ms: 0, calls: 0 };
+    call.ms += ms;
+    call.calls += 1;
+    byCall.set(key, call);
+  }
+  const kernels = [...byName.entries()]
+    .map(([name, { calls, ms }]) => ({ name, calls, ms, share: kernelMs > 0 ? ms / kernelMs : 0 }))
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, top);
+  const slowestCalls = [...byCall.values()].sort((a, b) => b.ms - a.ms).slice(0, top);
+  return { kernelMs, scopeMs, wallMs, peakBytes: info.peakBytes, kernels, slowestCalls };
+}

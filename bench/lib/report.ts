@@ -1,0 +1,259 @@
+import type { StepProfile, StepTiming } from './measure.js';
+import type { TorchConfig } from './torch.js';
+
+/** One measured (or skipped) runtime for one model: a tfjs backend or PyTorch. */
+export interface RuntimeRow {
+  model: string;
+  /** `tfjs-wasm`, `tfjs-cpu`, `torch`. */
+  runtime: string;
+  params?: number;
+  train?: StepTiming;
+  infer?: StepTiming;
+  peakRssMiB?: number;
+  weightBytes?: number;
+  steadyBytes?: number;
+  peakStepBytes?: number;
+  /** Tensors after the first and the last timed training step. */
+  tensors?: [number, number];
+  loadAverage?: number;
+  skipped?: string;
+}
+
+export interface MemoryCheckResult {
+  backend: string;
+  model: string;
+  batch: number;
+  steps: number;
+  seconds: number;
+  /** After step 1, then after the last step. */
+  tensors: [number, number];
+  bytes: [number, number];
+  /** RSS after step 1, after step 10 (allocators settled) and after the last step. */
+  rssMiB: [number, number, number];
+  peakRssMiB: number;
+  /** Steps after which the tensor count or bytes differed from step 1's. */
+  growthSteps: number[];
+}
+
+export interface KernelComparisonRow {
+  /** e.g. `x [32,32,32,64] dy [32,32,32,64] 3×3 s1`. */
+  shape: string;
+  kernel: string;
+  backend: string;
+  batch: number;
+  ms: number;
+  gflops: number;
+  /** max |Δ| against the stock cpu kernel on the same (small) input, when checked. */
+  maxAbsDiff?: number;
+}
+
+export interface BenchReport {
+  date: string;
+  commit: string;
+  node: string;
+  tfjs: string;
+  cpuModel: string;
+  cores: number;
+  loadAverage: [number, number];
+  seconds: number;
+  command: string;
+  torch?: TorchConfig;
+  torchNote?: string;
+  rows: RuntimeRow[];
+  profiles: Array<{ title: string; profile: StepProfile }>;
+  memoryCheck?: MemoryCheckResult | { skipped: string };
+  kernelComparison?: KernelComparisonRow[] | { skipped: string };
+  notes: string[];
+}
+
+const MiB = 1024 * 1024;
+
+export function fmt(value: number | undefined, digits = 1): string {
+  if (value === undefined || !Number.isFinite(value)) return '—';
+  if (Math.abs(value) >= 100) return value.toFixed(0);
+  if (Math.abs(value) >= 10) return value.toFixed(Math.min(digits, 1));
+  return value.toPrecision(Math.max(2, digits + 1));
+}
+
+/** tfjs / torch as `0.15×`, or `—` when either side is missing. */
+export function ratio(tfjs: number | undefined, torch: number | undefined): string {
+  if (tfjs === undefined || torch === undefined || !(torch > 0) || !Number.isFinite(tfjs)) return '—';
+  const r = tfjs / torch;
+  return `${r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(2) : r.toPrecision(2)}×`;
+}
+
+/** Images per CPU-second (all threads): the work a step costs, less sensitive to other load than wall time. */
+export function imagesPerCpuSecond(t: StepTiming | undefined): number | undefined {
+  return t && t.medianCpuMs > 0 ? (t.batch * 1000) / t.medianCpuMs : undefined;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function torchRow(rows: RuntimeRow[], model: string): RuntimeRow | undefined {
+  return rows.find((r) => r.model === model && r.runtime === 'torch' && !r.skipped);
+}
+
+export function speedTable(rows: RuntimeRow[]): string {
+  const body = rows.map((r) => {
+    if (r.skipped) return [r.model, r.runtime, '—', '—', '—', '—', '—', '—', '—', '—', `skipped: ${r.skipped}`];
+    const ref = r.runtime === 'torch' ? undefined : torchRow(rows, r.model);
+    const trainCpu = imagesPerCpuSecond(r.train);
+    const inferCpu = imagesPerCpuSecond(r.infer);
+    return [
+      r.model,
+      r.runtime,
+      r.train ? `${fmt(r.train.imagesPerSec, 2)} (b${r.train.batch}, ${r.train.steps} steps)` : '—',
+      ref ? ratio(r.train?.imagesPerSec, ref.train?.imagesPerSec) : '',
+      r.infer ? `${fmt(r.infer.imagesPerSec, 2)} (b${r.infer.batch}, ${r.infer.steps} steps)` : '—',
+      ref ? ratio(r.infer?.imagesPerSec, ref.infer?.imagesPerSec) : '',
+      fmt(trainCpu, 2),
+      ref ? ratio(trainCpu, imagesPerCpuSecond(ref.train)) : '',
+      fmt(inferCpu, 2),
+      ref ? ratio(inferCpu, imagesPerCpuSecond(ref.infer)) : '',
+      r.loadAverage === undefined ? '' : `load ${r.loadAverage.toFixed(1)}`,
+    ];
+  });
+  return table(
+    [
+      'model',
+      'runtime',
+      'train img/s',
+      '× torch',
+      'infer img/s',
+      '× torch',
+      'train img/CPU·s',
+      '× torch',
+      'infer img/CPU·s',
+      '× torch',
+      'note',
+    ],
+    body,
+  );
+}
+
+export function memoryTable(rows: RuntimeRow[]): string {
+  const mib = (b: number | undefined) => (b === undefined || b === 0 ? '—' : fmt(b / MiB, 1));
+  const body = rows
+    .filter((r) => !r.skipped)
+    .map((r) => [
+      r.model,
+      r.runtime,
+      r.params === undefined ? '—' : r.params.toLocaleString('en-US'),
+      fmt(r.peakRssMiB, 0),
+      mib(r.weightBytes),
+      mib(r.steadyBytes),
+      mib(r.peakStepBytes),
+      r.tensors ? (r.tensors[0] === r.tensors[1] ? `yes (${r.tensors[0]})` : `NO: ${r.tensors[0]} → ${r.tensors[1]}`) : '—',
+    ]);
+  return table(
+    [
+      'model',
+      'runtime',
+      'params',
+      'peak RSS MiB',
+      'weights MiB',
+      'tensors held between steps MiB',
+      'peak tensors in a step MiB',
+      'tensor count flat over timed steps',
+    ],
+    body,
+  );
+}
+
+export function profileTable(profile: StepProfile, top = 12): string {
+  const kernels = table(
+    ['kernel', 'calls', 'ms', 'share of kernel time'],
+    profile.kernels.slice(0, top).map((k) => [k.name, String(k.calls), fmt(k.ms, 0), `${(k.share * 100).toFixed(1)}%`]),
+  );
+  const calls = table(
+    ['kernel', 'input shapes', 'calls', 'ms'],
+    profile.slowestCalls.slice(0, 8).map((c) => [c.name, `\`${c.shapes}\``, String(c.calls), fmt(c.ms, 0)]),
+  );
+  const head = `Step wall time ${fmt(profile.wallMs / 1000, 2)} s; kernels ${fmt(profile.kernelMs / 1000, 2)} s; peak tensor memory ${fmt(profile.peakBytes / MiB, 0)} MiB.`;
+  return `${head}\n\n${kernels}\n\nSlowest (kernel, input shapes) pairs:\n\n${calls}`;
+}
+
+function memoryCheckSection(check: BenchReport['memoryCheck']): string {
+  if (!check) return 'Not run.';
+  if ('skipped' in check) return `Skipped: ${check.skipped}.`;
+  const flat = check.growthSteps.length === 0;
+  return [
+    `${check.model} on tfjs-${check.backend}, batch ${check.batch}, ${check.steps} training steps (forward + backward + Adam) in ${fmt(check.seconds, 0)} s:`,
+    `tensors ${check.tensors[0]} → ${check.tensors[1]}, tensor bytes ${check.bytes[0]} → ${check.bytes[1]}` +
+      ` (${flat ? 'no growth at any step' : `changed after steps ${check.growthSteps.slice(0, 10).join(', ')}`});`,
+    `RSS ${fmt(check.rssMiB[0], 0)} MiB after step 1, ${fmt(check.rssMiB[1], 0)} MiB after step ${Math.min(10, check.steps)}, ` +
+      `${fmt(check.rssMiB[2], 0)} MiB after step ${check.steps}; peak RSS ${fmt(check.peakRssMiB, 0)} MiB.`,
+  ].join(' ');
+}
+
+function kernelSection(rows: BenchReport['kernelComparison']): string {
+  if (!rows) return 'Not run.';
+  if ('skipped' in rows) return `Skipped: ${rows.skipped}.`;
+  return table(
+    ['filter-gradient shape (unet-small)', 'kernel', 'backend', 'batch', 'ms', 'GFLOP/s', 'max abs diff vs stock'],
+    rows.map((r) => [
+      r.shape,
+      r.kernel,
+      r.backend,
+      String(r.batch),
+      fmt(r.ms, 1),
+      fmt(r.gflops, 2),
+      r.maxAbsDiff === undefined ? '' : r.maxAbsDiff.toExponential(1),
+    ]),
+  );
+}
+
+/** The whole of docs/bench/latest.md. */
+export function renderLatest(report: BenchReport): string {
+  const torch = report.torch;
+  const config = [
+    `- Date: ${report.date}; commit ${report.commit}; \`${report.command}\` took ${fmt(report.seconds, 0)} s.`,
+    `- Machine: ${report.cpuModel}, ${report.cores} cores, **shared with other engineers' builds and tests while measuring** ` +
+      `(load average ${report.loadAverage[0].toFixed(1)} at the start, ${report.loadAverage[1].toFixed(1)} at the end). ` +
+      'Absolute numbers are therefore low and noisy; compare runtimes through the ratios and the CPU-time columns of this one run.',
+    `- tfjs ${report.tfjs} on Node ${report.node}; wasm: SIMD, 1 thread; cpu: pure JS. genlab's training kernels (\`registerTrainingKernels\`) active.`,
+    torch
+      ? `- PyTorch ${torch.torch} (Debian python3-torch), ${torch.threads} threads, BLAS ${torch.blas} (1024² sgemm ${fmt(torch.matmulGflops, 1)} GFLOP/s), ` +
+        `LD_LIBRARY_PATH=${torch.ldLibraryPath || '(unset)'}, MALLOC_MMAP_THRESHOLD_=${torch.mallocMmapThreshold}, MALLOC_TRIM_THRESHOLD_=${torch.mallocTrimThreshold}.`
+      : `- PyTorch: ${report.torchNote ?? 'not measured'}.`,
+    '- Each case runs in its own process (peak RSS = that case alone): 1 untimed warm-up step, then timed steps (median reported).',
+    '- train = forward + backward + Adam update (UNet: DDPM ε-loss at random t; energy: contrastive-divergence loss, half data, half negatives). ' +
+      'infer = one sampling step (UNet: one denoiser call; energy: one Langevin step, ∂E/∂x).',
+    '- img/CPU·s = images per CPU-second of the process (all its threads): torch uses 2 threads, tfjs 1.',
+  ];
+  const sections = [
+    '# Benchmark: genlab (tfjs) against PyTorch',
+    'Written by `npm run bench` (bench/run.ts). Do not edit by hand; see bench/README.md.',
+    '## Configuration',
+    config.join('\n'),
+    '## Speed',
+    speedTable(report.rows),
+    '## Memory',
+    memoryTable(report.rows),
+    `### Training-loop memory check\n\n${memoryCheckSection(report.memoryCheck)}`,
+    ...report.profiles.map(({ title, profile }) => `## Profile: ${title}\n\n${profileTable(profile)}`),
+    `## Conv2DBackpropFilter: genlab's kernel against stock tfjs\n\n${kernelSection(report.kernelComparison)}`,
+  ];
+  if (report.notes.length > 0) sections.push(`## Notes\n\n${report.notes.map((n) => `- ${n}`).join('\n')}`);
+  return `${sections.join('\n\n')}\n`;
+}
+
+/** One dated line per run for docs/bench/history.md. */
+export function historyLine(report: BenchReport): string {
+  const parts = report.rows
+    .filter((r) => r.runtime !== 'torch' && !r.skipped)
+    .map((r) => {
+      const ref = torchRow(report.rows, r.model);
+      const train = r.train
+        ? `train ${fmt(r.train.imagesPerSec, 2)}${ref ? ` (${ratio(r.train.imagesPerSec, ref.train?.imagesPerSec)})` : ''}`
+        : '';
+      const infer = r.infer
+        ? `infer ${fmt(r.infer.imagesPerSec, 2)}${ref ? ` (${ratio(r.infer.imagesPerSec, ref.infer?.imagesPerSec)})` : ''}`
+        : '';
+      return `${r.model} ${r.runtime}: ${[train, infer].filter(Boolean).join(', ')}`;
+    });
+  return `- ${report.date} ${report.commit} load ${report.loadAverage[0].toFixed(1)}: ${parts.join('; ')} (img/s, × torch)`;
+}

@@ -1,0 +1,115 @@
+/**
+ * One bench case in its own process (so the peak RSS is this case's alone): one model on one
+ * tfjs backend, inference then training. Writes a JSON `CaseResult` to `--out`.
+ *
+ *   node --conditions=@lab/source --import tsx bench/lib/tfjs-case.ts \
+ *     --backend wasm --model unet-small --train-batch 32 --infer-batch 64 --out /tmp/case.json
+ */
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { type BackendName, initBackend } from '@lab/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { profileStep, type StepProfile, type StepTiming, timeSteps } from './measure.js';
+import { type BenchModelName, createWorkload, type ModelSpec } from './workloads.js';
+
+export interface CaseResult {
+  framework: 'tfjs';
+  backend: string;
+  backendDetail: string;
+  model: BenchModelName;
+  spec: ModelSpec;
+  infer?: StepTiming;
+  train?: StepTiming;
+  inferProfile?: StepProfile;
+  trainProfile?: StepProfile;
+  /** Tensor bytes held by the model alone (weights). */
+  weightBytes: number;
+  /** Tensor bytes held between training steps (weights + Adam slots + inputs). */
+  steadyBytes: number;
+  /** Highest tensor bytes held inside one profiled step. */
+  peakStepBytes: number;
+  /** Tensors and bytes held after the first and after the last training step (must be equal). */
+  tensorsAfterFirstTrain?: number;
+  tensorsAfterLastTrain?: number;
+  bytesAfterFirstTrain?: number;
+  bytesAfterLastTrain?: number;
+  losses: number[];
+  weightsChanged: boolean;
+  peakRssMiB: number;
+  loadAverage: number;
+  wallSeconds: number;
+}
+
+const { values } = parseArgs({
+  options: {
+    backend: { type: 'string' },
+    model: { type: 'string' },
+    'train-batch': { type: 'string', default: '32' },
+    'infer-batch': { type: 'string', default: '64' },
+    'budget-ms': { type: 'string', default: '20000' },
+    'max-steps': { type: 'string', default: '5' },
+    profile: { type: 'boolean', default: false },
+    'skip-train': { type: 'boolean', default: false },
+    out: { type: 'string' },
+  },
+});
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  if (!values.backend || !values.model || !values.out) throw new Error('--backend, --model and --out are required');
+  const info = await initBackend({ force: values.backend as BackendName });
+  const trainBatch = Number(values['train-batch']);
+  const inferBatch = Number(values['infer-batch']);
+  const timing = { warmup: 1, minSteps: 2, maxSteps: Number(values['max-steps']), budgetMs: Number(values['budget-ms']) };
+
+  const before = tf.memory().numBytes;
+  const workload = createWorkload(values.model as BenchModelName, { trainBatch, inferBatch });
+  // The workload holds its inputs too; weights alone are what the model owns.
+  const weightBytes = workload.spec.params * 4;
+  const result: CaseResult = {
+    framework: 'tfjs',
+    backend: info.tfBackend,
+    backendDetail: info.detail,
+    model: values.model as BenchModelName,
+    spec: workload.spec,
+    weightBytes,
+    steadyBytes: 0,
+    peakStepBytes: 0,
+    losses: [],
+    weightsChanged: false,
+    peakRssMiB: 0,
+    loadAverage: loadavg()[0] ?? 0,
+    wallSeconds: 0,
+  };
+
+  result.infer = await timeSteps(() => workload.infer(), inferBatch, timing);
+  if (values.profile) result.inferProfile = await profileStep(() => workload.infer());
+
+  if (!values['skip-train']) {
+    const weightsBefore = await workload.weightChecksum();
+    const train = async () => {
+      result.losses.push(await workload.train());
+      const memory = tf.memory();
+      if (result.tensorsAfterFirstTrain === undefined) {
+        result.tensorsAfterFirstTrain = memory.numTensors;
+        result.bytesAfterFirstTrain = memory.numBytes;
+      }
+      result.tensorsAfterLastTrain = memory.numTensors;
+      result.bytesAfterLastTrain = memory.numBytes;
+    };
+    result.train = await timeSteps(train, trainBatch, timing);
+    if (values.profile) result.trainProfile = await profileStep(train);
+    result.steadyBytes = tf.memory().numBytes - before;
+    result.weightsChanged = (await workload.weightChecksum()) !== weightsBefore;
+    if (!result.losses.every(Number.isFinite)) throw new Error(`non-finite training loss: ${result.losses.join(', ')}`);
+    if (!result.weightsChanged) throw new Error('training steps did not change the weights');
+  }
+  result.peakStepBytes = Math.max(result.trainProfile?.peakBytes ?? 0, result.inferProfile?.peakBytes ?? 0);
+  workload.dispose();
+  result.peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  result.wallSeconds = (performance.now() - started) / 1000;
+  writeFileSync(values.out, JSON.stringify(result, null, 2));
+}
+
+await main();

@@ -1,0 +1,340 @@
+/**
+ * `npm run bench`: tfjs (every available backend) against PyTorch, one run, one report.
+ *
+ * Runs each case in its own child process (node + tsx on the TypeScript sources, `@lab/*`
+ * resolved through the `@lab/source` export condition), then the PyTorch mirror
+ * (bench/torch/bench_torch.py) when Debian's python3-torch is installed, a training-loop
+ * memory check, and the Conv2DBackpropFilter before/after comparison. Writes
+ * docs/bench/latest.md (and the raw numbers to latest.json) and appends a line to docs/bench/history.md.
+ *
+ *   npm run bench                      # everything (≈ 10 min on an idle 2-core machine)
+ *   npm run bench -- --quick           # tiny + energy only, fewer steps (≈ 2–3 min)
+ *   npm run bench -- --no-write        # print the report, leave docs/ alone
+ *
+ * Options: --quick, --no-torch, --no-write, --backends wasm,cpu, --models unet-tiny,…,
+ * --memory-steps N (default 1000), --memory-budget-s S (default 90), --case-timeout-s S (default 300).
+ */
+import { execSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type ChildOutcome, runJsonChild, tsxArgs } from './lib/child.js';
+import {
+  type BenchReport,
+  historyLine,
+  type KernelComparisonRow,
+  type MemoryCheckResult,
+  type RuntimeRow,
+  renderLatest,
+} from './lib/report.js';
+import type { CaseResult } from './lib/tfjs-case.js';
+import { SYSTEM_PYTHON, type TorchResult, torchArgs, torchAvailable, torchEnv } from './lib/torch.js';
+import type { BenchModelName } from './lib/workloads.js';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(BENCH_DIR);
+
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    'no-torch': { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
+    'no-memory': { type: 'boolean', default: false },
+    'no-kernels': { type: 'boolean', default: false },
+    backends: { type: 'string', default: 'wasm,cpu' },
+    models: { type: 'string', default: 'unet-tiny,energy-small,unet-small' },
+    'memory-steps': { type: 'string', default: '1000' },
+    'memory-budget-s': { type: 'string', default: '90' },
+    'case-timeout-s': { type: 'string', default: '300' },
+  },
+});
+
+/** One tfjs measurement to make. */
+interface Case {
+  backend: 'wasm' | 'cpu';
+  model: BenchModelName;
+  trainBatch: number;
+  inferBatch: number;
+  profile: boolean;
+  budgetMs: number;
+  maxSteps: number;
+}
+
+/** Batches as in issue 8: 32 to train, 64 to infer. */
+const TRAIN_BATCH = 32;
+const INFER_BATCH = 64;
+
+/**
+ * What to measure. The cpu backend (pure JS) is ~10× slower than wasm: it runs only the
+ * tiny UNet (at batch 4 / 8, or one step would take minutes) and the energy net.
+ */
+function plan(backends: string[], models: BenchModelName[], quick: boolean): { cases: Case[]; skipped: RuntimeRow[] } {
+  const cases: Case[] = [];
+  const skipped: RuntimeRow[] = [];
+  const budgetMs = quick ? 5_000 : 15_000;
+  const maxSteps = quick ? 2 : 5;
+  for (const backend of backends as Array<'wasm' | 'cpu'>) {
+    for (const model of models) {
+      if (quick && model === 'unet-small') continue;
+      if (backend === 'cpu' && model === 'unet-small') {
+        skipped.push({ model, runtime: 'tfjs-cpu', skipped: 'one batch-32 training step takes several minutes on the pure-JS backend' });
+        continue;
+      }
+      const small = backend === 'cpu' && model === 'unet-tiny';
+      cases.push({
+        backend,
+        model,
+        trainBatch: small ? 4 : TRAIN_BATCH,
+        inferBatch: small ? 8 : INFER_BATCH,
+        profile: !quick,
+        budgetMs,
+        maxSteps,
+      });
+    }
+  }
+  return { cases, skipped };
+}
+
+const log = (message: string) => process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+
+function quiet(line: string): void {
+  // tfjs's "install tfjs-node" banner is noise here.
+  if (/tfjs-node|={10,}|Hi, looks like/.test(line)) return;
+  process.stderr.write(`    ${line}\n`);
+}
+
+function shell(command: string): string {
+  try {
+    return execSync(command, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function tfjsVersion(): string {
+  try {
+    return (
+      (
+        JSON.parse(execSync('npm ls @tensorflow/tfjs-core --json --depth=0', { cwd: ROOT, encoding: 'utf8' })) as {
+          dependencies?: Record<string, { version?: string }>;
+        }
+      ).dependencies?.['@tensorflow/tfjs-core']?.version ?? '4.22.0'
+    );
+  } catch {
+    return '4.22.0';
+  }
+}
+
+function caseRow(c: Case, outcome: ChildOutcome<CaseResult>): RuntimeRow {
+  const runtime = `tfjs-${c.backend}`;
+  if (!outcome.ok) return { model: c.model, runtime, skipped: outcome.reason };
+  const r = outcome.value;
+  return {
+    model: c.model,
+    runtime,
+    params: r.spec.params,
+    ...(r.train ? { train: r.train } : {}),
+    ...(r.infer ? { infer: r.infer } : {}),
+    peakRssMiB: r.peakRssMiB,
+    weightBytes: r.weightBytes,
+    steadyBytes: r.steadyBytes,
+    peakStepBytes: r.peakStepBytes,
+    ...(r.tensorsAfterFirstTrain !== undefined && r.tensorsAfterLastTrain !== undefined
+      ? { tensors: [r.tensorsAfterFirstTrain, r.tensorsAfterLastTrain] as [number, number] }
+      : {}),
+    loadAverage: r.loadAverage,
+  };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const load0 = loadavg()[0] ?? 0;
+  const timeoutMs = Number(opts['case-timeout-s']) * 1000;
+  const backends = (opts.backends ?? '').split(',').filter(Boolean);
+  const models = (opts.models ?? '').split(',').filter(Boolean) as BenchModelName[];
+  const { cases, skipped } = plan(backends, models, opts.quick === true);
+  const rows: RuntimeRow[] = [];
+  const profiles: BenchReport['profiles'] = [];
+  const allProfiles: BenchReport['profiles'] = [];
+  const notes: string[] = [];
+  const specs = new Map<BenchModelName, CaseResult['spec']>();
+  const node = process.execPath;
+
+  for (const c of cases) {
+    log(`tfjs-${c.backend} ${c.model}: train b${c.trainBatch}, infer b${c.inferBatch}${c.profile ? ', profiled' : ''}`);
+    const args = [
+      '--backend',
+      c.backend,
+      '--model',
+      c.model,
+      '--train-batch',
+      String(c.trainBatch),
+      '--infer-batch',
+      String(c.inferBatch),
+      '--budget-ms',
+      String(c.budgetMs),
+      '--max-steps',
+      String(c.maxSteps),
+      '--out',
+      '{out}',
+      ...(c.profile ? ['--profile'] : []),
+    ];
+    const outcome = await runJsonChild<CaseResult>(node, tsxArgs(join(BENCH_DIR, 'lib/tfjs-case.ts'), args), {
+      cwd: ROOT,
+      timeoutMs,
+      onStderr: quiet,
+    });
+    const row = caseRow(c, outcome);
+    rows.push(row);
+    if (outcome.ok) {
+      specs.set(c.model, outcome.value.spec);
+      const { trainProfile, inferProfile } = outcome.value;
+      if (trainProfile) allProfiles.push({ title: `tfjs-${c.backend} ${c.model} train b${c.trainBatch}`, profile: trainProfile });
+      if (inferProfile) allProfiles.push({ title: `tfjs-${c.backend} ${c.model} infer b${c.inferBatch}`, profile: inferProfile });
+      if (c.model === 'unet-small' && trainProfile)
+        profiles.push({ title: `tfjs-${c.backend} ${c.model} training step (batch ${c.trainBatch})`, profile: trainProfile });
+      if (c.model === 'unet-small' && inferProfile)
+        profiles.push({ title: `tfjs-${c.backend} ${c.model} inference step (batch ${c.inferBatch})`, profile: inferProfile });
+      log(
+        `  done in ${outcome.seconds.toFixed(0)} s: train ${row.train?.imagesPerSec.toFixed(2)} img/s, infer ${row.infer?.imagesPerSec.toFixed(2)} img/s`,
+      );
+    } else {
+      log(`  skipped: ${outcome.reason}`);
+    }
+    if (c.backend === 'cpu' && c.model === 'unet-tiny' && outcome.ok) {
+      notes.push(
+        `tfjs-cpu unet-tiny ran at batch ${c.trainBatch} (train) / ${c.inferBatch} (infer) instead of 32 / 64 to fit the time; its ratios compare against torch at 32 / 64.`,
+      );
+    }
+  }
+  rows.push(...skipped);
+
+  let torchConfig: BenchReport['torch'];
+  let torchNote: string | undefined;
+  if (opts['no-torch']) torchNote = 'skipped (--no-torch)';
+  else if (!torchAvailable())
+    torchNote = `not installed (${SYSTEM_PYTHON} cannot import torch; apt-get install python3-torch libopenblas0-pthread)`;
+  else {
+    const threads = 2;
+    for (const model of models) {
+      const spec = specs.get(model);
+      if (!spec) continue;
+      log(`torch ${model}: train b${TRAIN_BATCH}, infer b${INFER_BATCH}, ${threads} threads`);
+      const script = join(BENCH_DIR, 'torch/bench_torch.py');
+      const outcome = await runJsonChild<TorchResult>(
+        SYSTEM_PYTHON,
+        torchArgs(script, spec, {
+          trainBatch: TRAIN_BATCH,
+          inferBatch: INFER_BATCH,
+          threads,
+          budgetS: opts.quick ? 5 : 15,
+          maxSteps: opts.quick ? 2 : 5,
+        }),
+        { cwd: ROOT, env: torchEnv(threads), timeoutMs, onStderr: quiet },
+      );
+      if (!outcome.ok) {
+        rows.push({ model, runtime: 'torch', skipped: outcome.reason });
+        log(`  failed: ${outcome.reason}`);
+        continue;
+      }
+      const t = outcome.value;
+      torchConfig = t.config;
+      log(
+        `  done in ${outcome.seconds.toFixed(0)} s: ${t.params} params (tfjs ${t.tfjsParams}); train ${t.train.imagesPerSec.toFixed(2)} img/s, infer ${t.infer.imagesPerSec.toFixed(2)} img/s`,
+      );
+      rows.push({
+        model,
+        runtime: 'torch',
+        params: t.params,
+        train: t.train,
+        infer: t.infer,
+        peakRssMiB: t.peakRssMiB,
+        loadAverage: loadavg()[0] ?? 0,
+      });
+    }
+  }
+  rows.sort((a, b) => models.indexOf(a.model as BenchModelName) - models.indexOf(b.model as BenchModelName));
+
+  let memoryCheck: BenchReport['memoryCheck'];
+  if (opts['no-memory']) memoryCheck = { skipped: '--no-memory' };
+  else {
+    const budgetS = Number(opts['memory-budget-s']) * (opts.quick ? 0.25 : 1);
+    log(`memory check: tfjs-wasm unet-tiny, batch 2, up to ${opts['memory-steps']} steps or ${budgetS} s`);
+    const outcome = await runJsonChild<MemoryCheckResult>(
+      node,
+      tsxArgs(join(BENCH_DIR, 'lib/memory-check.ts'), [
+        '--backend',
+        'wasm',
+        '--model',
+        'unet-tiny',
+        '--batch',
+        '2',
+        '--steps',
+        String(opts['memory-steps']),
+        '--budget-ms',
+        String(budgetS * 1000),
+        '--out',
+        '{out}',
+      ]),
+      { cwd: ROOT, timeoutMs: budgetS * 1000 + 120_000, onStderr: quiet },
+    );
+    memoryCheck = outcome.ok ? outcome.value : { skipped: outcome.reason };
+    if (outcome.ok)
+      log(
+        `  ${outcome.value.steps} steps, tensors ${outcome.value.tensors.join(' → ')}, growth at ${outcome.value.growthSteps.length} steps`,
+      );
+  }
+
+  let kernelComparison: BenchReport['kernelComparison'];
+  if (opts['no-kernels'] || opts.quick) kernelComparison = { skipped: opts.quick ? '--quick' : '--no-kernels' };
+  else {
+    log('Conv2DBackpropFilter: genlab (wasm, cpu) against stock tfjs-cpu');
+    const outcome = await runJsonChild<KernelComparisonRow[]>(
+      node,
+      tsxArgs(join(BENCH_DIR, 'lib/kernel-compare.ts'), ['--batch', '32', '--out', '{out}']),
+      { cwd: ROOT, timeoutMs, onStderr: quiet },
+    );
+    kernelComparison = outcome.ok ? outcome.value : { skipped: outcome.reason };
+  }
+
+  const report: BenchReport = {
+    date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    commit: shell('git rev-parse --short HEAD'),
+    node: process.version,
+    tfjs: tfjsVersion(),
+    cpuModel: cpus()[0]?.model ?? 'unknown CPU',
+    cores: cpus().length,
+    loadAverage: [load0, loadavg()[0] ?? 0],
+    seconds: (performance.now() - started) / 1000,
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    ...(torchConfig ? { torch: torchConfig } : {}),
+    ...(torchNote ? { torchNote } : {}),
+    rows,
+    profiles,
+    ...(memoryCheck ? { memoryCheck } : {}),
+    ...(kernelComparison ? { kernelComparison } : {}),
+    notes,
+  };
+  const markdown = renderLatest(report);
+  if (opts['no-write']) {
+    process.stdout.write(markdown);
+  } else {
+    const docs = join(ROOT, 'docs/bench');
+    mkdirSync(docs, { recursive: true });
+    writeFileSync(join(docs, 'latest.md'), markdown);
+    // Every number behind the tables (all profiles, all steps), for scripts and later comparisons.
+    writeFileSync(join(docs, 'latest.json'), `${JSON.stringify({ ...report, allProfiles }, null, 1)}\n`);
+    const history = join(docs, 'history.md');
+    if (!existsSync(history))
+      writeFileSync(
+        history,
+        '# Benchmark history\n\nOne line per `npm run bench` run (bench/run.ts): images/s and the ratio to PyTorch.\n\n',
+      );
+    appendFileSync(history, `${historyLine(report)}\n`);
+    log(`wrote ${relative(ROOT, join(docs, 'latest.md'))} and appended to ${relative(ROOT, history)} (${report.seconds.toFixed(0)} s)`);
+  }
+}
+
+await main();
