@@ -3,6 +3,7 @@
 // loopback port with tiny untrained models (16×16 UNet, energy net, classifier) in a worker
 // pool, drives it with autocannon, and writes throughput and latency to docs/bench/api.md.
 // Traffic goes to 127.0.0.1 only; every run is bounded in time.
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -138,6 +139,8 @@ sampling rows measure the serving path (queue, worker hand-off, PNG encoding) mo
 ${rows.join('\n')}
 `;
   await writeFile(out, text);
+  // Align the table the way the repository's formatter (biome) wants it.
+  spawnSync('npx', ['biome', 'format', '--write', out], { stdio: 'ignore' });
   process.stdout.write(text);
 } finally {
   await server.stop(10_000);

@@ -88,8 +88,10 @@ export function useProblemHandlers(app: express.Express | Router, logger: Logger
   app.use(
     problemHandler({
       log: (error, problem) => {
-        if (problem.status >= 500)
-          logger.error('request failed', { status: problem.status, error: error instanceof Error ? error.stack : String(error) });
+        if (problem.status < 500) return;
+        // Expected conditions (a model unavailable, a timeout) are warnings; anything else is a bug.
+        if (isGenlabError(error)) logger.warn('request failed', { status: problem.status, detail: problem.detail });
+        else logger.error('request failed', { status: problem.status, error: error instanceof Error ? error.stack : String(error) });
       },
     }),
   );
