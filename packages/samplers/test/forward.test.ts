@@ -49,11 +49,12 @@ describe('addNoise', () => {
   });
 
   it('rejects mismatched shapes, float timesteps and a wrong batch', () => {
-    const x0 = tf.zeros([2, 2, 2, 1]);
-    expect(() => addNoise(schedule, x0, tf.tensor1d([1, 2], 'int32'), tf.zeros([2, 2, 2, 3]))).toThrow(ValidationError);
-    expect(() => addNoise(schedule, x0, tf.tensor1d([1, 2], 'float32'), x0)).toThrow(ValidationError);
-    expect(() => addNoise(schedule, x0, tf.tensor1d([1, 2, 3], 'int32'), x0)).toThrow(ValidationError);
-    tf.disposeVariables();
+    tf.tidy(() => {
+      const x0 = tf.zeros([2, 2, 2, 1]);
+      expect(() => addNoise(schedule, x0, tf.tensor1d([1, 2], 'int32'), tf.zeros([2, 2, 2, 3]))).toThrow(ValidationError);
+      expect(() => addNoise(schedule, x0, tf.tensor1d([1, 2], 'float32'), x0)).toThrow(ValidationError);
+      expect(() => addNoise(schedule, x0, tf.tensor1d([1, 2, 3], 'int32'), x0)).toThrow(ValidationError);
+    });
   });
 });
 
@@ -78,12 +79,15 @@ describe('epsilonLoss (theory question 5)', () => {
   });
 
   it('rejects mismatched shapes', () => {
-    expect(() => epsilonLoss(tf.zeros([2, 2]), tf.zeros([2, 3]))).toThrow(ValidationError);
+    tf.tidy(() => {
+      expect(() => epsilonLoss(tf.zeros([2, 2]), tf.zeros([2, 3]))).toThrow(ValidationError);
+    });
   });
 });
 
 describe('v-prediction', () => {
   it('v = √ᾱ ε − √(1 − ᾱ) x0, and splitPrediction recovers x0 and ε from v', async () => {
+    tf.engine().startScope(); // frees every tensor of this test at endScope
     const rng = new Rng(9);
     const x0 = rng.uniform([4, 2, 2, 1], -1, 1);
     const eps = rng.normal([4, 2, 2, 1]);
@@ -102,7 +106,7 @@ describe('v-prediction', () => {
       expect(await maxDiff(pred.predictedX0, x0)).toBeLessThan(1e-4);
       expect(await maxDiff(pred.predictedNoise, eps)).toBeLessThan(1e-4);
     }
-    tf.disposeVariables();
+    tf.engine().endScope();
   });
 
   it('clipping x̂0 recomputes ε̂ so that x_t = √ᾱ x̂0 + √(1 − ᾱ) ε̂ still holds', async () => {
