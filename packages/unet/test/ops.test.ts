@@ -41,6 +41,28 @@ describe('groupNorm', () => {
     }
   });
 
+  it('its closed-form gradient equals autodiff through tf.moments', async () => {
+    const x = tf.tensor4d(
+      randomArray(2 * 3 * 2 * 4, 20).map((v, i) => v * (1 + (i % 4))),
+      [2, 3, 2, 4],
+    );
+    const gamma = randomTensor([4], 21);
+    const beta = randomTensor([4], 22);
+    const G = randomTensor([2, 3, 2, 4], 23);
+    const autodiff = (input: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const grouped = tf.reshape(input, [2, 6, 2, 2]);
+      const { mean, variance } = tf.moments(grouped, [1, 3], true);
+      return tf.add(tf.mul(tf.reshape(tf.div(tf.sub(grouped, mean), tf.sqrt(tf.add(variance, 1e-5))), [2, 3, 2, 4]), g), b);
+    };
+    const ours = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(groupNorm(a as tf.Tensor4D, g, b, 2, 1e-5), G)))([
+      x,
+      gamma,
+      beta,
+    ]);
+    const reference = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(autodiff(a, g, b), G)))([x, gamma, beta]);
+    for (let i = 0; i < 3; i++) expect(maxAbsDiff(await ours[i]!.data(), await reference[i]!.data())).toBeLessThan(1e-4);
+  });
+
   it('rejects groups that do not divide the channels', () => {
     const x = tf.zeros([1, 2, 2, 6]) as tf.Tensor4D;
     expect(() => groupNorm(x, tf.ones([6]), tf.zeros([6]), 4, 1e-5)).toThrow(ValidationError);

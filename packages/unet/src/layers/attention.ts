@@ -25,7 +25,7 @@ export interface SelfAttention2DArgs extends SeededLayerArgs {
 /**
  * Multi-head self-attention over the H·W positions of an NHWC feature map, with a residual:
  *
- *     q, k, v = split(GN(x) · W_qkv + b_qkv)            (per position, C → 3C)
+ *     [q | k | v] = GN(x) · W_qkv + b_qkv               (per position, C → 3C)
  *     out = x + concat_heads(softmax(q_h k_hᵀ / √d) v_h) · W_o + b_o,   d = C / heads
  *
  * Registered for serialisation. The matrix products use plain 2-D matMuls on wasm
@@ -77,13 +77,24 @@ export class SelfAttention2D extends tfl.layers.Layer {
       const heads = this.numHeads;
       const d = c / heads;
       const normed = tf.reshape(groupNorm(x, w('norm_gamma'), w('norm_beta'), this.groups, this.epsilon), [batch * length, c]);
-      const qkv = dense(normed as tf.Tensor2D, w('qkv_kernel') as tf.Tensor2D, w('qkv_bias'));
-      // [B·L, 3C] → three [B·heads, L, d] tensors.
-      const perHead = (part: tf.Tensor) =>
-        tf.reshape(tf.transpose(tf.reshape(part, [batch, length, heads, d]), [0, 2, 1, 3]), [batch * heads, length, d]) as tf.Tensor3D;
-      const [q, k, v] = tf.split(qkv, 3, 1).map(perHead) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+      // q, k, v from column slices of W_qkv: slicing the small weight beats splitting the [B·L, 3C] activations.
+      const project = (part: number) =>
+        dense(
+          normed as tf.Tensor2D,
+          tf.slice(w('qkv_kernel'), [0, part * c], [c, c]) as tf.Tensor2D,
+          tf.slice(w('qkv_bias'), [part * c], [c]),
+        );
+      // [B·L, C] → [B·heads, L, d] (a pure reshape for one head).
+      const perHead = (t: tf.Tensor) =>
+        (heads === 1
+          ? tf.reshape(t, [batch, length, d])
+          : tf.reshape(tf.transpose(tf.reshape(t, [batch, length, heads, d]), [0, 2, 1, 3]), [batch * heads, length, d])) as tf.Tensor3D;
+      const [q, k, v] = [0, 1, 2].map((part) => perHead(project(part))) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
       const attended = scaledDotProductAttention(q, k, v, this.strategy ?? defaultAttentionStrategy());
-      const merged = tf.reshape(tf.transpose(tf.reshape(attended, [batch, heads, length, d]), [0, 2, 1, 3]), [batch * length, c]);
+      const merged =
+        heads === 1
+          ? tf.reshape(attended, [batch * length, c])
+          : tf.reshape(tf.transpose(tf.reshape(attended, [batch, heads, length, d]), [0, 2, 1, 3]), [batch * length, c]);
       const out = dense(merged as tf.Tensor2D, w('out_kernel') as tf.Tensor2D, w('out_bias'));
       return tf.add(x, tf.reshape(out, x.shape));
     });

@@ -17,11 +17,32 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, gro
   return tf.tidy(() => {
     // Rank 4 [B, HW, G, C/G] rather than rank 5: every backend handles it well.
     const grouped = tf.reshape(x, [batch, height * width, groups, channels / groups]);
-    const { mean, variance } = tf.moments(grouped, [1, 3], true);
-    const normalised = tf.mul(tf.sub(grouped, mean), tf.rsqrt(tf.add(variance, epsilon)));
+    const normalised = standardiseGroups(grouped, tf.scalar(epsilon));
     return tf.add(tf.mul(tf.reshape(normalised, x.shape), gamma), beta) as tf.Tensor4D;
   });
 }
+
+/**
+ * x̂ = (x − μ)/√(σ² + ε) over axes 1 and 3 of `[B, L, G, Cg]`, with the closed-form gradient
+ * dx = (dx̂ − mean(dx̂) − x̂ · mean(dx̂ ⊙ x̂)) / √(σ² + ε): half the kernels of autodiff through
+ * `tf.moments`, which matters on wasm where GroupNorm costs about as much as a conv.
+ */
+const standardiseGroups = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const [x, epsilon, save] = args as [tf.Tensor4D, tf.Scalar, tf.GradSaveFunc];
+  const { mean, variance } = tf.moments(x, [1, 3], true);
+  const invStd = tf.rsqrt(tf.add(variance, epsilon));
+  const xHat = tf.mul(tf.sub(x, mean), invStd);
+  save([xHat, invStd]);
+  return {
+    value: xHat,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sHat, sInv] = saved as [tf.Tensor, tf.Tensor];
+      const meanDy = tf.mean(dy, [1, 3], true);
+      const meanDyHat = tf.mean(tf.mul(dy, sHat), [1, 3], true);
+      return [tf.mul(tf.sub(tf.sub(dy, meanDy), tf.mul(sHat, meanDyHat)), sInv), tf.zerosLike(epsilon)];
+    },
+  };
+});
 
 /**
  * Nearest-neighbour ×2 upsampling of an NHWC tensor, built from concat + reshape so that its
@@ -64,6 +85,42 @@ const plainGradMatMul = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFun
 export function dense(a: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D {
   return tf.tidy(() => tf.add(matMul2d(a, kernel), bias));
 }
+
+/**
+ * Stride-1 'same' 2-D convolution (odd kernel, NHWC) plus bias. On wasm and cpu its input
+ * gradient is a forward conv with the flipped, in/out-swapped kernel instead of the stock
+ * `Conv2DBackpropInput` kernel, which is ~8× slower than a forward conv on wasm; the
+ * filter gradient is the registered `Conv2DBackpropFilter` kernel. Elsewhere it is
+ * `tf.fused.conv2d`.
+ */
+export function conv2dSame(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D {
+  const backend = tf.getBackend();
+  if (backend === 'wasm' || backend === 'cpu') return convWithForwardGrads(x, filter, bias) as tf.Tensor4D;
+  return tf.fused.conv2d({ x, filter, bias, strides: 1, pad: 'same' });
+}
+
+const convWithForwardGrads = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const [x, filter, bias, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.GradSaveFunc];
+  save([x, filter]);
+  return {
+    value: tf.fused.conv2d({ x, filter, bias, strides: 1, pad: 'same' }),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sFilter] = saved as [tf.Tensor4D, tf.Tensor4D];
+      // Correlating dy with the kernel rotated 180° and with in/out channels swapped is the
+      // transpose of a stride-1 'same' conv when the kernel size is odd (symmetric padding).
+      const flipped = tf.transpose(tf.reverse(sFilter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+      const dx = tf.conv2d(dy as tf.Tensor4D, flipped, 1, 'same');
+      const dFilter = tf
+        .engine()
+        .runKernel(
+          'Conv2DBackpropFilter',
+          { x: sx, dy },
+          { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: sFilter.shape },
+        ) as tf.Tensor;
+      return [dx, dFilter, tf.sum(dy, [0, 1, 2])];
+    },
+  };
+});
 
 /** How {@link scaledDotProductAttention} multiplies its matrices. */
 export type AttentionStrategy = 'batched' | 'sliced';

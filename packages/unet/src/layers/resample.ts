@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { channelsOf, firstShape, glorot, type LayerConfig, type LayerKwargs, type SeededLayerArgs, withSeed } from './common.js';
-import { upsampleNearest2x } from './ops.js';
+import { conv2dSame, upsampleNearest2x } from './ops.js';
 
 /** Adds a 3×3 conv (kernel + bias, C → C) to a layer. */
 function addConv3x3(layer: tfl.layers.Layer & { seed: number | undefined }, inputShape: tfl.Shape | tfl.Shape[]) {
@@ -75,7 +75,7 @@ export class Upsample extends tfl.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: LayerKwargs): tf.Tensor {
     return tf.tidy(() => {
       const x = upsampleNearest2x((Array.isArray(inputs) ? inputs[0]! : inputs) as tf.Tensor4D);
-      return tf.fused.conv2d({ x, filter: this.conv.kernel.read() as tf.Tensor4D, bias: this.conv.bias.read(), strides: 1, pad: 'same' });
+      return conv2dSame(x, this.conv.kernel.read() as tf.Tensor4D, this.conv.bias.read() as tf.Tensor1D);
     });
   }
 
