@@ -83,9 +83,9 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
       sampleCount: options.samples ?? 16,
       keepCheckpoints: options.keep ?? 2,
     };
-    await dir.writeInfo(info);
   }
 
+  // Data first: a new run's folder gets its run.json only once the data is there.
   const records =
     options.records ??
     (
@@ -95,6 +95,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
         ...(info.data.limit !== undefined ? { limit: info.data.limit } : {}),
       })
     ).records;
+  if (!existing) await dir.writeInfo(info);
   const trainer = new Trainer(taskFromConfig(info.kind, info.task), records, info.optimization, info.seed);
   try {
     const latest = await dir.latestCheckpoint();

@@ -1,0 +1,144 @@
+import { join } from 'node:path';
+import { initBackend, Rng, silentLogger } from '@lab/core';
+import { createSchedule } from '@lab/samplers';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseCifarBatch } from '../src/data/cifar10-format.js';
+import { readTrainerCheckpoint, writeTrainerCheckpoint } from '../src/run/checkpoint-io.js';
+import { ClassifierTask, crossEntropy } from '../src/tasks/classifier.js';
+import { DiffusionTask } from '../src/tasks/diffusion.js';
+import { EnergyTask } from '../src/tasks/energy.js';
+import { Trainer } from '../src/train/trainer.js';
+import { makeCifarBytes, tempDir } from './fixtures.js';
+
+beforeAll(async () => {
+  await initBackend({ force: 'cpu', logger: silentLogger });
+});
+
+const records = parseCifarBatch(makeCifarBytes(24), 'fixture.bin');
+
+const microEnergy = {
+  net: { preset: 'small' as const, channels: [4, 8], hiddenUnits: [8], seed: 2 },
+  langevin: { steps: 3 },
+  sampleSteps: 3,
+  replay: { capacity: 16, reinitProbability: 0.2 },
+};
+
+async function weights(model: { getWeights(): tf.Tensor[] }): Promise<Float32Array[]> {
+  return Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
+}
+
+function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
+  let worst = 0;
+  a.forEach((arr, i) => {
+    arr.forEach((v, j) => {
+      worst = Math.max(worst, Math.abs(v - (b[i]?.[j] as number)));
+    });
+  });
+  return worst;
+}
+
+describe('DiffusionTask', () => {
+  it('noises each image at its own uniformly drawn timestep, x_t = √ᾱ x_0 + √(1−ᾱ) ε', async () => {
+    const task = new DiffusionTask({ unet: 'tiny', schedule: { kind: 'linear', timesteps: 100 } });
+    const images = tf.randomUniform([6, 32, 32, 3], -1, 1) as tf.Tensor4D;
+    const labels = tf.zeros([6], 'int32') as tf.Tensor1D;
+    const prepared = await task.prepare(undefined as never, { images, labels }, new Rng(3));
+    const t = Array.from(await (prepared.t as tf.Tensor).data());
+    // The same draws as the task: t first, then the noise.
+    const rng = new Rng(3);
+    expect(t).toEqual(Array.from({ length: 6 }, () => rng.int(100)));
+    const schedule = createSchedule({ kind: 'linear', timesteps: 100 });
+    const x0 = await images.data();
+    const eps = await (prepared.noise as tf.Tensor).data();
+    const xt = await (prepared.xt as tf.Tensor).data();
+    for (const [b, i] of [
+      [0, 5],
+      [3, 1000],
+      [5, 3071],
+    ] as const) {
+      const ab = schedule.alphasCumprod[t[b] as number] as number;
+      const k = b * 3072 + i;
+      expect(xt[k]).toBeCloseTo(Math.sqrt(ab) * (x0[k] as number) + Math.sqrt(1 - ab) * (eps[k] as number), 5);
+    }
+    expect(prepared.y).toBeUndefined();
+    tf.dispose([images, labels, ...Object.values(prepared)]);
+  });
+
+  it('drops class labels to the null class at the configured rate for conditional UNets', async () => {
+    const task = new DiffusionTask({ unet: { preset: 'tiny', numClasses: 10 }, labelDropout: 0.5 });
+    const images = tf.zeros([64, 32, 32, 3]) as tf.Tensor4D;
+    const labels = tf.fill([64], 3, 'int32') as tf.Tensor1D;
+    const prepared = await task.prepare(undefined as never, { images, labels }, new Rng(1));
+    const y = Array.from(await (prepared.y as tf.Tensor).data());
+    const dropped = y.filter((v) => v === 10).length;
+    expect(y.every((v) => v === 3 || v === 10)).toBe(true);
+    expect(dropped).toBeGreaterThan(16);
+    expect(dropped).toBeLessThan(48);
+    tf.dispose([images, labels, ...Object.values(prepared)]);
+  });
+});
+
+describe('EnergyTask', () => {
+  it('trains with CD + replay buffer, holds tensors flat, and resumes exactly from a checkpoint (buffer included)', async () => {
+    const optimization = { batchSize: 4, lr: 1e-3, emaDecay: 0.9, gradClipNorm: 1, beta1: 0 };
+    const straight = new Trainer(EnergyTask.fromConfig(microEnergy), records, optimization, 5);
+    const first = await straight.trainStep();
+    expect(Object.keys(first.metrics).sort()).toEqual(['eNeg', 'ePos', 'regularizer']);
+    const before = tf.memory().numTensors;
+    await straight.trainStep();
+    expect(tf.memory().numTensors).toBe(before);
+    expect((straight.task as EnergyTask).replayBuffer.size).toBeGreaterThan(0);
+
+    const dir = join(await tempDir(), 'ckpt');
+    await writeTrainerCheckpoint(dir, straight);
+    const resumed = new Trainer(EnergyTask.fromConfig(microEnergy), records, optimization, 99);
+    await readTrainerCheckpoint(dir, resumed);
+    expect((resumed.task as EnergyTask).replayBuffer.serialize()).toEqual((straight.task as EnergyTask).replayBuffer.serialize());
+    for (let i = 0; i < 2; i++) {
+      await straight.trainStep();
+      await resumed.trainStep();
+    }
+    expect(maxAbsDiff(await weights(resumed.model), await weights(straight.model))).toBeLessThan(1e-5);
+    // Adam's restored bias correction is β^(n+1) where the original multiplied β in float32, so
+    // later values agree to float tolerance, not bit for bit.
+    const a = (resumed.task as EnergyTask).replayBuffer.serialize();
+    const b = (straight.task as EnergyTask).replayBuffer.serialize();
+    expect(a.meta).toEqual(b.meta);
+    expect(maxAbsDiff([a.data], [b.data])).toBeLessThan(1e-5);
+
+    const samples = await (straight.task as EnergyTask).sample(straight.ema.model, 2, new Rng(1));
+    expect(samples.shape).toEqual([2, 32, 32, 3]);
+    const values = await samples.data();
+    expect(Math.max(...values)).toBeLessThanOrEqual(1);
+    expect(Math.min(...values)).toBeGreaterThanOrEqual(-1);
+    samples.dispose();
+    straight.dispose();
+    resumed.dispose();
+  });
+});
+
+describe('ClassifierTask', () => {
+  it('cross-entropy matches −log p[y] for probabilities and logits', async () => {
+    const probs = tf.tensor2d([
+      [0.7, 0.2, 0.1],
+      [0.1, 0.1, 0.8],
+    ]);
+    const labels = tf.tensor1d([0, 1], 'int32');
+    const expected = -(Math.log(0.7) + Math.log(0.1)) / 2;
+    expect((await crossEntropy(probs, labels, 3, false).data())[0]).toBeCloseTo(expected, 5);
+    const logits = tf.log(probs);
+    expect((await crossEntropy(logits, labels, 3, true).data())[0]).toBeCloseTo(expected, 5);
+    tf.dispose([probs, labels, logits]);
+  });
+
+  it('learns a separable toy problem', async () => {
+    const task = new ClassifierTask({ net: { channels: [4], featureUnits: 8, dropout: 0, seed: 1 } });
+    const trainer = new Trainer(task, records, { batchSize: 12, lr: 1e-2, emaDecay: 0.5 }, 1);
+    const first = await trainer.trainStep();
+    let last = first;
+    for (let i = 0; i < 14; i++) last = await trainer.trainStep();
+    expect(last.loss).toBeLessThan(first.loss);
+    trainer.dispose();
+  });
+});
