@@ -34,8 +34,8 @@ export interface SampleDiffusionOptions {
   readonly rng: Rng;
   /** If given, calls `sampler.setTimesteps(steps)` first. */
   readonly steps?: number;
-  /** One class label per sample (integers ≥ 0), for class-conditional denoisers. */
-  readonly classLabels?: readonly number[] | Int32Array;
+  /** One class label per sample (integers ≥ 0), for class-conditional denoisers. A tensor is read, not kept. */
+  readonly classLabels?: readonly number[] | Int32Array | tf.Tensor1D;
   /**
    * Classifier-free guidance scale s: ε = ε_uncond + s·(ε_cond − ε_uncond). 1 (the default)
    * is the plain conditional model and costs one pass; any other value batches the
@@ -51,9 +51,12 @@ export interface SampleDiffusionOptions {
   readonly signal?: AbortSignal;
 }
 
-function checkLabels(labels: readonly number[] | Int32Array, batch: number): void {
+function checkLabels(labels: ArrayLike<number>, batch: number): void {
   if (labels.length !== batch) throw new ValidationError(`classLabels has ${labels.length} labels for a batch of ${batch}`);
-  for (const y of labels) if (!Number.isInteger(y) || y < 0) throw new ValidationError(`Class labels must be integers ≥ 0, got ${y}`);
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i] as number;
+    if (!Number.isInteger(y) || y < 0) throw new ValidationError(`Class labels must be integers ≥ 0, got ${y}`);
+  }
 }
 
 function checkShape(shape: readonly number[]): void {
@@ -118,7 +121,8 @@ export async function sampleDiffusion(options: SampleDiffusionOptions): Promise<
   checkShape(shape);
   const guidanceScale = options.guidanceScale ?? 1;
   if (!Number.isFinite(guidanceScale)) throw new ValidationError(`guidanceScale must be finite, got ${guidanceScale}`);
-  if (options.classLabels) checkLabels(options.classLabels, shape[0]);
+  const labelValues = options.classLabels instanceof tf.Tensor ? await options.classLabels.data() : options.classLabels;
+  if (labelValues) checkLabels(labelValues, shape[0]);
   else if (guidanceScale !== 1) throw new ValidationError('guidanceScale ≠ 1 needs classLabels');
   if (options.nullClass !== undefined && !(Number.isInteger(options.nullClass) && options.nullClass >= 0)) {
     throw new ValidationError(`nullClass must be an integer ≥ 0, got ${options.nullClass}`);
@@ -132,7 +136,7 @@ export async function sampleDiffusion(options: SampleDiffusionOptions): Promise<
 
   const timesteps = [...sampler.timesteps];
   const abar = sampler.schedule.alphasCumprod;
-  const labels = options.classLabels ? tf.tensor1d(Array.from(options.classLabels), 'int32') : undefined;
+  const labels = labelValues ? tf.tensor1d(Array.from(labelValues), 'int32') : undefined;
   // Replaces the known region of x by the known image noised to timestep tPrev (tPrev < 0: clean).
   const withKnownPixels = (x: tf.Tensor, tPrev: number): tf.Tensor => {
     if (!inpaint) return x;
@@ -141,8 +145,9 @@ export async function sampleDiffusion(options: SampleDiffusionOptions): Promise<
     return tf.add(tf.mul(inpaint.mask, known), tf.mul(tf.sub(1, inpaint.mask), x));
   };
 
-  let x = tf.tidy(() => withKnownPixels(rng.normal(shape), timesteps[0] ?? -1)) as tf.Tensor4D;
+  let x: tf.Tensor4D | undefined;
   try {
+    x = tf.tidy(() => withKnownPixels(rng.normal(shape), timesteps[0] ?? -1)) as tf.Tensor4D;
     for (let i = 0; i < timesteps.length; i++) {
       throwIfAborted(signal);
       const t = timesteps[i] as number;
@@ -165,7 +170,7 @@ export async function sampleDiffusion(options: SampleDiffusionOptions): Promise<
     throwIfAborted(signal);
     return x;
   } catch (error) {
-    x.dispose();
+    x?.dispose();
     throw error;
   } finally {
     labels?.dispose();

@@ -144,6 +144,20 @@ describe('classifier-free guidance', () => {
       }),
     );
     expect(guided).not.toEqual(plain);
+    const labelTensor = tf.tensor1d([1, 3], 'int32');
+    const fromTensor = await values(
+      await sampleDiffusion({
+        ...base,
+        sampler: new DDIMSampler(schedule),
+        rng: new Rng(1),
+        classLabels: labelTensor,
+        guidanceScale: 4,
+        nullClass: 9,
+      }),
+    );
+    expect(fromTensor).toEqual(guided);
+    expect(labelTensor.isDisposed).toBe(false);
+    labelTensor.dispose();
     const sampler = new DDIMSampler(schedule);
     const before = tf.memory().numTensors;
     await expect(sampleDiffusion({ ...base, sampler, rng: new Rng(1), guidanceScale: 3 })).rejects.toThrow(ValidationError);
