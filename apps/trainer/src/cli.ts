@@ -18,7 +18,7 @@ Commands:
             [--timesteps T] [--keep N] [--resume]
   evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
             [--batch B] [--sample-steps N] [--seed S] [--data-dir DIR]
-  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force]
+  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
   sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--seed S]
 
 Data: --data-dir or GENLAB_CIFAR10_DIR (a cifar-10-batches-bin folder); otherwise the official
@@ -167,6 +167,7 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
         run: required(values, 'run'),
         to: required(values, 'to'),
         force: values.force === true,
+        ...dataDir,
         ...(values.step ? { step: num(values, 'step', { min: 0 }) as number } : {}),
         logger,
       });

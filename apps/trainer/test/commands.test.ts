@@ -91,6 +91,34 @@ function maxAbsDiff(a: Float32Array[] | undefined, b: Float32Array[] | undefined
   return worst;
 }
 
+describe('energy runs', () => {
+  it('export the sorted energies of training images for the API percentiles', async () => {
+    const root = await tempDir();
+    const run = join(root, 'energy');
+    await trainCommand({
+      out: run,
+      model: 'energy',
+      taskConfig: { net: { preset: 'small', channels: [4, 8], hiddenUnits: [8], seed: 2 }, langevin: { steps: 2 }, sampleSteps: 2 },
+      records,
+      steps: 1,
+      batch: 4,
+      sampleEvery: 1,
+      samples: 4,
+    });
+    expect(existsSync(join(run, 'samples', 'step-00000001.png'))).toBe(true);
+    const to = join(root, 'models', 'ebm');
+    await exportCommand({ run, to, trainRecords: records, energyReference: 10 });
+    const exported = await loadCheckpoint(to);
+    expect(exported.manifest.kind).toBe('energy');
+    const energies = Array.from(await (exported.tensors.trainingEnergies as tf.Tensor).data());
+    expect(energies).toHaveLength(10);
+    expect(energies).toEqual([...energies].sort((a, b) => a - b));
+    expect(new Set(energies).size).toBeGreaterThan(1);
+    for (const m of Object.values(exported.models)) m.dispose();
+    tf.dispose(Object.values(exported.tensors));
+  });
+});
+
 describe('train → interrupt → resume → export → sample → evaluate', () => {
   let root: string;
   let straight: string;

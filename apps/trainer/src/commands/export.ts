@@ -1,15 +1,25 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { type GenlabManifest, type Logger, saveCheckpoint, silentLogger, ValidationError } from '@lab/core';
+import { type GenlabManifest, type Logger, Rng, saveCheckpoint, silentLogger, ValidationError } from '@lab/core';
+import { energyFunction } from '@lab/energy';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { recordsToBatch } from '../data/batches.js';
+import type { CifarRecords } from '../data/cifar10-format.js';
 import { loadRunModel } from '../run/load-run.js';
 import { RunDirectory } from '../run/run-dir.js';
+import { type DataOptions, loadSplit } from './data.js';
 
-export interface ExportCommandOptions {
+export interface ExportCommandOptions extends DataOptions {
   run: string;
   to: string;
   force?: boolean;
   step?: number;
+  /** Energy models: how many training images' energies to store for the API's percentiles (default 2000; 0 = none). */
+  energyReference?: number;
+  /** Training records supplied directly (tests). */
+  trainRecords?: CifarRecords;
   logger?: Logger;
 }
 
@@ -40,7 +50,17 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
       ...(loaded.manifest.backend ? { backend: loaded.manifest.backend } : {}),
       created: new Date().toISOString(),
     };
-    await saveCheckpoint(to, { manifest, models: { [EXPORTED_MODEL_KEY]: loaded.model } });
+    const tensors: Record<string, tf.Tensor> = {};
+    const referenceCount = options.energyReference ?? 2000;
+    if (loaded.info.kind === 'energy' && referenceCount > 0) {
+      const records = options.trainRecords ?? (await loadSplit('train', { ...options, limit: referenceCount })).records;
+      tensors.trainingEnergies = await trainingEnergies(loaded.model, records, referenceCount);
+    }
+    try {
+      await saveCheckpoint(to, { manifest, models: { [EXPORTED_MODEL_KEY]: loaded.model }, tensors });
+    } finally {
+      tf.dispose(Object.values(tensors));
+    }
     logger.info('exported', { run: options.run, step: loaded.step, to });
     return { path: to, step: loaded.step, manifest };
   } finally {
@@ -56,4 +76,24 @@ async function lastMetrics(run: string): Promise<Record<string, number> | undefi
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(last)) if (typeof v === 'number' && k !== 'step') out[k] = v;
   return out;
+}
+
+/**
+ * Energies of the first `count` training images, sorted ascending: the API reports a new image's
+ * energy as a percentile of these (`trainingEnergies`, read by the energy plugin).
+ */
+async function trainingEnergies(model: tfl.LayersModel, records: CifarRecords, count: number): Promise<tf.Tensor1D> {
+  const n = Math.min(count, records.count);
+  const energy = energyFunction(model);
+  const values = new Float32Array(n);
+  const rng = new Rng(0);
+  for (let start = 0; start < n; start += 100) {
+    const size = Math.min(100, n - start);
+    const { images, labels } = recordsToBatch(records, Array.from({ length: size }, (_, i) => start + i), rng);
+    const e = energy(images);
+    values.set((await e.data()) as Float32Array, start);
+    tf.dispose([images, labels, e]);
+  }
+  values.sort();
+  return tf.tensor1d(values, 'float32');
 }
