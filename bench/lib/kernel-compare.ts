@@ -2,7 +2,8 @@
  * Conv2DBackpropFilter before/after, in its own process: genlab's kernel (one forward conv,
  * packages/core/src/backend/kernels) on wasm and cpu against the stock tfjs-backend-cpu kernel
  * (tfjs 4.22's wasm backend has none), on the filter-gradient shapes of unet-small's training
- * step. The stock kernel runs at batch 1 (it is a scalar loop); the others at `--batch`. Each
+ * step. The stock kernel runs at batch 1 (it is a scalar loop), genlab's at `--cpu-batch` on cpu
+ * (its forward conv is plain JS) and `--batch` on wasm. Each
  * genlab result is checked against the stock kernel on the same batch-1 input.
  * Writes `KernelComparisonRow[]` to `--out`.
  */
@@ -13,7 +14,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { median } from './measure.js';
 import type { KernelComparisonRow } from './report.js';
 
-const { values } = parseArgs({ options: { batch: { type: 'string', default: '32' }, out: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { batch: { type: 'string', default: '32' }, 'cpu-batch': { type: 'string', default: '8' }, out: { type: 'string' } },
+});
 
 interface FilterGradShape {
   /** Input x: [H, W, Cin]. */
@@ -91,7 +94,7 @@ async function maxAbsDiff(a: tf.Tensor, b: Float32Array): Promise<number> {
 
 async function main(): Promise<void> {
   if (!values.out) throw new Error('--out is required');
-  const batch = Number(values.batch);
+  const batches = { wasm: Number(values.batch), cpu: Number(values['cpu-batch']) };
   await initBackend({ force: 'wasm' });
   registerTrainingKernels('cpu');
   const rows: KernelComparisonRow[] = [];
@@ -114,6 +117,7 @@ async function main(): Promise<void> {
       const checkOut = genlabKernel(s, check.x, check.dy);
       const diff = await maxAbsDiff(checkOut, reference);
       tf.dispose([checkOut, check.x, check.dy]);
+      const batch = batches[backend];
       const big = inputs(s, batch, seed);
       await timeKernel(() => genlabKernel(s, big.x, big.dy), 1);
       const ms = await timeKernel(() => genlabKernel(s, big.x, big.dy), 3);
