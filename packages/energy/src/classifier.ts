@@ -84,10 +84,21 @@ export function createClassifier(options: Partial<ClassifierConfig> | Classifier
 
 /**
  * A model sharing `model`'s weights that outputs its `features` layer (penultimate features for
- * FID-style evaluation). Works for classifiers and energy nets alike.
+ * FID-style evaluation). Works for classifiers and energy nets alike; for a conditional energy
+ * net it takes the image only.
  */
 export function featureExtractor(model: tfl.LayersModel): tfl.LayersModel {
   const layer = model.layers.find((l) => l.name === FEATURES_LAYER);
   if (!layer) throw new ValidationError(`Model '${model.name}' has no layer named '${FEATURES_LAYER}'`);
-  return tfl.model({ inputs: model.inputs, outputs: layer.output as tfl.SymbolicTensor, name: `${model.name}_features` });
+  const output = layer.output as tfl.SymbolicTensor;
+  const name = `${model.name}_features`;
+  // Features usually depend on the image alone (a conditional energy net's labels enter after them).
+  if (model.inputs.length > 1) {
+    try {
+      return tfl.model({ inputs: model.inputs[0] as tfl.SymbolicTensor, outputs: output, name });
+    } catch {
+      // They also depend on the other inputs: keep all of them.
+    }
+  }
+  return tfl.model({ inputs: model.inputs, outputs: output, name });
 }

@@ -14,11 +14,11 @@ export { ENERGY_NET_PRESETS, resolveEnergyNetConfig } from './energy-net/config.
 export { createEnergyNet, FEATURES_LAYER } from './energy-net/create.js';
 export type { SpectralConv2DArgs, SpectralDenseArgs } from './layers/spectral-norm.js';
 export { powerIteration, SpectralConv2D, SpectralDense, spectralNormEstimate } from './layers/spectral-norm.js';
+// The API engineer adds the energy plugin export here (packages/energy/src/plugin/).
+export * from './plugin/index.js';
 export type { ContrastiveDivergenceLoss } from './training/cd-loss.js';
 export { contrastiveDivergenceLoss } from './training/cd-loss.js';
 export type { ReplayBatch, ReplayBufferMeta, ReplayBufferOptions, SerializedReplayBuffer } from './training/replay-buffer.js';
 export { ReplayBuffer } from './training/replay-buffer.js';
 export type { EnergyTrainStepOptions, EnergyTrainStepResult, LangevinSampler, NegativePhaseOptions } from './training/train-step.js';
 export { trainEnergyStep } from './training/train-step.js';
-// The API engineer adds the energy plugin export here (packages/energy/src/plugin/).
-export * from './plugin/index.js';

@@ -8,7 +8,9 @@ beforeAll(useCpuBackend);
 /** Builds a layer on a fixed input and replaces its kernel by a random one with a large norm. */
 function denseWithKernel(fanIn: number, units: number, seed: number): SpectralDense {
   const layer = new SpectralDense({ units, seed });
-  tf.tidy(() => layer.apply(tf.zeros([1, fanIn])));
+  tf.tidy(() => {
+    layer.apply(tf.zeros([1, fanIn]));
+  });
   const [, bias, u, v] = layer.getWeights();
   layer.setWeights([tf.mul(tf.randomNormal([fanIn, units], 0, 1, 'float32', seed), 3), bias as tf.Tensor, u as tf.Tensor, v as tf.Tensor]);
   return layer;
@@ -38,7 +40,10 @@ describe('SpectralDense', () => {
     const sigmaRaw = largestSingularValue(raw, 12, 8);
     expect(sigmaRaw).toBeGreaterThan(5); // far from 1 before normalisation
     const x = tf.randomNormal([4, 12], 0, 1, 'float32', 1);
-    for (let i = 0; i < 40; i++) tf.tidy(() => layer.apply(x, { training: true }));
+    for (let i = 0; i < 40; i++)
+      tf.tidy(() => {
+        layer.apply(x, { training: true });
+      });
     const normalizedKernel = await values(layer.normalizedKernel());
     expect(largestSingularValue(normalizedKernel, 12, 8)).toBeCloseTo(1, 3);
     // The normalised kernel is the raw one divided by its true σ.
@@ -60,12 +65,16 @@ describe('SpectralDense', () => {
     before.v.dispose();
     const x = tf.randomNormal([2, 6], 0, 1, 'float32', 2);
 
-    tf.tidy(() => layer.apply(x, { training: false }));
+    tf.tidy(() => {
+      layer.apply(x, { training: false });
+    });
     const unchanged = layer.powerIterationState();
     expect(maxAbsDiff(await values(unchanged.u), uBefore)).toBe(0);
     unchanged.v.dispose();
 
-    tf.tidy(() => layer.apply(x, { training: true }));
+    tf.tidy(() => {
+      layer.apply(x, { training: true });
+    });
     const after = layer.powerIterationState();
     // Reference in float64: v = normalize(W u), u' = normalize(Wᵀ v).
     const vRef = normalized(matVec(kernel, 6, 5, uBefore));
@@ -126,10 +135,15 @@ describe('SpectralConv2D', () => {
   it('normalises the kernel viewed as [kh·kw·cin, filters] and convolves with it', async () => {
     const layer = new SpectralConv2D({ filters: 4, kernelSize: 3, strides: 2, seed: 4 });
     const x = tf.randomNormal([2, 6, 6, 2], 0, 1, 'float32', 4);
-    tf.tidy(() => layer.apply(x));
+    tf.tidy(() => {
+      layer.apply(x);
+    });
     const w = layer.getWeights();
     layer.setWeights([tf.randomNormal([3, 3, 2, 4], 0, 2, 'float32', 8), w[1] as tf.Tensor, w[2] as tf.Tensor, w[3] as tf.Tensor]);
-    for (let i = 0; i < 40; i++) tf.tidy(() => layer.apply(x, { training: true }));
+    for (let i = 0; i < 40; i++)
+      tf.tidy(() => {
+        layer.apply(x, { training: true });
+      });
     const kernel = layer.normalizedKernel();
     expect(largestSingularValue(await kernel.data(), 18, 4)).toBeCloseTo(1, 3);
     const out = tf.tidy(() => layer.apply(x) as tf.Tensor);

@@ -1,0 +1,64 @@
+import { ValidationError } from '@lab/core';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createClassifier, createEnergyNet, featureExtractor, resolveClassifierConfig } from '../src/index.js';
+import { maxAbsDiff, useCpuBackend } from './helpers.js';
+
+beforeAll(useCpuBackend);
+
+describe('createClassifier', () => {
+  it('small preset: 32×32×3 → 10 probabilities, with a 128-wide `features` layer', async () => {
+    const model = createClassifier('small');
+    const x = tf.randomUniform([2, 32, 32, 3], -1, 1, 'float32', 1);
+    const probs = model.predict(x) as tf.Tensor;
+    expect(probs.shape).toEqual([2, 10]);
+    const values = await probs.data();
+    for (let i = 0; i < 2; i++) expect(Array.from(values.slice(i * 10, i * 10 + 10)).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    const features = featureExtractor(model);
+    const phi = features.predict(x) as tf.Tensor;
+    expect(phi.shape).toEqual([2, 128]);
+    // Shared weights: the last Dense applied to the extracted features gives the model's output.
+    const [kernel, bias] = model.getLayer('probabilities').getWeights();
+    const again = tf.softmax(tf.add(tf.matMul(phi as tf.Tensor2D, kernel as tf.Tensor2D), bias as tf.Tensor));
+    expect(maxAbsDiff(await again.data(), values)).toBeLessThan(1e-5);
+    tf.dispose([x, probs, phi, again]);
+    model.dispose();
+  });
+
+  it('fits a small labelled batch (the architecture trains)', async () => {
+    const model = createClassifier({
+      inputShape: [8, 8, 3],
+      channels: [4, 8],
+      featureUnits: 8,
+      dropout: 0,
+      numClasses: 4,
+      output: 'logits',
+      seed: 3,
+    });
+    const x = tf.randomUniform([8, 8, 8, 3], -1, 1, 'float32', 2);
+    const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 0, 1, 2, 3], 'int32'), 4);
+    const optimizer = tf.train.adam(0.02);
+    // Training-mode loss (batch statistics): 20 steps are too few for the moving averages to settle.
+    const loss = () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
+    const first = (await tf.tidy(loss).data())[0] as number;
+    for (let i = 0; i < 20; i++) optimizer.minimize(loss, true)?.dispose();
+    const last = (await tf.tidy(loss).data())[0] as number;
+    expect(first).toBeGreaterThan(1); // ≈ ln 4 at the start
+    expect(last).toBeLessThan(first * 0.5);
+    tf.dispose([x, labels]);
+    model.dispose();
+    optimizer.dispose();
+  });
+
+  it('featureExtractor works on energy nets, and errors without a features layer', () => {
+    const energy = createEnergyNet({ architecture: 'mlp', inputShape: [2], hiddenUnits: [5, 3] });
+    expect(featureExtractor(energy).outputs[0]?.shape).toEqual([null, 3]);
+    const plain = tfl.sequential({ layers: [tfl.layers.dense({ units: 1, inputShape: [2] })] });
+    expect(() => featureExtractor(plain)).toThrow(ValidationError);
+    plain.dispose();
+    expect(() => resolveClassifierConfig({ dropout: 1 })).toThrow(ValidationError);
+    expect(() => resolveClassifierConfig({ channels: [] })).toThrow(ValidationError);
+    energy.dispose();
+  });
+});
