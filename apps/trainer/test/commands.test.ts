@@ -128,7 +128,8 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     straight = join(root, 'straight');
     const result = await trainCommand(diffusionRun(straight));
     expect(result).toMatchObject({ step: 4, stoppedBy: 'done' });
-  });
+    // Generous: a loaded 2-core CI box can be many times slower than the ~10 s this takes alone.
+  }, 600_000);
 
   it('writes metrics, sample grids and checkpoints', async () => {
     const dir = new RunDirectory(straight);

@@ -89,7 +89,11 @@ async function trainingEnergies(model: tfl.LayersModel, records: CifarRecords, c
   const rng = new Rng(0);
   for (let start = 0; start < n; start += 100) {
     const size = Math.min(100, n - start);
-    const { images, labels } = recordsToBatch(records, Array.from({ length: size }, (_, i) => start + i), rng);
+    const { images, labels } = recordsToBatch(
+      records,
+      Array.from({ length: size }, (_, i) => start + i),
+      rng,
+    );
     const e = energy(images);
     values.set((await e.data()) as Float32Array, start);
     tf.dispose([images, labels, e]);
