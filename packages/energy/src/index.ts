@@ -14,7 +14,7 @@ export { ENERGY_NET_PRESETS, resolveEnergyNetConfig } from './energy-net/config.
 export { createEnergyNet, FEATURES_LAYER } from './energy-net/create.js';
 export type { SpectralConv2DArgs, SpectralDenseArgs } from './layers/spectral-norm.js';
 export { powerIteration, SpectralConv2D, SpectralDense, spectralNormEstimate } from './layers/spectral-norm.js';
-// The API engineer adds the energy plugin export here (packages/energy/src/plugin/).
+// Model plugins for the API (packages/energy/src/plugin/, owned by the API engineer).
 export * from './plugin/index.js';
 export type { ContrastiveDivergenceLoss } from './training/cd-loss.js';
 export { contrastiveDivergenceLoss } from './training/cd-loss.js';
