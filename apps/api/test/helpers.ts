@@ -37,11 +37,9 @@ export async function startServer(
 }
 
 /** The compiled worker (the pool runs plain JavaScript); undefined until `nx run api:build` ran. */
-export function compiledWorker(): string | undefined {
+export function compiledWorker(packages: string[] = ['api-plugin', 'core']): string | undefined {
   const file = fileURLToPath(new URL('../dist/pool/worker.js', import.meta.url));
-  const deps = ['../../../packages/api-plugin/dist/index.js', '../../../packages/core/dist/index.js'].map((p) =>
-    fileURLToPath(new URL(p, import.meta.url)),
-  );
+  const deps = packages.map((p) => fileURLToPath(new URL(`../../../packages/${p}/dist/index.js`, import.meta.url)));
   return existsSync(file) && deps.every((d) => existsSync(d)) ? file : undefined;
 }
 

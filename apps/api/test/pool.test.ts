@@ -65,7 +65,7 @@ describe.skipIf(!worker)('worker pool under load', () => {
     const max = sorted[sorted.length - 1] as number;
     // Timing needs CPU: on a machine already oversubscribed by other processes (load per core > 1.5)
     // scheduler delays swamp the server's own latency, so there only the median is held to 100 ms.
-    const loadPerCore = loadavg()[0] / Math.max(1, availableParallelism());
+    const loadPerCore = (loadavg()[0] ?? 0) / Math.max(1, availableParallelism());
     console.log(
       `health: ${healthMs.length} probes, p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms, load/core ${loadPerCore.toFixed(2)}`,
     );

@@ -57,7 +57,12 @@ describe('real tiny models through the plugins', () => {
       s.post('/v1/models/ddpm-cifar10/samples', { ...body, seed: 43 }),
       s.post('/v1/models/ddpm-cifar10/samples', { ...body, sampler: 'ddpm' }),
     ]);
-    const [ba, bb, bc, bd] = await Promise.all([a, b, c, d].map(async (r) => Buffer.from(await r.arrayBuffer())));
+    const [ba, bb, bc, bd] = (await Promise.all([a, b, c, d].map(async (r) => Buffer.from(await r.arrayBuffer())))) as [
+      Buffer,
+      Buffer,
+      Buffer,
+      Buffer,
+    ];
     expect(a.status).toBe(200);
     expect(ba.equals(bb as Buffer)).toBe(true);
     expect(ba.equals(bc as Buffer)).toBe(false);
