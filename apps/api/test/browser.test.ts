@@ -78,6 +78,12 @@ describe.skipIf(!hasChromium)('playground in Debian Chromium', () => {
       expect(shown).toMatchObject({ width: 38, height: 38, seed: '7', progress: 3, download: true, error: '' });
       expect(shown.previewWidth).toBeGreaterThan(0);
       expect(errors).toEqual([]);
+      // The Swagger UI renders the operations of the generated OpenAPI document.
+      await page.goto(`${s.base}/docs`);
+      await page.waitForSelector('.opblock', { timeout: 20_000 });
+      const operations = await page.locator('.opblock-summary-path').allTextContents();
+      expect(operations).toEqual(expect.arrayContaining(['/v1/models/{id}/samples', '/generate/diffusion']));
+      expect(errors).toEqual([]);
     } finally {
       await browser.close();
     }
