@@ -29,7 +29,8 @@ export function inferEnergyMode(model: tfl.LayersModel): EnergyMode {
   return typeof width === 'number' && width > 1 ? 'jem' : 'energy';
 }
 
-function numClassesOf(model: tfl.LayersModel, mode: EnergyMode): number {
+/** Classes a JEM or conditional net distinguishes (∞ when the model has no class axis). */
+export function numClassesOf(model: tfl.LayersModel, mode: EnergyMode): number {
   if (mode === 'jem') return model.outputs[0]?.shape[1] as number;
   const embedding = model.layers.find((l) => l.name === 'label_embedding') as (tfl.layers.Layer & { inputDim?: number }) | undefined;
   return embedding?.inputDim ?? Number.POSITIVE_INFINITY;

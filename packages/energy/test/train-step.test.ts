@@ -82,6 +82,7 @@ describe('trainEnergyStep', () => {
 
     const conditional = createEnergyNet({ ...tinyImage, mode: 'conditional', numClasses: 4, seed: 4 });
     await expect(trainEnergyStep({ model: conditional, optimizer, buffer, data, rng })).rejects.toThrow(ValidationError);
+    await expect(trainEnergyStep({ model: conditional, optimizer, buffer, data, labels: [0, 4, 1], rng })).rejects.toThrow(ValidationError);
     const ok = await trainEnergyStep({
       model: conditional,
       optimizer: tf.train.adam(1e-3),

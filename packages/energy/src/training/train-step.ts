@@ -2,7 +2,7 @@ import { type Rng, ValidationError } from '@lab/core';
 import { type LangevinOptions, langevin } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { type ClassLabels, energyFunction, inferEnergyMode, labelTensor, modelEnergies } from '../energy-function.js';
+import { type ClassLabels, energyFunction, inferEnergyMode, labelTensor, modelEnergies, numClassesOf } from '../energy-function.js';
 import { contrastiveDivergenceLoss } from './cd-loss.js';
 import type { ReplayBuffer } from './replay-buffer.js';
 
@@ -75,7 +75,7 @@ export async function trainEnergyStep(options: EnergyTrainStepOptions): Promise<
   const noiseStd = options.dataNoiseStd ?? 0;
   if (!(noiseStd >= 0)) throw new ValidationError(`dataNoiseStd must be ≥ 0, got ${noiseStd}`);
 
-  const numClasses = mode === 'jem' ? (model.outputs[0]?.shape[1] as number) : Number.POSITIVE_INFINITY;
+  const numClasses = numClassesOf(model, mode);
   const labels = options.labels === undefined ? undefined : labelTensor(options.labels, batch, numClasses);
   const ownsLabels = labels !== undefined && labels !== options.labels;
   let samples: tf.Tensor | undefined;
