@@ -9,7 +9,16 @@ export {
 } from './config.js';
 export { SelfAttention2D, type SelfAttention2DArgs } from './layers/attention.js';
 export { GroupNorm, type GroupNormArgs } from './layers/group-norm.js';
-export { type AttentionStrategy, dense, groupNorm, matMul2d, scaledDotProductAttention, silu, upsampleNearest2x } from './layers/ops.js';
+export {
+  type AttentionStrategy,
+  conv2dSame,
+  dense,
+  groupNorm,
+  matMul2d,
+  scaledDotProductAttention,
+  silu,
+  upsampleNearest2x,
+} from './layers/ops.js';
 export { ResBlock, type ResBlockArgs } from './layers/res-block.js';
 export { Downsample, Upsample } from './layers/resample.js';
 export * from './plugin/index.js';

@@ -1,7 +1,7 @@
 import { selectBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { createUNet, matMul2d } from '../src/index.js';
+import { conv2dSame, createUNet, matMul2d } from '../src/index.js';
 import { randomTensor } from './helpers.js';
 
 // Every backend that can start here; wasm needs core's training kernels (selectBackend installs them).
@@ -120,6 +120,24 @@ describe.each(BACKENDS)('gradients on %s', (backend) => {
     for (let i = 0; i < 2; i++) {
       const diff = await tf.max(tf.abs(tf.sub(ours[i]!, stock[i]!))).data();
       expect(diff[0]).toBeLessThan(1e-5);
+    }
+  });
+
+  it.skipIf(!available.get(backend))('conv2dSame has the gradient of tf.conv2d (3×3 and 1×1)', async () => {
+    await selectBackend({ force: backend });
+    for (const k of [3, 1]) {
+      const x = randomTensor([2, 5, 4, 3], 6) as tf.Tensor4D;
+      const w = randomTensor([k, k, 3, 4], 7) as tf.Tensor4D;
+      const b = randomTensor([4], 8) as tf.Tensor1D;
+      const G = randomTensor([2, 5, 4, 4], 9);
+      const loss = (conv: (p: tf.Tensor4D, q: tf.Tensor4D, r: tf.Tensor1D) => tf.Tensor) => (p: tf.Tensor, q: tf.Tensor, r: tf.Tensor) =>
+        tf.sum(tf.mul(conv(p as tf.Tensor4D, q as tf.Tensor4D, r as tf.Tensor1D), G));
+      const ours = tf.grads(loss(conv2dSame))([x, w, b]);
+      const stock = tf.grads(loss((p, q, r) => tf.add(tf.conv2d(p, q, 1, 'same'), r)))([x, w, b]);
+      for (let i = 0; i < 3; i++) {
+        const diff = await tf.max(tf.abs(tf.sub(ours[i]!, stock[i]!))).data();
+        expect(diff[0]).toBeLessThan(1e-4);
+      }
     }
   });
 });

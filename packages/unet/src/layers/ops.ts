@@ -87,15 +87,14 @@ export function dense(a: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor): tf.
 }
 
 /**
- * Stride-1 'same' 2-D convolution (odd kernel, NHWC) plus bias. On wasm and cpu its input
- * gradient is a forward conv with the flipped, in/out-swapped kernel instead of the stock
- * `Conv2DBackpropInput` kernel, which is ~8× slower than a forward conv on wasm; the
- * filter gradient is the registered `Conv2DBackpropFilter` kernel. Elsewhere it is
- * `tf.fused.conv2d`.
+ * Stride-1 'same' 2-D convolution (odd kernel, NHWC) plus bias. On wasm its input gradient is
+ * a forward conv with the flipped, in/out-swapped kernel instead of the stock
+ * `Conv2DBackpropInput` kernel, which is ~8× slower than a forward conv there; the filter
+ * gradient is the registered `Conv2DBackpropFilter` kernel. Elsewhere (including cpu, whose
+ * stock kernel is faster than its forward conv) it is `tf.fused.conv2d`.
  */
 export function conv2dSame(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D {
-  const backend = tf.getBackend();
-  if (backend === 'wasm' || backend === 'cpu') return convWithForwardGrads(x, filter, bias) as tf.Tensor4D;
+  if (tf.getBackend() === 'wasm') return convWithForwardGrads(x, filter, bias) as tf.Tensor4D;
   return tf.fused.conv2d({ x, filter, bias, strides: 1, pad: 'same' });
 }
 
