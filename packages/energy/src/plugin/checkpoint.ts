@@ -22,7 +22,7 @@ export async function loadModelCheckpoint(dir: string, kind: ModelKind): Promise
   let energies: Float64Array | undefined;
   try {
     if (checkpoint.manifest.kind !== kind)
-      throw new CheckpointError(dir, `Expected a ${kind} checkpoint, found kind "${checkpoint.manifest.kind}"`);
+      throw new CheckpointError(dir, `Expected a checkpoint of kind "${kind}", found kind "${checkpoint.manifest.kind}"`);
     if (!model) throw new CheckpointError(dir, 'The checkpoint holds no model');
     if (fromTensor) energies = Float64Array.from(await fromTensor.data());
     else if (Array.isArray(checkpoint.json.trainingEnergies)) energies = Float64Array.from(checkpoint.json.trainingEnergies as number[]);

@@ -1,0 +1,127 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { saveCheckpoint } from '@lab/core';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClassifier } from '../classifier.js';
+import { energyFunction } from '../energy-function.js';
+import { resolveEnergyNetConfig } from '../energy-net/config.js';
+import { createEnergyNet } from '../energy-net/create.js';
+import { percentileOf } from './checkpoint.js';
+import { createClassifierProvider } from './classifier-provider.js';
+import { createEnergyProvider } from './energy-provider.js';
+
+const SIZE = 16;
+let root = '';
+const manifest = (kind: 'energy' | 'classifier', config: Record<string, unknown> = {}) => ({
+  format: 1 as const,
+  kind,
+  config,
+  step: 0,
+  created: new Date().toISOString(),
+});
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  root = await mkdtemp(join(tmpdir(), 'genlab-energy-plugin-'));
+  const net = resolveEnergyNetConfig({ ...resolveEnergyNetConfig('small'), inputShape: [SIZE, SIZE, 3] });
+  const energy = createEnergyNet(net);
+  await saveCheckpoint(join(root, 'ebm'), {
+    manifest: manifest('energy', { net, langevin: { stepSize: 10, noiseStd: 0.005, gradClip: 0.03 } }),
+    models: { model: energy },
+    tensors: { trainingEnergies: tf.tensor1d([3, -1, 2, 0]) },
+  });
+  energy.dispose();
+  const classifier = createClassifier({
+    inputShape: [SIZE, SIZE, 3],
+    numClasses: 10,
+    channels: [8],
+    featureUnits: 8,
+    dropout: 0,
+    output: 'logits',
+  });
+  await saveCheckpoint(join(root, 'cls'), {
+    manifest: manifest('classifier', { net: { output: 'logits' } }),
+    models: { model: classifier },
+  });
+  classifier.dispose();
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('percentileOf', () => {
+  it('counts the share strictly below the value', () => {
+    const sorted = Float64Array.from([-1, 0, 2, 3]);
+    expect([percentileOf(sorted, -5), percentileOf(sorted, 0), percentileOf(sorted, 0.5), percentileOf(sorted, 9)]).toEqual([
+      0, 25, 50, 100,
+    ]);
+  });
+});
+
+describe('energy provider', () => {
+  it('scores with the model’s own energy and the percentile among stored training energies', async () => {
+    const provider = createEnergyProvider({ id: 'e', dir: join(root, 'ebm') });
+    const info = await provider.load();
+    expect(info).toMatchObject({ capabilities: ['unconditional', 'score'], samplers: ['langevin'], imageShape: [SIZE, SIZE, 3] });
+    const x = tf.randomUniform([2, SIZE, SIZE, 3], -1, 1, 'float32', 3) as tf.Tensor4D;
+    const scores = (await provider.score?.(x, {})) ?? [];
+    // Reference: a fresh energy function over the same weights, saved and reloaded independently.
+    const { loadCheckpoint } = await import('@lab/core');
+    const { models } = await loadCheckpoint(join(root, 'ebm'));
+    const reference = energyFunction(models.model as LayersModel)(x);
+    const expected = Array.from(await reference.data());
+    for (const [i, s] of scores.entries()) {
+      expect(s.energy).toBeCloseTo(expected[i] as number, 4);
+      expect(s.percentile).toBe(percentileOf(Float64Array.from([-1, 0, 2, 3]), s.energy));
+    }
+    tf.dispose([x, reference]);
+    models.model?.dispose();
+    provider.dispose();
+  });
+
+  it('samples with Langevin dynamics inside [-1, 1], deterministically per seed, without leaking tensors', async () => {
+    const provider = createEnergyProvider({ id: 'e', dir: join(root, 'ebm') });
+    await provider.load();
+    const params = { count: 2, seed: 11, sampler: 'langevin' as const, steps: 3 };
+    const first = (await provider.sample?.(params, {})) as tf.Tensor4D;
+    const before = tf.memory().numTensors;
+    const steps: number[] = [];
+    const second = (await provider.sample?.(params, { onProgress: (p) => steps.push(p.step) })) as tf.Tensor4D;
+    expect(steps).toEqual([1, 2, 3]);
+    const [a, b] = [await first.data(), await second.data()];
+    expect(Array.from(a)).toEqual(Array.from(b));
+    expect(Math.max(...a)).toBeLessThanOrEqual(1);
+    expect(Math.min(...a)).toBeGreaterThanOrEqual(-1);
+    tf.dispose([first, second]);
+    expect(tf.memory().numTensors).toBe(before - 1);
+    provider.dispose();
+  });
+
+  it('refuses a checkpoint of another kind', async () => {
+    await expect(createEnergyProvider({ id: 'x', dir: join(root, 'cls') }).load()).rejects.toThrow(
+      /Expected a checkpoint of kind "energy", found kind "classifier"/,
+    );
+  });
+});
+
+describe('classifier provider', () => {
+  it('turns logits into probabilities that sum to 1, with CIFAR-10 names', async () => {
+    const provider = createClassifierProvider({ id: 'c', dir: join(root, 'cls') });
+    const info = await provider.load();
+    expect(info.classNames?.[0]).toBe('airplane');
+    const x = tf.zeros([3, SIZE, SIZE, 3]) as tf.Tensor4D;
+    const probs = (await provider.classify?.(x, {})) ?? [];
+    expect(probs).toHaveLength(3);
+    for (const row of probs) {
+      expect(row).toHaveLength(10);
+      expect(row.reduce((s, p) => s + p, 0)).toBeCloseTo(1, 5);
+      expect(row.every((p) => p > 0)).toBe(true);
+    }
+    x.dispose();
+    provider.dispose();
+  });
+});
