@@ -140,4 +140,32 @@ describe.each(BACKENDS)('gradients on %s', (backend) => {
       }
     }
   });
+
+  it.skipIf(!available.get(backend))('training steps leak no tensors', async () => {
+    await selectBackend({ force: backend });
+    const model = createUNet({
+      imageSize: 8,
+      inChannels: 3,
+      baseChannels: 8,
+      channelMults: [1, 2],
+      numResBlocks: 1,
+      attentionResolutions: [4],
+      numHeads: 2,
+      groups: 4,
+      dropout: 0.1,
+    });
+    const inputs = [randomTensor([2, 8, 8, 3], 10), tf.tensor1d([4, 8])];
+    const step = () => {
+      const { value, grads } = tf.variableGrads(
+        () => tf.mean(tf.square(model.apply(inputs, { training: true }) as tf.Tensor)) as tf.Scalar,
+      );
+      tf.dispose([value, ...Object.values(grads)]);
+    };
+    step();
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) step();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose(inputs);
+    model.dispose();
+  });
 });
