@@ -65,6 +65,12 @@ interface Case {
 /** Batches as in issue 8: 32 to train, 64 to infer. */
 const TRAIN_BATCH = 32;
 const INFER_BATCH = 64;
+/**
+ * unet-small's training step holds ~250 MiB of tensors per sample on tfjs (see the profile's
+ * peak), so batch 32 does not fit the wasm heap (4 GiB): on this machine it aborted inside
+ * XNNPACK's Conv2D (2026-11-28). Batch 8 fits; torch then runs at 8 too.
+ */
+const WASM_SMALL_TRAIN_BATCH = 8;
 
 /**
  * What to measure. The cpu backend (pure JS) is ~10× slower than wasm: it runs only the
@@ -86,7 +92,7 @@ function plan(backends: string[], models: BenchModelName[], quick: boolean): { c
       cases.push({
         backend,
         model,
-        trainBatch: small ? 4 : TRAIN_BATCH,
+        trainBatch: small ? 4 : backend === 'wasm' && model === 'unet-small' ? WASM_SMALL_TRAIN_BATCH : TRAIN_BATCH,
         inferBatch: small ? 8 : INFER_BATCH,
         profile: !quick,
         budgetMs,
@@ -97,12 +103,16 @@ function plan(backends: string[], models: BenchModelName[], quick: boolean): { c
   return { cases, skipped };
 }
 
+/** How an exhausted wasm heap shows up in a child's stderr. */
+const OUT_OF_MEMORY = /out of memory|Cannot enlarge memory|Aborted\(|OOM|allocation failed|RangeError: (Array buffer|WebAssembly)/i;
+
 const log = (message: string) => process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 
 function quiet(line: string): void {
   // tfjs's "install tfjs-node" banner is noise here.
   if (/tfjs-node|={10,}|Hi, looks like/.test(line)) return;
-  process.stderr.write(`    ${line}\n`);
+  // An aborted wasm module prints its whole minified source: keep the start of such lines.
+  process.stderr.write(`    ${line.length > 300 ? `${line.slice(0, 300)}…` : line}\n`);
 }
 
 function shell(command: string): string {
@@ -181,11 +191,26 @@ async function main(): Promise<void> {
       '{out}',
       ...(c.profile ? ['--profile'] : []),
     ];
-    const outcome = await runJsonChild<CaseResult>(node, tsxArgs(join(BENCH_DIR, 'lib/tfjs-case.ts'), args), {
+    let outcome = await runJsonChild<CaseResult>(node, tsxArgs(join(BENCH_DIR, 'lib/tfjs-case.ts'), args), {
       cwd: ROOT,
       timeoutMs,
       onStderr: quiet,
     });
+    // The wasm heap is at most 4 GiB: halve the training batch until it fits (down to 8), and say so.
+    while (!outcome.ok && c.backend === 'wasm' && c.trainBatch > 8 && OUT_OF_MEMORY.test(outcome.stderrTail)) {
+      const reason = outcome.reason;
+      c.trainBatch /= 2;
+      notes.push(
+        `tfjs-wasm ${c.model}: training at batch ${c.trainBatch * 2} failed (${reason.slice(0, 160)}); measured at batch ${c.trainBatch}.`,
+      );
+      log(`  out of memory; retrying with train batch ${c.trainBatch}`);
+      args[args.indexOf('--train-batch') + 1] = String(c.trainBatch);
+      outcome = await runJsonChild<CaseResult>(node, tsxArgs(join(BENCH_DIR, 'lib/tfjs-case.ts'), args), {
+        cwd: ROOT,
+        timeoutMs,
+        onStderr: quiet,
+      });
+    }
     const row = caseRow(c, outcome);
     rows.push(row);
     if (outcome.ok) {
@@ -202,6 +227,13 @@ async function main(): Promise<void> {
       );
     } else {
       log(`  skipped: ${outcome.reason}`);
+    }
+    if (c.backend === 'wasm' && c.trainBatch < TRAIN_BATCH && outcome.ok) {
+      const perSample = (outcome.value.trainProfile?.peakBytes ?? 0) / c.trainBatch / 2 ** 20;
+      notes.push(
+        `tfjs-wasm ${c.model} trained at batch ${c.trainBatch}, not ${TRAIN_BATCH}: its training step peaks at ${perSample.toFixed(0)} MiB of tensors per sample, ` +
+          `so batch ${TRAIN_BATCH} would need ≈ ${((perSample * TRAIN_BATCH) / 1024).toFixed(1)} GiB, over the wasm heap's 4 GiB (batch 32 aborted in XNNPACK Conv2D when tried). torch trains it at batch ${c.trainBatch} too.`,
+      );
     }
     if (c.backend === 'cpu' && c.model === 'unet-tiny' && outcome.ok) {
       notes.push(
@@ -221,7 +253,9 @@ async function main(): Promise<void> {
     for (const model of models) {
       const spec = specs.get(model);
       if (!spec) continue;
-      log(`torch ${model}: train b${TRAIN_BATCH}, infer b${INFER_BATCH}, ${threads} threads`);
+      // Same batch as tfjs-wasm (smaller than 32 only if the wasm heap refused 32).
+      const trainBatch = cases.find((c) => c.model === model && c.backend === 'wasm')?.trainBatch ?? TRAIN_BATCH;
+      log(`torch ${model}: train b${trainBatch}, infer b${INFER_BATCH}, ${threads} threads`);
       const script = join(BENCH_DIR, 'torch/bench_torch.py');
       const outcome = await runJsonChild<TorchResult>(
         SYSTEM_PYTHON,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** How a child run ended: its parsed JSON result, or why there is none. */
-export type ChildOutcome<T> = { ok: true; value: T; seconds: number } | { ok: false; reason: string; seconds: number };
+export type ChildOutcome<T> = { ok: true; value: T; seconds: number } | { ok: false; reason: string; seconds: number; stderrTail: string };
 
 export interface ChildOptions {
   cwd: string;
@@ -15,8 +15,14 @@ export interface ChildOptions {
   onStderr?: (line: string) => void;
 }
 
+/** The last `n` informative lines (no stack frames, no Node version banner, no minified source). */
 function lastLines(text: string, n: number): string {
-  return text.trim().split('\n').slice(-n).join(' | ');
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('at ') && !l.startsWith('Node.js v') && l.length < 400 && !/^\^+$/.test(l))
+    .slice(-n)
+    .join(' | ');
 }
 
 /**
@@ -53,16 +59,23 @@ export function runJsonChild<T>(command: string, args: string[], options: ChildO
         rmSync(dir, { recursive: true, force: true });
         resolve(outcome);
       };
-      if (timedOut) return finish({ ok: false, reason: `stopped after ${Math.round(options.timeoutMs / 1000)} s (time limit)`, seconds });
+      const stderrTail = stderr.slice(-4000);
+      if (timedOut)
+        return finish({ ok: false, reason: `stopped after ${Math.round(options.timeoutMs / 1000)} s (time limit)`, seconds, stderrTail });
       if (code !== 0) {
-        const why = lastLines(stderr || stdout, 3) || `signal ${signal}`;
-        return finish({ ok: false, reason: `exit ${code ?? signal}: ${why}`, seconds });
+        const why = lastLines(stderr || stdout, 2) || `signal ${signal}`;
+        return finish({ ok: false, reason: `exit ${code ?? signal}: ${why}`, seconds, stderrTail });
       }
       try {
         const text = usesFile ? readFileSync(outFile, 'utf8') : (stdout.trim().split('\n').pop() ?? '');
         finish({ ok: true, value: JSON.parse(text) as T, seconds });
       } catch (error) {
-        finish({ ok: false, reason: `no JSON result: ${error instanceof Error ? error.message : String(error)}`, seconds });
+        finish({
+          ok: false,
+          reason: `no JSON result: ${error instanceof Error ? error.message : String(error)}`,
+          seconds,
+          stderrTail: stderr.slice(-4000),
+        });
       }
     });
   });

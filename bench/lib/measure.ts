@@ -30,22 +30,34 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Runs `step` `warmup` times untimed, then times it within the budget. */
-export async function timeSteps(step: () => Promise<unknown>, batch: number, options: TimingOptions): Promise<StepTiming> {
+/**
+ * Runs `step` `warmup` times untimed, then times it within the budget. With `profile`, the first
+ * timed step runs under `tf.profile` (its overhead, one promise per kernel, is small next to
+ * the kernels) and still counts in the timing: slow cases need no extra step for the profile.
+ */
+export async function timeSteps(
+  step: () => Promise<unknown>,
+  batch: number,
+  options: TimingOptions,
+  profile = false,
+): Promise<{ timing: StepTiming; profile?: StepProfile }> {
   for (let i = 0; i < options.warmup; i++) await step();
   const wall: number[] = [];
   const cpu: number[] = [];
+  let stepProfile: StepProfile | undefined;
   const start = performance.now();
   while (wall.length < options.maxSteps && (wall.length < options.minSteps || performance.now() - start < options.budgetMs)) {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    await step();
+    if (profile && stepProfile === undefined) stepProfile = await profileStep(step);
+    else await step();
     wall.push(performance.now() - t0);
     const used = process.cpuUsage(cpu0);
     cpu.push((used.user + used.system) / 1000);
   }
   const medianMs = median(wall);
-  return { batch, steps: wall.length, medianMs, medianCpuMs: median(cpu), imagesPerSec: (batch * 1000) / medianMs };
+  const timing = { batch, steps: wall.length, medianMs, medianCpuMs: median(cpu), imagesPerSec: (batch * 1000) / medianMs };
+  return stepProfile ? { timing, profile: stepProfile } : { timing };
 }
 
 /** Time and memory of one kernel name summed over a profiled step. */
@@ -70,6 +82,8 @@ export interface StepProfile {
   kernels: KernelTime[];
   /** The slowest single (kernel, input shapes) entries, largest first. */
   slowestCalls: Array<{ name: string; shapes: string; ms: number; calls: number }>;
+  /** Tensor bytes added by each kernel (net of what it freed), summed over the step: where memory goes (largest first). */
+  largestAllocations: Array<{ name: string; calls: number; bytes: number }>;
 }
 
 /**
@@ -86,6 +100,7 @@ export async function profileStep(step: () => Promise<unknown>, top = 12): Promi
   const wallMs = performance.now() - t0;
   const byName = new Map<string, { calls: number; ms: number }>();
   const byCall = new Map<string, { name: string; shapes: string; ms: number; calls: number }>();
+  const allocations = new Map<string, { name: string; calls: number; bytes: number }>();
   let kernelMs = 0;
   let scopeMs = 0;
   const backend = tf.getBackend();
@@ -107,11 +122,16 @@ export async function profileStep(step: () => Promise<unknown>, top = 12): Promi
     call.ms += ms;
     call.calls += 1;
     byCall.set(key, call);
+    const allocation = allocations.get(kernel.name) ?? { name: kernel.name, calls: 0, bytes: 0 };
+    allocation.calls += 1;
+    allocation.bytes += Math.max(0, kernel.bytesAdded);
+    allocations.set(kernel.name, allocation);
   }
   const kernels = [...byName.entries()]
     .map(([name, { calls, ms }]) => ({ name, calls, ms, share: kernelMs > 0 ? ms / kernelMs : 0 }))
     .sort((a, b) => b.ms - a.ms)
     .slice(0, top);
   const slowestCalls = [...byCall.values()].sort((a, b) => b.ms - a.ms).slice(0, top);
-  return { kernelMs, scopeMs, wallMs, peakBytes: info.peakBytes, kernels, slowestCalls };
+  const largestAllocations = [...allocations.values()].sort((a, b) => b.bytes - a.bytes).slice(0, top);
+  return { kernelMs, scopeMs, wallMs, peakBytes: info.peakBytes, kernels, slowestCalls, largestAllocations };
 }

@@ -41,7 +41,10 @@ export interface KernelComparisonRow {
   kernel: string;
   backend: string;
   batch: number;
+  /** Median wall-clock and CPU time of one call. */
   ms: number;
+  cpuMs: number;
+  /** GFLOP per CPU-second (single-threaded kernels: GFLOP/s on an idle core). */
   gflops: number;
   /** max |Δ| against the stock cpu kernel on the same (small) input, when checked. */
   maxAbsDiff?: number;
@@ -172,8 +175,12 @@ export function profileTable(profile: StepProfile, top = 12): string {
     ['kernel', 'input shapes', 'calls', 'ms'],
     profile.slowestCalls.slice(0, 8).map((c) => [c.name, `\`${c.shapes}\``, String(c.calls), fmt(c.ms, 0)]),
   );
+  const allocations = table(
+    ['kernel', 'calls', 'MiB added'],
+    (profile.largestAllocations ?? []).slice(0, 6).map((a) => [a.name, String(a.calls), fmt(a.bytes / MiB, 0)]),
+  );
   const head = `Step wall time ${fmt(profile.wallMs / 1000, 2)} s; kernels ${fmt(profile.kernelMs / 1000, 2)} s; peak tensor memory ${fmt(profile.peakBytes / MiB, 0)} MiB.`;
-  return `${head}\n\n${kernels}\n\nSlowest (kernel, input shapes) pairs:\n\n${calls}`;
+  return `${head}\n\n${kernels}\n\nSlowest (kernel, input shapes) pairs:\n\n${calls}\n\nTensor memory added per kernel over the step:\n\n${allocations}`;
 }
 
 function memoryCheckSection(check: BenchReport['memoryCheck']): string {

@@ -10,7 +10,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type BackendName, initBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { profileStep, type StepProfile, type StepTiming, timeSteps } from './measure.js';
+import { type StepProfile, type StepTiming, timeSteps } from './measure.js';
 import { type BenchModelName, createWorkload, type ModelSpec } from './workloads.js';
 
 export interface CaseResult {
@@ -83,8 +83,9 @@ async function main(): Promise<void> {
     wallSeconds: 0,
   };
 
-  result.infer = await timeSteps(() => workload.infer(), inferBatch, timing);
-  if (values.profile) result.inferProfile = await profileStep(() => workload.infer());
+  const inferRun = await timeSteps(() => workload.infer(), inferBatch, timing, values.profile);
+  result.infer = inferRun.timing;
+  if (inferRun.profile) result.inferProfile = inferRun.profile;
 
   if (!values['skip-train']) {
     const weightsBefore = await workload.weightChecksum();
@@ -98,8 +99,9 @@ async function main(): Promise<void> {
       result.tensorsAfterLastTrain = memory.numTensors;
       result.bytesAfterLastTrain = memory.numBytes;
     };
-    result.train = await timeSteps(train, trainBatch, timing);
-    if (values.profile) result.trainProfile = await profileStep(train);
+    const trainRun = await timeSteps(train, trainBatch, timing, values.profile);
+    result.train = trainRun.timing;
+    if (trainRun.profile) result.trainProfile = trainRun.profile;
     result.steadyBytes = tf.memory().numBytes - before;
     result.weightsChanged = (await workload.weightChecksum()) !== weightsBefore;
     if (!result.losses.every(Number.isFinite)) throw new Error(`non-finite training loss: ${result.losses.join(', ')}`);

@@ -73,7 +73,13 @@ describe('tfjs measurement', () => {
     const before = await workload.weightChecksum();
     const first = await workload.train();
     const tensors = tf.memory().numTensors;
-    const timed = await timeSteps(() => workload.train(), 4, { warmup: 0, minSteps: 3, maxSteps: 3, budgetMs: 0 });
+    const { timing: timed, profile } = await timeSteps(
+      () => workload.train(),
+      4,
+      { warmup: 0, minSteps: 3, maxSteps: 3, budgetMs: 0 },
+      true,
+    );
+    expect(profile?.kernels.length).toBeGreaterThan(0);
     await workload.infer();
     expect(tf.memory().numTensors).toBe(tensors);
     expect(timed.steps).toBe(3);
