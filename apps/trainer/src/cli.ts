@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createLogger, initBackend, isGenlabError, type Logger, ValidationError } from '@lab/core';
 import { evaluateCommand } from './commands/evaluate.js';
@@ -191,7 +193,8 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
   }
 }
 
-const isEntryPoint = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+// Run when executed directly, also through the npm bin symlink (hence realpath).
+const isEntryPoint = process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
 if (isEntryPoint) {
   main(process.argv.slice(2)).then(
     (code) => {

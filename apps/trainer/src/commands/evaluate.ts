@@ -104,7 +104,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       run: runDir.path,
       kind: info.kind,
       step: generator?.step ?? (await runDir.latestCheckpoint())?.step ?? 0,
-      features: `penultimate layer '${'features'}' of the classifier at ${classifierPath}`,
+      features: `penultimate layer 'features' of the classifier at ${classifierPath}`,
       reference: { split: 'train', count: reference.outputs.count, cached: reference.cached },
       sets,
       ...(testAccuracy !== undefined ? { testAccuracy } : {}),

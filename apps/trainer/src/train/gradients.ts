@@ -68,6 +68,29 @@ export function accumulateGradients(variables: readonly tf.Variable[], microBatc
 }
 
 /**
+ * Sums tensors of one shape by pairwise `tf.add`. Not `tf.addN`: tfjs-backend-webgpu binds every
+ * input of AddN as a storage buffer, and a model's ~250 gradients exceed the 8 that WebGPU allows
+ * per shader stage (the pipeline is silently invalid and the result garbage).
+ */
+export function sumTensors(tensors: readonly tf.Tensor[]): tf.Tensor {
+  if (tensors.length === 0) throw new ValidationError('sumTensors needs at least one tensor');
+  return tf.tidy(() => {
+    let level = [...tensors];
+    while (level.length > 1) {
+      const next: tf.Tensor[] = [];
+      for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? tf.add(level[i]!, level[i + 1]!) : level[i]!);
+      level = next;
+    }
+    return tf.clone(level[0]!);
+  });
+}
+
+/** The global L2 norm over every tensor of `grads`. */
+export function globalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => tf.sqrt(sumTensors(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+}
+
+/**
  * Scales all gradients by min(1, maxNorm / ‖g‖) where ‖g‖ is the global L2 norm over every
  * tensor. Returns new tensors (inputs are not disposed) and the norm before clipping.
  */
@@ -75,8 +98,7 @@ export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): { g
   if (!(maxNorm > 0)) throw new ValidationError(`gradient clip norm must be > 0, got ${maxNorm}`);
   return tf.tidy(() => {
     const names = Object.keys(grads);
-    const squares = names.map((n) => tf.sum(tf.square(grads[n] as tf.Tensor)));
-    const norm = tf.sqrt(tf.addN(squares)) as tf.Scalar;
+    const norm = globalNorm(Object.values(grads));
     // Add a tiny epsilon so a zero gradient does not divide by zero.
     const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-12)));
     const clipped: tf.NamedTensorMap = {};

@@ -5,7 +5,7 @@ import { type BatchCursor, CifarBatches } from '../data/batches.js';
 import type { CifarRecords } from '../data/cifar10-format.js';
 import type { TaskState, TrainingTask } from '../tasks/types.js';
 import { EmaModel } from './ema.js';
-import { accumulateGradients, clipByGlobalNorm, learningRateAt, microBatchRanges } from './gradients.js';
+import { accumulateGradients, clipByGlobalNorm, globalNorm, learningRateAt, microBatchRanges } from './gradients.js';
 
 /** Optimisation settings of a run (stored in it, so a resume uses the same ones). */
 export interface OptimizationConfig {
@@ -130,7 +130,7 @@ export class Trainer {
         grads = clipped.grads;
         norm = clipped.norm;
       } else {
-        norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+        norm = globalNorm(Object.values(grads));
       }
       this.optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
       tf.dispose(Object.values(grads));
