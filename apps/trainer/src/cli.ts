@@ -102,10 +102,11 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
   switch (command) {
     case 'train': {
       const controller = new AbortController();
+      const quitNow = () => process.exit(130);
       const onSigint = () => {
         process.stderr.write('\nstopping after this step and writing a checkpoint (Ctrl-C again to quit now)\n');
         controller.abort();
-        process.once('SIGINT', () => process.exit(130));
+        process.once('SIGINT', quitNow);
       };
       process.once('SIGINT', onSigint);
       try {
@@ -145,6 +146,7 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
         return result.stoppedBy === 'signal' ? 130 : 0;
       } finally {
         process.removeListener('SIGINT', onSigint);
+        process.removeListener('SIGINT', quitNow);
       }
     }
     case 'evaluate': {
