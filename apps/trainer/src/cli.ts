@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createLogger, initBackend, isGenlabError, type Logger, ValidationError } from '@lab/core';
@@ -80,10 +81,18 @@ function num(values: Values, name: keyof Values, options: { real?: boolean; min?
   return value;
 }
 
+/**
+ * Paths on the command line are relative to the workspace root when nx runs the CLI (its npm
+ * scripts run inside apps/trainer, but `--out runs/x` should mean <repo>/runs/x), else to the cwd.
+ */
+function atBase(path: string): string {
+  return resolve(process.env.NX_WORKSPACE_ROOT || process.cwd(), path);
+}
+
 function required(values: Values, name: 'out' | 'run' | 'to'): string {
   const value = values[name];
   if (!value) throw new ValidationError(`--${name} is required`);
-  return value;
+  return atBase(value);
 }
 
 /** Runs one CLI invocation; returns the process exit code. */
@@ -94,7 +103,7 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
     process.stdout.write(`${USAGE}\n`);
     return command || values.help ? 0 : 2;
   }
-  const dataDir = values['data-dir'] ? { dataDir: values['data-dir'] } : {};
+  const dataDir = values['data-dir'] ? { dataDir: atBase(values['data-dir']) } : {};
   const backend = await initBackend({ logger });
   logger.info('backend', { backend: backend.name, tfjs: backend.tfBackend, detail: backend.detail });
   process.stderr.write(`backend: ${backend.name} (${backend.detail})\n`);
@@ -142,7 +151,7 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
         } as Parameters<typeof trainCommand>[0]);
         const how = result.stoppedBy === 'signal' ? 'interrupted' : 'finished';
         process.stdout.write(`${how} at step ${result.step}; checkpoint ${result.checkpoint}\n`);
-        if (result.stoppedBy === 'signal') process.stdout.write(`continue with: train --out ${values.out} --resume\n`);
+        if (result.stoppedBy === 'signal') process.stdout.write(`continue with: train --out ${result.runDir} --resume\n`);
         return result.stoppedBy === 'signal' ? 130 : 0;
       } finally {
         process.removeListener('SIGINT', onSigint);
@@ -157,7 +166,7 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
         batch: num(values, 'batch'),
         seed: num(values, 'seed', { min: 0 }),
         sampleSteps: num(values, 'sample-steps'),
-        ...(values.classifier ? { classifier: values.classifier } : {}),
+        ...(values.classifier ? { classifier: atBase(values.classifier) } : {}),
         ...dataDir,
         logger,
       } as Parameters<typeof evaluateCommand>[0]);
