@@ -115,7 +115,15 @@ describe('CIFAR-10 source', () => {
   it('names the file when a batch file has the wrong size', async () => {
     const dir = await writeCifarDir(await tempDir(), 5);
     await writeFile(join(dir, 'data_batch_3.bin'), makeCifarBytes(5).subarray(0, 5000));
-    await expect(loadCifarSplit(dir, 'train')).rejects.toThrow(/data_batch_3\.bin: 5000 bytes/);
+    await expect(loadCifarSplit(dir, 'train')).rejects.toThrow(/data_batch_3\.bin: 5000 bytes, expected 15365 \(5 records/);
+  });
+
+  it('catches a file cut short by whole records (it must match data_batch_1.bin)', async () => {
+    const dir = await writeCifarDir(await tempDir(), 5);
+    await writeFile(join(dir, 'test_batch.bin'), makeCifarBytes(4));
+    await expect(loadCifarSplit(dir, 'test')).rejects.toThrow(/test_batch\.bin: 12292 bytes, expected 15365/);
+    await writeFile(join(dir, 'data_batch_1.bin'), makeCifarBytes(5).subarray(0, 10_000));
+    await expect(loadCifarSplit(dir, 'train')).rejects.toThrow(/data_batch_1\.bin: 10000 bytes .*record 3 is truncated/);
   });
 
   it('downloads, verifies and extracts the archive once, then reuses the cache', async () => {

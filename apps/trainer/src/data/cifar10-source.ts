@@ -1,13 +1,20 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Logger, NotFoundError, silentLogger, UnavailableError, ValidationError } from '@lab/core';
 import * as tar from 'tar';
-import { CIFAR_TEST_FILES, CIFAR_TRAIN_FILES, type CifarRecords, concatRecords, parseCifarBatch } from './cifar10-format.js';
+import {
+  CIFAR_RECORD_BYTES,
+  CIFAR_TEST_FILES,
+  CIFAR_TRAIN_FILES,
+  type CifarRecords,
+  concatRecords,
+  parseCifarBatch,
+} from './cifar10-format.js';
 
 /** The official archive of the binary version, and its published md5. */
 export const CIFAR10_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz';
@@ -125,8 +132,8 @@ export type CifarSplit = 'train' | 'test';
 
 export interface LoadCifarOptions {
   /**
-   * Records each file must hold. Defaults to the official 10,000 when the file is full size,
-   * otherwise any whole number of records (small fixtures); pass a number to insist.
+   * Records each file must hold. Default: as many as `data_batch_1.bin` holds (10,000 in the
+   * official set; fewer in small fixtures), so a file cut short by whole records is caught too.
    */
   expectedRecordsPerFile?: number;
   /** Read at most this many records (from the first files). */
@@ -136,13 +143,18 @@ export interface LoadCifarOptions {
 /** Reads and parses the batch files of one split from a `cifar-10-batches-bin` directory. */
 export async function loadCifarSplit(dir: string, split: CifarSplit, options: LoadCifarOptions = {}): Promise<CifarRecords> {
   const files = split === 'train' ? CIFAR_TRAIN_FILES : CIFAR_TEST_FILES;
+  const reference = join(dir, CIFAR_TRAIN_FILES[0]);
+  const referenceSize = existsSync(reference) ? (await stat(reference)).size : 0;
+  const expectedRecords =
+    options.expectedRecordsPerFile ??
+    (referenceSize > 0 && referenceSize % CIFAR_RECORD_BYTES === 0 ? referenceSize / CIFAR_RECORD_BYTES : undefined);
   const parts: CifarRecords[] = [];
   let total = 0;
   for (const name of files) {
     if (options.limit !== undefined && total >= options.limit) break;
     const path = join(dir, name);
     const bytes = new Uint8Array(await readFile(path));
-    const part = parseCifarBatch(bytes, path, { expectedRecords: options.expectedRecordsPerFile });
+    const part = parseCifarBatch(bytes, path, expectedRecords !== undefined ? { expectedRecords } : {});
     parts.push(part);
     total += part.count;
   }
