@@ -58,6 +58,8 @@ export interface BenchReport {
   cpuModel: string;
   cores: number;
   loadAverage: [number, number];
+  /** The bench's nice value (`nice -n 5 npm run bench` → 5). */
+  niceness?: number;
   seconds: number;
   command: string;
   torch?: TorchConfig;
@@ -102,7 +104,7 @@ function torchRow(rows: RuntimeRow[], model: string): RuntimeRow | undefined {
 export function speedTable(rows: RuntimeRow[]): string {
   const body = rows.map((r) => {
     if (r.skipped) return [r.model, r.runtime, '—', '—', '—', '—', '—', '—', '—', '—', `skipped: ${r.skipped}`];
-    const ref = r.runtime === 'torch' ? undefined : torchRow(rows, r.model);
+    const ref = r.runtime.startsWith('torch') ? undefined : torchRow(rows, r.model);
     const trainCpu = imagesPerCpuSecond(r.train);
     const inferCpu = imagesPerCpuSecond(r.infer);
     return [
@@ -200,13 +202,23 @@ function kernelSection(rows: BenchReport['kernelComparison']): string {
   if (!rows) return 'Not run.';
   if ('skipped' in rows) return `Skipped: ${rows.skipped}.`;
   return table(
-    ['filter-gradient shape (unet-small)', 'kernel', 'backend', 'batch', 'ms', 'GFLOP/s', 'max abs diff vs stock'],
+    [
+      'filter-gradient shape (unet-small)',
+      'kernel',
+      'backend',
+      'batch',
+      'wall ms',
+      'CPU ms',
+      'GFLOP/CPU·s',
+      'max abs diff vs stock (batch 1)',
+    ],
     rows.map((r) => [
       r.shape,
       r.kernel,
       r.backend,
       String(r.batch),
       fmt(r.ms, 1),
+      fmt(r.cpuMs, 1),
       fmt(r.gflops, 2),
       r.maxAbsDiff === undefined ? '' : r.maxAbsDiff.toExponential(1),
     ]),
@@ -219,7 +231,8 @@ export function renderLatest(report: BenchReport): string {
   const config = [
     `- Date: ${report.date}; commit ${report.commit}; \`${report.command}\` took ${fmt(report.seconds, 0)} s.`,
     `- Machine: ${report.cpuModel}, ${report.cores} cores, **shared with other engineers' builds and tests while measuring** ` +
-      `(load average ${report.loadAverage[0].toFixed(1)} at the start, ${report.loadAverage[1].toFixed(1)} at the end). ` +
+      `(load average ${report.loadAverage[0].toFixed(1)} at the start, ${report.loadAverage[1].toFixed(1)} at the end; ` +
+      `the bench ran at nice ${report.niceness ?? 0}). ` +
       'Absolute numbers are therefore low and noisy; compare runtimes through the ratios and the CPU-time columns of this one run.',
     `- tfjs ${report.tfjs} on Node ${report.node}; wasm: SIMD, 1 thread; cpu: pure JS. genlab's training kernels (\`registerTrainingKernels\`) active.`,
     torch
@@ -251,7 +264,7 @@ export function renderLatest(report: BenchReport): string {
 /** One dated line per run for docs/bench/history.md. */
 export function historyLine(report: BenchReport): string {
   const parts = report.rows
-    .filter((r) => r.runtime !== 'torch' && !r.skipped)
+    .filter((r) => !r.runtime.startsWith('torch') && !r.skipped)
     .map((r) => {
       const ref = torchRow(report.rows, r.model);
       const train = r.train

@@ -50,6 +50,7 @@ describe('report helpers', () => {
       cpuModel: 'test CPU',
       cores: 2,
       loadAverage: [1, 2],
+      niceness: 5,
       seconds: 10,
       command: 'npm run bench',
       rows,
@@ -60,6 +61,7 @@ describe('report helpers', () => {
       '- 2026-11-28 20:00 UTC abc1234 load 1.0: unet-small tfjs-wasm: train 1.27 (0.10×), infer 5.70 (0.15×) (img/s, × torch)',
     );
     expect(renderLatest(report)).toContain('shared with other');
+    expect(renderLatest(report)).toContain('nice 5');
   });
 });
 
