@@ -243,6 +243,10 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     expect(report.reference).toMatchObject({ count: 30, cached: false });
     expect(report.table).toContain('FD-cls');
     expect(existsSync(join(straight, 'evaluation.json'))).toBe(true);
+    // The export manifest carries the evaluation figures.
+    const exported = await exportCommand({ run: straight, to: join(root, 'models', 'evaluated'), force: true });
+    expect(exported.manifest.metrics?.['FD-cls']).toBeCloseTo(report.sets.generated?.['FD-cls'] as number, 10);
+    expect(typeof exported.manifest.metrics?.train_loss).toBe('number');
     const again = await evaluateCommand(options);
     expect(again.reference.cached).toBe(true);
     expect(again.sets.test?.['FD-cls']).toBeCloseTo(report.sets.test?.['FD-cls'] as number, 6);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { type GenlabManifest, type Logger, Rng, saveCheckpoint, silentLogger, ValidationError } from '@lab/core';
 import { energyFunction } from '@lab/energy';
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,6 +10,7 @@ import type { CifarRecords } from '../data/cifar10-format.js';
 import { loadRunModel } from '../run/load-run.js';
 import { RunDirectory } from '../run/run-dir.js';
 import { type DataOptions, loadSplit } from './data.js';
+import type { EvaluationReport } from './evaluate.js';
 
 export interface ExportCommandOptions extends DataOptions {
   run: string;
@@ -39,7 +40,7 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
   }
   const loaded = await loadRunModel(options.run, options.step !== undefined ? { step: options.step } : {});
   try {
-    const metrics = await lastMetrics(options.run);
+    const metrics = await manifestMetrics(options.run);
     const manifest: GenlabManifest = {
       format: 1,
       kind: loaded.info.kind,
@@ -68,14 +69,30 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
   }
 }
 
-/** The loss of the last metrics line (and any evaluation results), for the manifest. */
-async function lastMetrics(run: string): Promise<Record<string, number> | undefined> {
-  const lines = await new RunDirectory(run).readMetrics();
-  const last = lines.at(-1);
-  if (!last) return undefined;
+/**
+ * Figures for the manifest: the last step's training loss (and task metrics) as `train_*`, and,
+ * when `evaluate` has been run, its test accuracy or the generated set's FD-cls / KID-cls / IS-cls.
+ */
+async function manifestMetrics(run: string): Promise<Record<string, number> | undefined> {
+  const dir = new RunDirectory(run);
   const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(last)) if (typeof v === 'number' && k !== 'step') out[k] = v;
-  return out;
+  const last = (await dir.readMetrics()).at(-1);
+  for (const key of ['loss', 'accuracy', 'ePos', 'eNeg']) {
+    const value = last?.[key];
+    if (typeof value === 'number') out[`train_${key}`] = value;
+  }
+  const evaluationFile = join(dir.path, 'evaluation.json');
+  if (existsSync(evaluationFile)) {
+    const evaluation = JSON.parse(await readFile(evaluationFile, 'utf8')) as Partial<EvaluationReport>;
+    if (typeof evaluation.testAccuracy === 'number') out.testAccuracy = evaluation.testAccuracy;
+    const generated = evaluation.sets?.generated;
+    if (generated) {
+      out['FD-cls'] = generated['FD-cls'];
+      out['KID-cls'] = generated['KID-cls'].mean;
+      out['IS-cls'] = generated['IS-cls'];
+    }
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /**
