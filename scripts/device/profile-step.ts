@@ -62,13 +62,26 @@ async function profile(name: string, model: tfl.LayersModel, inputs: tf.Tensor[]
     byKernel.set(k.name, e);
   }
   const total = [...byKernel.values()].reduce((s, e) => s + e.ms, 0);
-  console.log(`\n## ${name}, batch ${batch}: ${pipelined.toFixed(1)} ms/step pipelined, ${synced.toFixed(1)} ms/step with a read-back each step (${((batch * 1000) / synced).toFixed(0)} img/s); ${info.kernels.length} kernels, ${total.toFixed(1)} ms kernel time`);
+  console.log(
+    `\n## ${name}, batch ${batch}: ${pipelined.toFixed(1)} ms/step pipelined, ${synced.toFixed(1)} ms/step with a read-back each step (${((batch * 1000) / synced).toFixed(0)} img/s); ${info.kernels.length} kernels, ${total.toFixed(1)} ms kernel time`,
+  );
   console.log('| kernel | calls | ms |\n| --- | ---: | ---: |');
-  for (const [k, e] of [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)) console.log(`| ${k} | ${e.count} | ${e.ms.toFixed(2)} |`);
+  for (const [k, e] of [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15))
+    console.log(`| ${k} | ${e.count} | ${e.ms.toFixed(2)} |`);
 }
 
 const x = tf.randomNormal([batch, 32, 32, 3]);
 const unet = createUNet({ preset: (process.env.UNET ?? 'small') as 'small', numClasses: 10 });
-await profile('UNet small (+10 classes)', unet, [x, tf.randomUniform([batch], 0, 999), tf.cast(tf.randomUniform([batch], 0, 10), 'int32')], tf.randomNormal([batch, 32, 32, 3]));
+await profile(
+  'UNet small (+10 classes)',
+  unet,
+  [x, tf.randomUniform([batch], 0, 999), tf.cast(tf.randomUniform([batch], 0, 10), 'int32')],
+  tf.randomNormal([batch, 32, 32, 3]),
+);
 const classifier = createClassifier('small');
-await profile('classifier small (MSE on probabilities, timing only)', classifier, [x], tf.oneHot(tf.cast(tf.randomUniform([batch], 0, 10), 'int32'), 10));
+await profile(
+  'classifier small (MSE on probabilities, timing only)',
+  classifier,
+  [x],
+  tf.oneHot(tf.cast(tf.randomUniform([batch], 0, 10), 'int32'), 10),
+);

@@ -11,9 +11,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger, initBackend, type ModuleLoader } from '@lab/core';
-import { concatRecords, parseCifarBatch } from '../../apps/trainer/src/data/cifar10-format.js';
 import { exportCommand } from '../../apps/trainer/src/commands/export.js';
 import { trainCommand } from '../../apps/trainer/src/commands/train.js';
+import { concatRecords, parseCifarBatch } from '../../apps/trainer/src/data/cifar10-format.js';
 import { progressBar } from '../../apps/trainer/src/run/progress.js';
 
 // Literal specifiers so the bundle holds one tfjs-core; `webgpu` (Dawn) is carried beside it.
@@ -35,7 +35,12 @@ logger.info('data', { records: records.count, backend: backend.name });
 const settings = {
   diffusion: {
     model: 'diffusion' as const,
-    taskConfig: { unet: { preset: 'small', numClasses: 10 }, schedule: { kind: 'linear', timesteps: 1000 }, labelDropout: 0.1, sampleSteps: 50 },
+    taskConfig: {
+      unet: { preset: 'small', numClasses: 10 },
+      schedule: { kind: 'linear', timesteps: 1000 },
+      labelDropout: 0.1,
+      sampleSteps: 50,
+    },
     batch: 128,
     lr: 3e-4,
     ema: 0.999,
