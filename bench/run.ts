@@ -28,6 +28,7 @@ import {
   type MemoryCheckResult,
   type RuntimeRow,
   renderLatest,
+  TORCH_ONE_THREAD,
 } from './lib/report.js';
 import type { CaseResult } from './lib/tfjs-case.js';
 import { SYSTEM_PYTHON, type TorchResult, torchArgs, torchAvailable, torchEnv } from './lib/torch.js';
@@ -249,16 +250,18 @@ async function main(): Promise<void> {
   else if (!torchAvailable())
     torchNote = `not installed (${SYSTEM_PYTHON} cannot import torch; apt-get install python3-torch libopenblas0-pthread)`;
   else {
-    const threads = 2;
     // Same train batch as tfjs-wasm (smaller than 32 only where the wasm heap refuses 32); then,
     // for such a model, torch at 32 too (issue 8's reference), in a row of its own.
     const torchRuns = models.flatMap((model) => {
       const wasmBatch = cases.find((c) => c.model === model && c.backend === 'wasm')?.trainBatch ?? TRAIN_BATCH;
-      const runs = [{ model, trainBatch: wasmBatch, runtime: 'torch' }];
-      if (wasmBatch !== TRAIN_BATCH) runs.push({ model, trainBatch: TRAIN_BATCH, runtime: `torch (train b${TRAIN_BATCH})` });
+      const runs = [
+        { model, trainBatch: wasmBatch, runtime: 'torch', threads: 2 },
+        { model, trainBatch: wasmBatch, runtime: TORCH_ONE_THREAD, threads: 1 },
+      ];
+      if (wasmBatch !== TRAIN_BATCH) runs.push({ model, trainBatch: TRAIN_BATCH, runtime: `torch (train b${TRAIN_BATCH})`, threads: 2 });
       return runs;
     });
-    for (const { model, trainBatch, runtime } of torchRuns) {
+    for (const { model, trainBatch, runtime, threads } of torchRuns) {
       const spec = specs.get(model);
       if (!spec) continue;
       log(`torch ${model}: train b${trainBatch}, infer b${INFER_BATCH}, ${threads} threads`);
@@ -280,7 +283,7 @@ async function main(): Promise<void> {
         continue;
       }
       const t = outcome.value;
-      torchConfig = t.config;
+      if (threads === 2) torchConfig = t.config;
       log(
         `  done in ${outcome.seconds.toFixed(0)} s: ${t.params} params (tfjs ${t.tfjsParams}); train ${t.train.imagesPerSec.toFixed(2)} img/s, infer ${t.infer.imagesPerSec.toFixed(2)} img/s`,
       );
