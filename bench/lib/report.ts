@@ -242,7 +242,7 @@ export function renderLatest(report: BenchReport): string {
       'Absolute numbers are therefore low and noisy; compare runtimes through the ratios and the CPU-time columns of this one run.',
     `- tfjs ${report.tfjs} on Node ${report.node}; wasm: SIMD, 1 thread; cpu: pure JS. genlab's training kernels (\`registerTrainingKernels\`) active.`,
     torch
-      ? `- PyTorch ${torch.torch} (Debian python3-torch), ${torch.threads} threads (1 in the `${TORCH_ONE_THREAD}` rows), BLAS ${torch.blas} (1024² sgemm ${fmt(torch.matmulGflops, 1)} GFLOP/s), ` +
+      ? `- PyTorch ${torch.torch} (Debian python3-torch), ${torch.threads} threads (1 in the "${TORCH_ONE_THREAD}" rows), BLAS ${torch.blas} (1024² sgemm ${fmt(torch.matmulGflops, 1)} GFLOP/s), ` +
         `LD_LIBRARY_PATH=${torch.ldLibraryPath || '(unset)'}, MALLOC_MMAP_THRESHOLD_=${torch.mallocMmapThreshold}, MALLOC_TRIM_THRESHOLD_=${torch.mallocTrimThreshold}.`
       : `- PyTorch: ${report.torchNote ?? 'not measured'}.`,
     '- Each case runs in its own process (peak RSS = that case alone): 1 untimed warm-up step, then timed steps (median reported).',
