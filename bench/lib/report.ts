@@ -231,6 +231,26 @@ function kernelSection(rows: BenchReport['kernelComparison']): string {
   );
 }
 
+/**
+ * Flags models where 2-thread torch ran slower per image than 1-thread torch: its threads
+ * waited for cores held by other processes, so wall-clock ratios against it overstate tfjs.
+ */
+export function starvedTorchNotes(rows: RuntimeRow[]): string[] {
+  const notes: string[] = [];
+  for (const two of rows.filter((r) => r.runtime === 'torch' && !r.skipped)) {
+    const one = torchRow(rows, two.model, TORCH_ONE_THREAD);
+    if (!one?.train || !two.train || !one.infer || !two.infer) continue;
+    if (one.train.imagesPerSec > two.train.imagesPerSec || one.infer.imagesPerSec > two.infer.imagesPerSec) {
+      notes.push(
+        `${two.model}: torch with 2 threads was slower than with 1 (train ${fmt(two.train.imagesPerSec, 2)} vs ${fmt(one.train.imagesPerSec, 2)} img/s, ` +
+          `infer ${fmt(two.infer.imagesPerSec, 2)} vs ${fmt(one.infer.imagesPerSec, 2)}): on the busy machine its OpenMP and OpenBLAS threads starved, ` +
+          'so the wall-clock "× torch" columns overstate tfjs here. Trust the per-CPU-second ratios against torch 1 thread.',
+      );
+    }
+  }
+  return notes;
+}
+
 /** The whole of docs/bench/latest.md. */
 export function renderLatest(report: BenchReport): string {
   const torch = report.torch;
@@ -265,7 +285,8 @@ export function renderLatest(report: BenchReport): string {
     ...report.profiles.map(({ title, profile }) => `## Profile: ${title}\n\n${profileTable(profile)}`),
     `## Conv2DBackpropFilter: genlab's kernel against stock tfjs\n\n${kernelSection(report.kernelComparison)}`,
   ];
-  if (report.notes.length > 0) sections.push(`## Notes\n\n${report.notes.map((n) => `- ${n}`).join('\n')}`);
+  const notes = [...starvedTorchNotes(report.rows), ...report.notes];
+  if (notes.length > 0) sections.push(`## Notes\n\n${notes.map((n) => `- ${n}`).join('\n')}`);
   return `${sections.join('\n\n')}\n`;
 }
 
@@ -275,13 +296,19 @@ export function historyLine(report: BenchReport): string {
     .filter((r) => !r.runtime.startsWith('torch') && !r.skipped)
     .map((r) => {
       const ref = torchRow(report.rows, r.model);
-      const train = r.train
-        ? `train ${fmt(r.train.imagesPerSec, 2)}${ref ? ` (${ratio(r.train.imagesPerSec, ref.train?.imagesPerSec)})` : ''}`
-        : '';
-      const infer = r.infer
-        ? `infer ${fmt(r.infer.imagesPerSec, 2)}${ref ? ` (${ratio(r.infer.imagesPerSec, ref.infer?.imagesPerSec)})` : ''}`
-        : '';
-      return `${r.model} ${r.runtime}: ${[train, infer].filter(Boolean).join(', ')}`;
+      const one = torchRow(report.rows, r.model, TORCH_ONE_THREAD);
+      const kind = (t: StepTiming | undefined, refTwo: StepTiming | undefined, refOne: StepTiming | undefined, name: string) => {
+        if (!t) return '';
+        const ratios = [
+          refTwo ? ratio(t.imagesPerSec, refTwo.imagesPerSec) : '',
+          refOne ? ratio(imagesPerCpuSecond(t), imagesPerCpuSecond(refOne)) : '',
+        ]
+          .filter(Boolean)
+          .join(' / ');
+        return `${name} ${fmt(t.imagesPerSec, 2)}${ratios ? ` (${ratios})` : ''}`;
+      };
+      const parts = [kind(r.train, ref?.train, one?.train, 'train'), kind(r.infer, ref?.infer, one?.infer, 'infer')];
+      return `${r.model} ${r.runtime}: ${parts.filter(Boolean).join(', ')}`;
     });
-  return `- ${report.date} ${report.commit} load ${report.loadAverage[0].toFixed(1)}: ${parts.join('; ')} (img/s, × torch)`;
+  return `- ${report.date} ${report.commit} load ${report.loadAverage[0].toFixed(1)}: ${parts.join('; ')} (img/s (wall × torch 2 threads / per-CPU·s × torch 1 thread))`;
 }

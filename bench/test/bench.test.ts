@@ -58,7 +58,7 @@ describe('report helpers', () => {
       notes: [],
     };
     expect(historyLine(report)).toBe(
-      '- 2026-11-28 20:00 UTC abc1234 load 1.0: unet-small tfjs-wasm: train 1.27 (0.10×), infer 5.70 (0.15×) (img/s, × torch)',
+      '- 2026-11-28 20:00 UTC abc1234 load 1.0: unet-small tfjs-wasm: train 1.27 (0.10×), infer 5.70 (0.15×) (img/s (wall × torch 2 threads / per-CPU·s × torch 1 thread))',
     );
     expect(renderLatest(report)).toContain('shared with other');
     expect(renderLatest(report)).toContain('nice 5');
