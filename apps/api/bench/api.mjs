@@ -8,11 +8,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { saveCheckpoint } from '@lab/core';
+import { encodePng, saveCheckpoint } from '@lab/core';
 import { classifierPlugin, createClassifier, createEnergyNet, energyPlugin, resolveEnergyNetConfig } from '@lab/energy';
 import { createUNet, diffusionPlugin, resolveUNetConfig } from '@lab/unet';
 import '@tensorflow/tfjs-backend-cpu';
-import { encodePng } from '@lab/api-plugin';
 import autocannon from 'autocannon';
 import { createApiApp } from '../dist/app.js';
 import { listen } from '../dist/server.js';
@@ -88,9 +87,7 @@ const api = await createApiApp({
 const server = await listen(api, 0, '127.0.0.1');
 const url = `http://127.0.0.1:${server.port}`;
 const json = { 'content-type': 'application/json' };
-const image = Buffer.from(encodePng({ pixels: new Uint8Array(SIZE * SIZE * 3).fill(90), width: SIZE, height: SIZE, channels: 3 })).toString(
-  'base64',
-);
+const image = Buffer.from(encodePng(new Uint8Array(SIZE * SIZE * 3).fill(90), SIZE, SIZE, 3)).toString('base64');
 try {
   // Warm the worker(s): first kernels and model loads.
   for (let i = 0; i < POOL * 2; i++)

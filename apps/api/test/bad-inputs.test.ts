@@ -1,4 +1,4 @@
-import { encodePng } from '@lab/api-plugin';
+import { encodePng } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,8 +6,7 @@ import { fakePlugin } from './fixtures/fake-provider.mjs';
 import { startServer, type TestServer } from './helpers.js';
 
 let s: TestServer;
-const b64 = (w: number, h: number) =>
-  Buffer.from(encodePng({ pixels: new Uint8Array(w * h * 3).fill(80), width: w, height: h, channels: 3 })).toString('base64');
+const b64 = (w: number, h: number) => Buffer.from(encodePng(new Uint8Array(w * h * 3).fill(80), w, h, 3)).toString('base64');
 const good = b64(8, 8);
 const jpegHeaderOnly = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 74, 70, 73, 70, 0, 1]).toString('base64');
 

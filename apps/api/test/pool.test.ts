@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodePng } from '@lab/api-plugin';
+import { encodePng } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -156,9 +156,7 @@ describe.skipIf(!fullWorker)('worker pool on real tiny models', () => {
         await local.stop();
       }
       expect((await real.post('/v1/models/ebm-cifar10/samples', { count: 1, steps: 2 })).status).toBe(200);
-      const image = Buffer.from(
-        encodePng({ pixels: new Uint8Array(TEST_SIZE * TEST_SIZE * 3).fill(50), width: TEST_SIZE, height: TEST_SIZE, channels: 3 }),
-      ).toString('base64');
+      const image = Buffer.from(encodePng(new Uint8Array(TEST_SIZE * TEST_SIZE * 3).fill(50), TEST_SIZE, TEST_SIZE, 3)).toString('base64');
       const cls = (await (await real.post('/v1/classify', { image })).json()) as { probabilities: unknown[] };
       expect(cls.probabilities).toHaveLength(10);
     } finally {

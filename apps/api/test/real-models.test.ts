@@ -1,8 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeImage, encodePng } from '@lab/api-plugin';
-import { loadCheckpoint } from '@lab/core';
+import { decodeImage, encodePng, loadCheckpoint } from '@lab/core';
 import { energyFunction } from '@lab/energy';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -15,7 +14,7 @@ import { startServer, type TestServer } from './helpers.js';
 let root = '';
 let s: TestServer;
 const image = (fill: number, size = TEST_SIZE) =>
-  Buffer.from(encodePng({ pixels: new Uint8Array(size * size * 3).fill(fill), width: size, height: size, channels: 3 })).toString('base64');
+  Buffer.from(encodePng(new Uint8Array(size * size * 3).fill(fill), size, size, 3)).toString('base64');
 const events = (text: string) =>
   [...text.matchAll(/event: (\w+)\ndata: (.*)\n\n/g)].map((m) => ({ event: m[1] as string, data: JSON.parse(m[2] as string) }));
 
@@ -95,7 +94,7 @@ describe('real tiny models through the plugins', () => {
   it('inpaints: pixels outside the mask keep the input image', async () => {
     const mask = new Uint8Array(TEST_SIZE * TEST_SIZE * 3);
     mask.fill(255, 0, (TEST_SIZE * TEST_SIZE * 3) / 2); // generate the top half
-    const maskB64 = Buffer.from(encodePng({ pixels: mask, width: TEST_SIZE, height: TEST_SIZE, channels: 3 })).toString('base64');
+    const maskB64 = Buffer.from(encodePng(mask, TEST_SIZE, TEST_SIZE, 3)).toString('base64');
     const res = await s.post('/v1/models/ddpm-cifar10/inpaint', { image: image(200), mask: maskB64, steps: 2, seed: 3, format: 'json' });
     expect(res.status).toBe(200);
     const out = decodeImage(Buffer.from(((await res.json()) as { images: string[] }).images[0] as string, 'base64'));

@@ -1,4 +1,4 @@
-import { decodeImage, encodePng } from '@lab/api-plugin';
+import { decodeImage, encodePng } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,8 +6,7 @@ import { fakePlugin } from './fixtures/fake-provider.mjs';
 import { startServer, type TestServer } from './helpers.js';
 
 let s: TestServer;
-const png = (fill: number) =>
-  Buffer.from(encodePng({ pixels: new Uint8Array(8 * 8 * 3).fill(fill), width: 8, height: 8, channels: 3 })).toString('base64');
+const png = (fill: number) => Buffer.from(encodePng(new Uint8Array(8 * 8 * 3).fill(fill), 8, 8, 3)).toString('base64');
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

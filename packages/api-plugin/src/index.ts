@@ -1,6 +1,5 @@
 export * from './admission.js';
 export * from './executor.js';
-export * from './images.js';
 export * from './job.js';
 export * from './plugin.js';
 export * from './provider.js';

@@ -1,8 +1,15 @@
-import { throwIfAborted, ValidationError } from '@lab/core';
+import { encodePng, gridPng, type PixelChannels, tensorToUint8, throwIfAborted, tileGrid, uint8ToTensor, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { encodePng, pixelsToTensor, type RawImage, splitImages, tensorToPixels, tileGrid } from './images.js';
 import type { JobControl, ProgressInfo, SampleParams, ScoreResult } from './provider.js';
 import type { ModelRegistry } from './registry.js';
+
+/** Raw row-major uint8 pixels, `channels` per pixel. Structured-cloneable, so it crosses worker threads. */
+export interface RawImage {
+  readonly pixels: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+}
 
 /**
  * One unit of work for an executor. Plain data only (structured-cloneable), so the same job
@@ -112,7 +119,7 @@ async function generate(registry: ModelRegistry, job: Extract<Job, { op: 'sample
       const copy = tf.clone(info.preview);
       const report = options.onProgress;
       pending.push(
-        encodeGrid(copy)
+        gridPng(copy as tf.Tensor4D)
           .then((png) => report({ step: info.step, total: info.total, preview: png }))
           .finally(() => copy.dispose()),
       );
@@ -120,8 +127,8 @@ async function generate(registry: ModelRegistry, job: Extract<Job, { op: 'sample
   };
   let images: tf.Tensor4D;
   if (job.op === 'inpaint') {
-    const image = pixelsToTensor(job.image);
-    const mask = tf.tidy(() => tf.cast(tf.greater(pixelsToTensor(job.mask), 0), 'float32')) as tf.Tensor4D;
+    const image = rawToTensor(job.image);
+    const mask = tf.tidy(() => tf.cast(tf.greater(rawToTensor(job.mask), 0), 'float32')) as tf.Tensor4D;
     try {
       images = await (provider.inpaint as NonNullable<typeof provider.inpaint>)({ ...job.params, image, mask }, ctl);
     } finally {
@@ -133,27 +140,37 @@ async function generate(registry: ModelRegistry, job: Extract<Job, { op: 'sample
   try {
     await Promise.all(pending);
     const [n, h, w, c] = images.shape;
-    const pixels = await tensorToPixels(images);
+    const pixels = await tensorToUint8(images);
     return {
       op: job.op,
       seed: job.params.seed,
       count: n,
-      ...(job.output.grid ? { grid: encodePng(tileGrid(pixels, n, h, w, c)) } : {}),
-      ...(job.output.images ? { images: splitImages(pixels, n, h, w, c).map(encodePng) } : {}),
+      ...(job.output.grid ? { grid: encodeRaw({ ...tileGrid(pixels, [n, h, w, c]), channels: c }) } : {}),
+      ...(job.output.images ? { images: splitImages(pixels, n, h, w, c).map(encodeRaw) } : {}),
     };
   } finally {
     images.dispose();
   }
 }
 
-async function encodeGrid(x: tf.Tensor): Promise<Uint8Array> {
-  const [n = 1, h = 1, w = 1, c = 3] = x.shape;
-  return encodePng(tileGrid(await tensorToPixels(x), n, h, w, c));
+function encodeRaw(image: RawImage): Uint8Array {
+  return encodePng(image.pixels, image.width, image.height, image.channels as PixelChannels);
+}
+
+/** A raw image → a float32 [1, H, W, C] tensor in [-1, 1]. */
+function rawToTensor(image: RawImage): tf.Tensor4D {
+  return tf.tidy(() => tf.expandDims(uint8ToTensor(image.pixels, image.height, image.width, image.channels), 0));
+}
+
+/** Each image of an [N, H, W, C] uint8 buffer as its own RawImage. */
+function splitImages(pixels: Uint8Array, n: number, height: number, width: number, channels: number): RawImage[] {
+  const size = height * width * channels;
+  return Array.from({ length: n }, (_, k) => ({ pixels: pixels.slice(k * size, (k + 1) * size), width, height, channels }));
 }
 
 function stackImages(images: readonly RawImage[]): tf.Tensor4D {
   if (images.length === 0) throw new ValidationError('No images given');
-  const tensors = images.map(pixelsToTensor);
+  const tensors = images.map(rawToTensor);
   try {
     return tf.concat(tensors, 0);
   } finally {

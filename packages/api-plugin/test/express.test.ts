@@ -1,10 +1,11 @@
 import type { AddressInfo } from 'node:net';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { decodeImage, encodePng } from '@lab/core';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOpenApiDocument, createGenlabRouter, type GenlabRouter, requestId, useProblemHandlers } from '../src/express/index.js';
-import { decodeImage, encodePng, type GenlabPlugin } from '../src/index.js';
+import type { GenlabPlugin } from '../src/index.js';
 import { fakeProvider } from './fake-provider.js';
 
 let base = '';
@@ -96,7 +97,7 @@ describe('express adapter on a fake provider', () => {
     const img = new Uint8Array(8 * 8 * 3).fill(200);
     const mask = new Uint8Array(8 * 8 * 3);
     mask.fill(255, 0, 8 * 4 * 3); // generate the top half
-    const b64 = (p: Uint8Array) => Buffer.from(encodePng({ pixels: p, width: 8, height: 8, channels: 3 })).toString('base64');
+    const b64 = (p: Uint8Array) => Buffer.from(encodePng(p, 8, 8, 3)).toString('base64');
     const res = await post('/v1/models/fake/inpaint', { image: b64(img), mask: b64(mask), seed: 1, steps: 1, format: 'json' });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { images: string[] };
@@ -106,9 +107,7 @@ describe('express adapter on a fake provider', () => {
   });
 
   it('scores and classifies an image', async () => {
-    const gray = Buffer.from(encodePng({ pixels: new Uint8Array(8 * 8 * 3).fill(255), width: 8, height: 8, channels: 3 })).toString(
-      'base64',
-    );
+    const gray = Buffer.from(encodePng(new Uint8Array(8 * 8 * 3).fill(255), 8, 8, 3)).toString('base64');
     const score = (await (await post('/v1/models/fake/score', { image: gray })).json()) as { energy: number; percentile: number };
     expect(score.energy).toBeCloseTo(1, 5); // all pixels at +1
     expect(score.percentile).toBe(100);

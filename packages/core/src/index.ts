@@ -18,7 +18,7 @@ export { fileSystemModelHandler, type ModelIOOptions } from './checkpoints/model
 export { createGenlabContainer, type GenlabContainerOptions } from './container.js';
 export * from './errors.js';
 export * from './images/codec.js';
-export { decodeImage, imageBytesToTensor } from './images/decode.js';
+export { type DecodeImageOptions, decodeImage, imageBytesToTensor } from './images/decode.js';
 export { type GridOptions, gridLayout, gridPng, tileGrid } from './images/grid.js';
 export { type DecodedImage, decodePng, encodePng, type PixelChannels } from './images/png.js';
 export { tensorToUint8, uint8ToTensor } from './images/tensor.js';

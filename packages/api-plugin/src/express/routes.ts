@@ -1,10 +1,9 @@
 import { randomInt } from 'node:crypto';
-import { CancelledError, UnavailableError, ValidationError } from '@lab/core';
+import { CancelledError, decodeImage, UnavailableError, ValidationError } from '@lab/core';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { z } from 'zod';
 import type { JobExecutor } from '../executor.js';
-import { decodeImage, type RawImage } from '../images.js';
-import type { Job, JobResult } from '../job.js';
+import type { Job, JobResult, RawImage } from '../job.js';
 import type { Capability, ModelInfo, ModelKind, SampleParams } from '../provider.js';
 import type { ModelRegistry } from '../registry.js';
 import {
@@ -280,13 +279,16 @@ function sampleParams(
   };
 }
 
+/** The largest upload decoded (pixels); core checks it from the header before decoding. */
+const MAX_UPLOAD_PIXELS = 1024 * 1024;
+
 /** Decodes an uploaded image and checks it has the model's size. */
 function imageFor(info: ModelInfo, base64: string, field: string): RawImage {
   const payload = base64.replace(/^data:image\/(png|jpeg);base64,/, '');
   const bytes = Buffer.from(payload, 'base64');
   let image: RawImage;
   try {
-    image = decodeImage(bytes);
+    image = { ...decodeImage(bytes, { maxPixels: MAX_UPLOAD_PIXELS }), channels: 3 };
   } catch (error) {
     throw new ValidationError(`${field}: ${(error as Error).message}`, { cause: error });
   }

@@ -87,6 +87,23 @@ describe('decoding uploads', () => {
     for (const bytes of bad) expect(() => decodeImage(bytes)).toThrow(ValidationError);
   });
 
+  it('refuses images over maxPixels, a PNG from its header before decoding', () => {
+    const png = encodePng(pattern(4 * 3 * 3, 8), 4, 3, 3);
+    expect(decodeImage(png, { maxPixels: 12 })).toMatchObject({ width: 4, height: 3 });
+    expect(() => decodeImage(png, { maxPixels: 11 })).toThrow(/4x3 pixels is outside the accepted size \(1 to 11 pixels\)/);
+    // A header claiming 100 000 × 100 000 pixels on an otherwise tiny file: refused with the size
+    // error (not a decode error), so nothing was inflated.
+    const huge = png.slice();
+    new DataView(huge.buffer).setUint32(16, 100_000);
+    new DataView(huge.buffer).setUint32(20, 100_000);
+    expect(() => decodeImage(huge)).toThrow(/100000x100000 pixels is outside the accepted size/);
+    expect(() => decodeImage(png.slice(0, 20))).toThrow(ValidationError);
+    const jpg = new Uint8Array(jpeg.encode({ data: new Uint8Array(40 * 30 * 4).fill(90), width: 40, height: 30 }, 90).data);
+    expect(decodeImage(jpg, { maxPixels: 1200 })).toMatchObject({ width: 40, height: 30 });
+    expect(() => decodeImage(jpg, { maxPixels: 1199 })).toThrow(ValidationError);
+    expect(() => imageBytesToTensor(png, { size: 4, maxPixels: 11 })).toThrow(/outside the accepted size/);
+  });
+
   it('turns a 32×32 upload into a [32, 32, 3] tensor in [-1, 1] and rejects other sizes', async () => {
     const pixels = pattern(32 * 32 * 3, 6);
     const t = imageBytesToTensor(encodePng(pixels, 32, 32, 3));
