@@ -7,8 +7,8 @@
  * memory check, and the Conv2DBackpropFilter before/after comparison. Writes
  * docs/bench/latest.md (and the raw numbers to latest.json) and appends a line to docs/bench/history.md.
  *
- *   npm run bench                      # everything (≈ 10 min on an idle 2-core machine)
- *   npm run bench -- --quick           # tiny + energy only, fewer steps (≈ 2–3 min)
+ *   npm run bench                      # everything (11 min on the shared 2-core machine at load 6–8)
+ *   npm run bench -- --quick           # tiny + energy only, fewer steps (5–6 min there)
  *   npm run bench -- --no-write        # print the report, leave docs/ alone
  *
  * Options: --quick, --no-torch, --no-write, --backends wasm,cpu, --models unet-tiny,…,
