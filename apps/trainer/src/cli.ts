@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createLogger, initBackend, isGenlabError, type Logger, ValidationError } from '@lab/core';
-import { evaluateCommand } from './commands/evaluate.js';
+import { evaluateClassifierCommand, evaluateCommand } from './commands/evaluate.js';
 import { exportCommand } from './commands/export.js';
 import { sampleCommand } from './commands/sample.js';
 import { trainCommand } from './commands/train.js';
@@ -18,9 +18,11 @@ Commands:
             [--micro-batch M] [--lr X] [--warmup N] [--grad-clip X (0 = off)] [--ema DECAY] [--seed S]
             [--data-dir DIR] [--classes 0,1,…] [--limit N] [--checkpoint-every K] [--sample-every K]
             [--samples N] [--sample-steps N] [--langevin-steps N] [--schedule linear|cosine]
-            [--timesteps T] [--keep N] [--resume]
+            [--timesteps T] [--conditional] [--label-dropout P] [--keep N] [--resume]
   evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
-            [--batch B] [--sample-steps N] [--seed S] [--data-dir DIR]
+            [--test-n N] [--batch B] [--sample-steps N] [--seed S] [--data-dir DIR]
+  evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
+            (test-set accuracy only)
   export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
   sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--seed S]
 
@@ -51,11 +53,14 @@ const OPTIONS = {
   'langevin-steps': { type: 'string' },
   schedule: { type: 'string' },
   timesteps: { type: 'string' },
+  conditional: { type: 'boolean' },
+  'label-dropout': { type: 'string' },
   keep: { type: 'string' },
   run: { type: 'string' },
   n: { type: 'string' },
   classifier: { type: 'string' },
   'real-n': { type: 'string' },
+  'test-n': { type: 'string' },
   to: { type: 'string' },
   step: { type: 'string' },
   force: { type: 'boolean' },
@@ -140,6 +145,8 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
           sampleSteps: num(values, 'sample-steps'),
           langevinSteps: num(values, 'langevin-steps'),
           timesteps: num(values, 'timesteps'),
+          ...(values.conditional ? { conditional: true } : {}),
+          labelDropout: num(values, 'label-dropout', { real: true }),
           keep: num(values, 'keep'),
           ...(values.schedule ? { schedule: values.schedule as 'linear' } : {}),
           ...(classes ? { classes } : {}),
@@ -159,10 +166,22 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
       }
     }
     case 'evaluate': {
+      if (!values.run && values.classifier) {
+        const accuracy = await evaluateClassifierCommand({
+          classifier: atBase(values.classifier),
+          testCount: num(values, 'test-n'),
+          batch: num(values, 'batch'),
+          ...dataDir,
+          logger,
+        } as Parameters<typeof evaluateClassifierCommand>[0]);
+        process.stdout.write(`${accuracy.table}\n`);
+        return 0;
+      }
       const report = await evaluateCommand({
         run: required(values, 'run'),
         n: num(values, 'n', { min: 2 }),
         realCount: num(values, 'real-n', { min: 2 }),
+        testCount: num(values, 'test-n'),
         batch: num(values, 'batch'),
         seed: num(values, 'seed', { min: 0 }),
         sampleSteps: num(values, 'sample-steps'),
@@ -171,7 +190,6 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
         logger,
       } as Parameters<typeof evaluateCommand>[0]);
       process.stdout.write(`${report.table}\n`);
-      if (report.testAccuracy !== undefined) process.stdout.write(`test accuracy: ${(report.testAccuracy * 100).toFixed(2)} %\n`);
       process.stdout.write(`(features: ${report.features}; written to ${report.run}/evaluation.json)\n`);
       return 0;
     }

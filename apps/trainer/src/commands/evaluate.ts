@@ -3,7 +3,8 @@ import { type Logger, Rng, silentLogger, ValidationError } from '@lab/core';
 import type * as tf from '@tensorflow/tfjs-core';
 import { CIFAR_CLASSES, type CifarRecords } from '../data/cifar10-format.js';
 import { genlabCacheDir } from '../data/cifar10-source.js';
-import { cachedRecordOutputs, FeatureExtractor } from '../evaluation/features.js';
+import { type AccuracyReport, classifierAccuracy, formatAccuracy } from '../evaluation/accuracy.js';
+import { cachedRecordOutputs, FeatureExtractor, firstOutputs } from '../evaluation/features.js';
 import { compareWithReference, formatReport, type SetMetrics } from '../evaluation/report.js';
 import { loadClassifierModel, loadRunModel } from '../run/load-run.js';
 import { RunDirectory, writeAtomic } from '../run/run-dir.js';
@@ -17,6 +18,8 @@ export interface EvaluateCommandOptions extends DataOptions {
   classifier?: string;
   /** Real training images the reference statistics use (default 10,000). */
   realCount?: number;
+  /** Classifier runs: test images the accuracy is measured on (default: the whole test split, 10,000). */
+  testCount?: number;
   batch?: number;
   seed?: number;
   /** DDIM steps (diffusion) or Langevin steps (energy) per sample. */
@@ -36,9 +39,61 @@ export interface EvaluationReport {
   readonly reference: { readonly split: 'train'; readonly count: number; readonly cached: boolean };
   /** Generated samples, the real test set (floor) and uniform noise (ceiling), each against the training set. */
   readonly sets: Record<string, SetMetrics>;
-  /** Classifier runs only: accuracy on the test images used. */
+  /** Classifier runs only: top-1 accuracy on the test split (`testCount` images, by default all). */
   readonly testAccuracy?: number;
+  /** Classifier runs only: the accuracy's image count and per-class figures. */
+  readonly accuracy?: AccuracyReport;
   readonly table: string;
+}
+
+export interface ClassifierEvaluationOptions extends DataOptions {
+  /** A classifier run or an exported classifier folder. */
+  classifier: string;
+  /** Test images to measure on (default: the whole test split). */
+  testCount?: number;
+  batch?: number;
+  cacheDir?: string;
+  /** Records supplied directly (tests). */
+  testRecords?: CifarRecords;
+}
+
+/** What `evaluate --classifier C` (without `--run`) reports. */
+export interface ClassifierEvaluationReport {
+  readonly classifier: string;
+  readonly testAccuracy: number;
+  readonly accuracy: AccuracyReport;
+  readonly table: string;
+}
+
+/** Test-split outputs of a classifier, cached like the reference statistics. */
+async function testSplitOutputs(
+  extractor: FeatureExtractor,
+  test: CifarRecords,
+  options: { testCount?: number; batch: number; cacheDir: string },
+): Promise<Awaited<ReturnType<typeof cachedRecordOutputs>>> {
+  const count = options.testCount ?? test.count;
+  if (!(Number.isInteger(count) && count >= 1)) throw new ValidationError(`--test-n must be a positive integer, got ${count}`);
+  return cachedRecordOutputs(extractor, test, { count, batchSize: options.batch, cacheDir: options.cacheDir, label: 'test' });
+}
+
+/**
+ * `evaluate --classifier C` without a run: the top-1 accuracy of a classifier (run or export) on
+ * the CIFAR-10 test split, overall and per class. Writes nothing.
+ */
+export async function evaluateClassifierCommand(options: ClassifierEvaluationOptions): Promise<ClassifierEvaluationReport> {
+  const extractor = new FeatureExtractor(await loadClassifierModel(options.classifier));
+  try {
+    const test = options.testRecords ?? (await loadSplit('test', options)).records;
+    const { outputs } = await testSplitOutputs(extractor, test, {
+      ...(options.testCount !== undefined ? { testCount: options.testCount } : {}),
+      batch: options.batch ?? 100,
+      cacheDir: options.cacheDir ?? genlabCacheDir(options.env),
+    });
+    const accuracy = classifierAccuracy(outputs, test.labels);
+    return { classifier: options.classifier, testAccuracy: accuracy.accuracy, accuracy, table: formatAccuracy(accuracy, CIFAR_CLASSES) };
+  } finally {
+    extractor.dispose();
+  }
 }
 
 /**
@@ -69,7 +124,16 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       label: 'train',
     });
     logger.info('reference features', { count: reference.outputs.count, cached: reference.cached });
-    const testOutputs = await cachedRecordOutputs(extractor, test, { count: n, batchSize: batch, cacheDir, label: 'test' });
+    // A classifier run's accuracy needs the whole test split; the test-set metrics use its first n images.
+    const accuracyOutputs =
+      info.kind === 'classifier'
+        ? (await testSplitOutputs(extractor, test, { ...(options.testCount ? { testCount: options.testCount } : {}), batch, cacheDir }))
+            .outputs
+        : undefined;
+    const testOutputs =
+      accuracyOutputs && accuracyOutputs.count >= n
+        ? { outputs: firstOutputs(accuracyOutputs, n) }
+        : await cachedRecordOutputs(extractor, test, { count: n, batchSize: batch, cacheDir, label: 'test' });
     const rng = new Rng(options.seed ?? 0);
     const sets: Record<string, SetMetrics> = {};
     const kidSize = Math.min(1000, n, reference.outputs.count);
@@ -87,19 +151,11 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
     const noise = await extractor.runAll(n, batch, (_start, size) => noiseRng.uniform([size, 32, 32, 3], -1, 1) as tf.Tensor4D);
     sets.noise = compareWithReference(noise, reference.outputs, rng.fork(), kidSize);
 
-    let testAccuracy: number | undefined;
-    if (info.kind === 'classifier') {
-      const { probabilities, classes, count } = testOutputs.outputs;
-      let correct = 0;
-      for (let i = 0; i < count; i++) {
-        let best = 0;
-        for (let k = 1; k < classes; k++)
-          if ((probabilities[i * classes + k] as number) > (probabilities[i * classes + best] as number)) best = k;
-        if (best === test.labels[i]) correct += 1;
-      }
-      testAccuracy = correct / count;
-    }
-    const table = formatReport(sets, CIFAR_CLASSES);
+    const accuracy = accuracyOutputs ? classifierAccuracy(accuracyOutputs, test.labels) : undefined;
+    const table = [
+      formatReport(sets, CIFAR_CLASSES),
+      ...(accuracy ? ['', 'test accuracy', formatAccuracy(accuracy, CIFAR_CLASSES)] : []),
+    ].join('\n');
     const report: EvaluationReport = {
       run: runDir.path,
       kind: info.kind,
@@ -107,7 +163,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       features: `penultimate layer 'features' of the classifier at ${classifierPath}`,
       reference: { split: 'train', count: reference.outputs.count, cached: reference.cached },
       sets,
-      ...(testAccuracy !== undefined ? { testAccuracy } : {}),
+      ...(accuracy ? { testAccuracy: accuracy.accuracy, accuracy } : {}),
       table,
     };
     await writeAtomic(join(runDir.path, 'evaluation.json'), `${JSON.stringify(report, null, 2)}\n`);

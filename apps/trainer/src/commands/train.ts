@@ -37,6 +37,31 @@ export interface TrainCommandOptions extends TaskOptions, DataOptions {
 }
 
 /**
+ * The warm-up of a new run without `--warmup`: the kind's default, but at most 10 % of the run
+ * (a short CPU run would otherwise spend most of its steps at a reduced learning rate).
+ */
+export function defaultWarmup(kind: ModelKind, steps: number): number {
+  return Math.min(DEFAULT_OPTIMIZATION[kind].warmupSteps, Math.floor(0.1 * steps));
+}
+
+/** A resumed run keeps the task it was created with: conditioning flags that disagree with it are errors, not silently ignored. */
+function checkResumedTaskFlags(existing: RunInfo, options: TrainCommandOptions): void {
+  if (options.conditional === undefined && options.labelDropout === undefined) return;
+  const unet = existing.task.unet as { numClasses?: number } | undefined;
+  const conditional = existing.kind === 'diffusion' && typeof unet?.numClasses === 'number' && unet.numClasses > 0;
+  if (options.conditional !== undefined && options.conditional !== conditional) {
+    throw new ValidationError(
+      `${existing.kind} run is ${conditional ? 'class-conditional' : 'unconditional'}: --conditional cannot change on --resume`,
+    );
+  }
+  if (options.labelDropout !== undefined && options.labelDropout !== existing.task.labelDropout) {
+    throw new ValidationError(
+      `the run trains with --label-dropout ${String(existing.task.labelDropout)}; it cannot change on --resume (got ${options.labelDropout})`,
+    );
+  }
+}
+
+/**
  * `train`: starts a run in an empty `--out` folder, or with `--resume` continues the run there
  * from its latest checkpoint (with the configuration stored in it; `--steps` may extend it).
  */
@@ -48,6 +73,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
     if (options.model && options.model !== existing.kind) {
       throw new ValidationError(`${dir.path} is a ${existing.kind} run; --model ${options.model} does not match it`);
     }
+    checkResumedTaskFlags(existing, options);
     info = options.steps !== undefined && options.steps !== existing.steps ? { ...existing, steps: options.steps } : existing;
     if (info !== existing) await dir.writeInfo(info);
   } else {
@@ -55,17 +81,17 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
     const kind = options.model;
     const defaults = DEFAULT_OPTIMIZATION[kind];
     const task = options.taskConfig ? taskFromConfig(kind, options.taskConfig) : createTask(kind, options);
+    const steps = options.steps ?? 1000;
     const optimization: OptimizationConfig = {
       batchSize: options.batch ?? defaults.batchSize,
       ...(options.microBatch ? { microBatch: options.microBatch } : {}),
       lr: options.lr ?? defaults.lr,
-      warmupSteps: options.warmup ?? defaults.warmupSteps,
+      warmupSteps: options.warmup ?? defaultWarmup(kind, steps),
       gradClipNorm: options.gradClip === undefined ? defaults.gradClipNorm : options.gradClip > 0 ? options.gradClip : null,
       emaDecay: options.ema ?? defaults.emaDecay,
       emaWarmup: true,
       beta1: defaults.beta1,
     };
-    const steps = options.steps ?? 1000;
     info = {
       format: 1,
       kind,

@@ -171,3 +171,15 @@ export async function cachedRecordOutputs(
   await writeAtomic(metaFile, JSON.stringify({ count: outputs.count, dim: outputs.dim, classes: outputs.classes }));
   return { outputs, cached: false };
 }
+
+/** The outputs of the first `count` images of a set. */
+export function firstOutputs(outputs: ClassifierOutputs, count: number): ClassifierOutputs {
+  const n = Math.min(count, outputs.count);
+  return {
+    count: n,
+    dim: outputs.dim,
+    classes: outputs.classes,
+    features: outputs.features.subarray(0, n * outputs.dim),
+    probabilities: outputs.probabilities.subarray(0, n * outputs.classes),
+  };
+}

@@ -3,6 +3,7 @@ import { addNoise, createSchedule, DDIMSampler, epsilonLoss, type NoiseSchedule,
 import { createUNet, resolveUNetConfig, type UNetConfig, type UNetConfigInput, type UNetPresetName } from '@lab/unet';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { CIFAR_CLASSES } from '../data/cifar10-format.js';
 import type { DataBatch, PreparedBatch, TrainingTask } from './types.js';
 
 export interface DiffusionTaskOptions {
@@ -11,6 +12,11 @@ export interface DiffusionTaskOptions {
   schedule?: { kind?: ScheduleKind; timesteps?: number };
   /** For class-conditional UNets: probability of replacing a label by the null class (classifier-free guidance). */
   labelDropout?: number;
+  /**
+   * For class-conditional UNets trained on some CIFAR-10 classes only: the CIFAR label of each
+   * class index (`[3, 5]`: index 0 = cat, 1 = dog). Default: index = CIFAR label.
+   */
+  classes?: number[];
   /** DDIM steps for preview grids (default 50). */
   sampleSteps?: number;
 }
@@ -27,6 +33,8 @@ export class DiffusionTask implements TrainingTask {
   private readonly unet: UNetConfig;
   private readonly labelDropout: number;
   private readonly sampleSteps: number;
+  /** CIFAR label → class index of the UNet (conditional UNets only). */
+  private readonly labelToIndex: Map<number, number> | undefined;
 
   constructor(options: DiffusionTaskOptions = {}) {
     this.unet = resolveUNetConfig(options.unet ?? 'tiny');
@@ -36,7 +44,29 @@ export class DiffusionTask implements TrainingTask {
     if (!(this.labelDropout >= 0 && this.labelDropout <= 1))
       throw new ValidationError(`labelDropout must be in [0, 1], got ${this.labelDropout}`);
     this.sampleSteps = options.sampleSteps ?? 50;
-    this.config = { unet: this.unet, schedule, labelDropout: this.labelDropout, sampleSteps: this.sampleSteps };
+    const classes = this.numClasses;
+    if (options.classes && classes === undefined)
+      throw new ValidationError('classes is set, but the UNet is unconditional (numClasses missing)');
+    const labels = options.classes ?? (classes === undefined ? undefined : Array.from({ length: classes }, (_, i) => i));
+    if (labels && classes !== undefined) {
+      if (
+        labels.length !== classes ||
+        new Set(labels).size !== labels.length ||
+        !labels.every((c) => Number.isInteger(c) && c >= 0 && c <= 9)
+      )
+        throw new ValidationError(
+          `classes must be ${classes} distinct CIFAR-10 labels 0–9 (one per UNet class), got [${labels.join(', ')}]`,
+        );
+      this.labelToIndex = new Map(labels.map((label, index) => [label, index]));
+    }
+    this.config = {
+      unet: this.unet,
+      schedule,
+      labelDropout: this.labelDropout,
+      sampleSteps: this.sampleSteps,
+      // The API's diffusion plugin reads `classNames` to name the class indices.
+      ...(labels ? { classes: labels, classNames: labels.map((c) => CIFAR_CLASSES[c] as string) } : {}),
+    };
   }
 
   /** Rebuilds the task from the `config` stored in a run. */
@@ -68,11 +98,19 @@ export class DiffusionTask implements TrainingTask {
     tTensor.dispose();
     const classes = this.numClasses;
     if (classes !== undefined) {
-      const labels = Int32Array.from(await batch.labels.data());
+      const labels = Int32Array.from(await batch.labels.data(), (label) => this.classIndex(label));
       for (let i = 0; i < size; i++) if (rng.float() < this.labelDropout) labels[i] = classes;
       prepared.y = tf.tensor1d(labels, 'int32');
     }
     return prepared;
+  }
+
+  /** The UNet class index of a CIFAR label (a label outside the run's classes is a data error). */
+  private classIndex(label: number): number {
+    const index = this.labelToIndex?.get(label);
+    if (index === undefined)
+      throw new ValidationError(`label ${label} is not one of the model's classes [${[...(this.labelToIndex?.keys() ?? [])].join(', ')}]`);
+    return index;
   }
 
   loss(model: tfl.LayersModel, inputs: PreparedBatch): { loss: tf.Scalar } {

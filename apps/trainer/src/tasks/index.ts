@@ -22,17 +22,38 @@ export interface TaskOptions {
   sampleSteps?: number;
   /** Energy only: Langevin steps per training batch. */
   langevinSteps?: number;
+  /**
+   * Diffusion only: a class-conditional UNet, one class per CIFAR-10 class (10), or per class of
+   * `classes` when the data is filtered (class index i is then CIFAR label `classes[i]`).
+   */
+  conditional?: boolean;
+  /** Diffusion, conditional only: probability of training a label as the null class (default 0.1). */
+  labelDropout?: number;
+  /** The CIFAR-10 classes the run trains on (all when absent). */
+  classes?: number[];
+}
+
+/** The diffusion task of a new run, from the CLI's flags. */
+function createDiffusionTask(options: TaskOptions): DiffusionTask {
+  if (!options.conditional && options.labelDropout !== undefined)
+    throw new ValidationError('--label-dropout needs --conditional (it drops class labels)');
+  const classes = options.classes && options.classes.length > 0 ? [...options.classes].sort((a, b) => a - b) : undefined;
+  const preset = options.preset ?? 'tiny';
+  return new DiffusionTask({
+    unet: options.conditional ? { preset: preset as 'tiny', numClasses: classes?.length ?? 10 } : (preset as 'tiny'),
+    schedule: { kind: options.schedule ?? 'linear', timesteps: options.timesteps ?? 1000 },
+    ...(options.sampleSteps ? { sampleSteps: options.sampleSteps } : {}),
+    ...(options.conditional ? { labelDropout: options.labelDropout ?? 0.1, ...(classes ? { classes } : {}) } : {}),
+  });
 }
 
 /** Builds a fresh task for a new run. */
 export function createTask(kind: ModelKind, options: TaskOptions = {}): TrainingTask {
+  if (kind !== 'diffusion' && (options.conditional || options.labelDropout !== undefined))
+    throw new ValidationError(`--conditional and --label-dropout apply to diffusion runs, not ${kind}`);
   switch (kind) {
     case 'diffusion':
-      return new DiffusionTask({
-        unet: (options.preset ?? 'tiny') as 'tiny',
-        schedule: { kind: options.schedule ?? 'linear', timesteps: options.timesteps ?? 1000 },
-        ...(options.sampleSteps ? { sampleSteps: options.sampleSteps } : {}),
-      });
+      return createDiffusionTask(options);
     case 'energy':
       return new EnergyTask({
         net: (options.preset ?? 'small') as 'small',

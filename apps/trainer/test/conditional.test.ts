@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { initBackend, loadCheckpoint, Rng, silentLogger, ValidationError } from '@lab/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli.js';
+import { exportCommand } from '../src/commands/export.js';
+import { defaultWarmup } from '../src/commands/train.js';
+import { RunDirectory } from '../src/run/run-dir.js';
+import type { DiffusionTask } from '../src/tasks/diffusion.js';
+import { createTask, DEFAULT_OPTIMIZATION } from '../src/tasks/index.js';
+import { tempDir, writeCifarDir } from './fixtures.js';
+
+let previousBackend: string | undefined;
+beforeAll(async () => {
+  previousBackend = process.env.GENLAB_BACKEND;
+  process.env.GENLAB_BACKEND = 'cpu';
+  await initBackend({ force: 'cpu', logger: silentLogger });
+});
+afterAll(() => {
+  if (previousBackend === undefined) delete process.env.GENLAB_BACKEND;
+  else process.env.GENLAB_BACKEND = previousBackend;
+});
+
+describe('class-conditional diffusion runs', () => {
+  it('--conditional makes a 10-class UNet on all of CIFAR-10, with label dropout 0.1 by default', () => {
+    const task = createTask('diffusion', { conditional: true }) as DiffusionTask;
+    expect(task.numClasses).toBe(10);
+    expect(task.config).toMatchObject({ labelDropout: 0.1, classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] });
+    expect((task.config.classNames as string[])[9]).toBe('truck');
+    expect((createTask('diffusion', {}) as DiffusionTask).numClasses).toBeUndefined();
+  });
+
+  it('rejects --label-dropout without --conditional, out of [0, 1], and conditioning for other models', () => {
+    expect(() => createTask('diffusion', { labelDropout: 0.2 })).toThrow(/needs --conditional/);
+    expect(() => createTask('diffusion', { conditional: true, labelDropout: 1.5 })).toThrow(ValidationError);
+    expect(() => createTask('energy', { conditional: true })).toThrow(/diffusion runs/);
+  });
+
+  it('with --classes, class index i is CIFAR label classes[i] (sorted); other labels are errors', async () => {
+    const task = createTask('diffusion', { conditional: true, labelDropout: 0, classes: [5, 3] }) as DiffusionTask;
+    expect(task.numClasses).toBe(2);
+    expect(task.config).toMatchObject({ classes: [3, 5], classNames: ['cat', 'dog'] });
+    const images = tf.zeros([3, 32, 32, 3]) as tf.Tensor4D;
+    const labels = tf.tensor1d([5, 3, 5], 'int32');
+    const prepared = await task.prepare(undefined as never, { images, labels }, new Rng(1));
+    expect(Array.from(await (prepared.y as tf.Tensor).data())).toEqual([1, 0, 1]);
+    tf.dispose(Object.values(prepared));
+    const stray = tf.tensor1d([3, 7, 5], 'int32');
+    await expect(task.prepare(undefined as never, { images, labels: stray }, new Rng(1))).rejects.toThrow(/label 7/);
+    tf.dispose([images, labels, stray]);
+  });
+
+  it('trains a step from the CLI, keeps the conditioning on --resume and exports numClasses in the manifest', async () => {
+    const dataDir = await writeCifarDir(await tempDir(), 8);
+    const root = await tempDir();
+    const out = join(root, 'cond');
+    const flags = ['--model', 'diffusion', '--conditional', '--label-dropout', '0.25', '--classes', '3,5', '--data-dir', dataDir];
+    const small = ['--batch', '2', '--timesteps', '20', '--sample-every', '0', '--checkpoint-every', '1'];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['train', '--out', out, ...flags, ...small, '--steps', '1'], silentLogger)).toBe(0);
+      const info = await new RunDirectory(out).readInfo();
+      expect(info.task).toMatchObject({ unet: { numClasses: 2 }, labelDropout: 0.25, classes: [3, 5] });
+      expect(info.data.classes).toEqual([3, 5]);
+      // A 1-step run gets no warm-up (min(100, 10 % of 1)).
+      expect(info.optimization.warmupSteps).toBe(0);
+
+      // --resume rebuilds the conditional task from run.json; conflicting flags are refused.
+      await expect(
+        main(['train', '--out', out, '--resume', '--label-dropout', '0.5', '--data-dir', dataDir], silentLogger),
+      ).rejects.toThrow(/--label-dropout 0.25/);
+      expect(await main(['train', '--out', out, '--resume', '--steps', '2', '--data-dir', dataDir], silentLogger)).toBe(0);
+      expect(await new RunDirectory(out).checkpointSteps()).toContain(2);
+      const resumed = await new RunDirectory(out).readInfo();
+      expect(resumed.task).toEqual(info.task);
+    } finally {
+      write.mockRestore();
+    }
+
+    const to = join(root, 'models', 'ddpm-cond');
+    const exported = await exportCommand({ run: out, to });
+    expect(exported.manifest.config).toMatchObject({ unet: { numClasses: 2 }, classNames: ['cat', 'dog'] });
+    const onDisk = JSON.parse(await readFile(join(to, 'genlab.json'), 'utf8')) as { config: { unet: { numClasses: number } } };
+    expect(onDisk.config.unet.numClasses).toBe(2);
+    const loaded = await loadCheckpoint(to);
+    const model = loaded.models.model;
+    // x, t and the class label.
+    expect(model?.inputs).toHaveLength(3);
+    model?.dispose();
+    tf.dispose(Object.values(loaded.tensors));
+  }, 300_000);
+});
+
+describe('default warm-up', () => {
+  it('is the kind default, but at most 10 % of the run', () => {
+    expect(DEFAULT_OPTIMIZATION.diffusion.warmupSteps).toBe(100);
+    expect(defaultWarmup('diffusion', 20_000)).toBe(100);
+    expect(defaultWarmup('diffusion', 1000)).toBe(100);
+    expect(defaultWarmup('diffusion', 300)).toBe(30);
+    expect(defaultWarmup('diffusion', 5)).toBe(0);
+    expect(defaultWarmup('energy', 1000)).toBe(0);
+  });
+});
