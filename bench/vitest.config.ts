@@ -1,4 +1,4 @@
 import { projectConfig } from '../vitest.shared.js';
 
-/** `npx vitest run --config bench/vitest.config.ts`: the bench's own helpers (not part of `npm test`). */
+/** The bench's own helpers; `npm test` runs them through nx (project `bench`). */
 export default projectConfig({ include: ['test/**/*.test.ts'] });

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-const roots = ['packages', 'apps'].flatMap((dir) => readdirSync(dir).map((name) => join(dir, name)));
+const roots = [...['packages', 'apps'].flatMap((dir) => readdirSync(dir).map((name) => join(dir, name))), 'bench'];
 for (const root of roots) rmSync(join(root, 'test-results'), { recursive: true, force: true });
 
 const extra = process.argv.slice(2);
