@@ -1,14 +1,16 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { initBackend, loadCheckpoint, silentLogger, ValidationError } from '@lab/core';
+import { initBackend, loadCheckpoint, Rng, silentLogger, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluateCommand } from '../src/commands/evaluate.js';
 import { exportCommand } from '../src/commands/export.js';
 import { sampleCommand } from '../src/commands/sample.js';
 import { type TrainCommandOptions, trainCommand } from '../src/commands/train.js';
+import { recordsToBatch } from '../src/data/batches.js';
 import { parseCifarBatch } from '../src/data/cifar10-format.js';
+import { loadClassifierModel } from '../src/run/load-run.js';
 import type { ProgressReporter } from '../src/run/progress.js';
 import { RunDirectory } from '../src/run/run-dir.js';
 import { makeCifarBytes, tempDir, writeCifarDir } from './fixtures.js';
@@ -252,7 +254,20 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     expect(again.sets.test?.['FD-cls']).toBeCloseTo(report.sets.test?.['FD-cls'] as number, 6);
 
     const own = await evaluateCommand({ run: classifierRun, n: 6, realCount: 30, batch: 6, cacheDir, trainRecords: records, testRecords });
-    expect(own.testAccuracy).toBeGreaterThanOrEqual(0);
+    // Hand count: the run's EMA classifier on all 24 test images, argmax against the labels.
+    const model = await loadClassifierModel(classifierRun);
+    const batch = recordsToBatch(
+      testRecords,
+      Array.from({ length: testRecords.count }, (_, i) => i),
+      new Rng(0),
+    );
+    const predicted = tf.tidy(() => tf.argMax(model.predict(batch.images) as tf.Tensor, -1));
+    const hits = Array.from(await predicted.data()).filter((c, i) => c === testRecords.labels[i]).length;
+    tf.dispose([predicted, batch.images, batch.labels]);
+    model.dispose();
+    expect(own.accuracy).toMatchObject({ count: 24, correct: hits });
+    expect(own.testAccuracy).toBeCloseTo(hits / 24, 12);
+    expect(own.table).toContain(`(${hits}/24 test images)`);
     expect(own.sets.generated).toBeUndefined();
   });
 });
