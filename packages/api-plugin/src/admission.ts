@@ -72,15 +72,21 @@ export class AdmissionQueue {
     }
   }
 
-  /** Runs `work` inside a slot. */
-  async run<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    await this.enter(signal);
-    const start = performance.now();
-    try {
-      return await work();
-    } finally {
-      this.leave(performance.now() - start);
-    }
+  /**
+   * Runs `work` inside a slot, timing it for Retry-After. Like `enter`, throws OverloadedError
+   * synchronously when the queue is full (executors rely on that to answer 429 at once).
+   */
+  run<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const admitted = this.enter(signal);
+    return (async () => {
+      await admitted;
+      const start = performance.now();
+      try {
+        return await work();
+      } finally {
+        this.leave(performance.now() - start);
+      }
+    })();
   }
 
   stats(): AdmissionStats {

@@ -15,33 +15,22 @@ export interface JobExecutor {
 }
 
 /**
- * Runs jobs on the calling thread. Meant for tests and small embeddings: tensor work blocks
- * the event loop while it runs (the API app uses a worker pool instead).
+ * What every executor shares: admission through an AdmissionQueue (bounded concurrency and
+ * queue, synchronous OverloadedError, Retry-After timing). Subclasses say how a job runs.
  */
-export class InProcessExecutor implements JobExecutor {
-  private readonly queue: AdmissionQueue;
+export abstract class QueuedExecutor implements JobExecutor {
+  protected readonly queue: AdmissionQueue;
 
-  constructor(
-    private readonly registry: ModelRegistry,
-    options: { concurrency?: number; maxQueue?: number } = {},
-  ) {
-    this.queue = new AdmissionQueue(options.concurrency ?? 1, options.maxQueue ?? 16);
+  constructor(concurrency: number, maxQueue: number) {
+    this.queue = new AdmissionQueue(concurrency, maxQueue);
   }
 
   submit(job: Job, options: RunOptions = {}): Promise<JobResult> {
-    const admitted = this.queue.enter(options.signal);
-    return (async () => {
-      await admitted;
-      const start = performance.now();
-      try {
-        // Yield once so a request that is already cancelled does not start tensor work.
-        await new Promise((resolve) => setImmediate(resolve));
-        return await runJob(this.registry, job, options);
-      } finally {
-        this.queue.leave(performance.now() - start);
-      }
-    })();
+    return this.queue.run(() => this.execute(job, options), options.signal);
   }
+
+  /** Runs one admitted job. */
+  protected abstract execute(job: Job, options: RunOptions): Promise<JobResult>;
 
   stats(): AdmissionStats {
     return this.queue.stats();
@@ -53,5 +42,24 @@ export class InProcessExecutor implements JobExecutor {
 
   async close(): Promise<void> {
     await this.drain();
+  }
+}
+
+/**
+ * Runs jobs on the calling thread. Meant for tests and small embeddings: tensor work blocks
+ * the event loop while it runs (the API app uses a worker pool instead).
+ */
+export class InProcessExecutor extends QueuedExecutor {
+  constructor(
+    private readonly registry: ModelRegistry,
+    options: { concurrency?: number; maxQueue?: number } = {},
+  ) {
+    super(options.concurrency ?? 1, options.maxQueue ?? 16);
+  }
+
+  protected async execute(job: Job, options: RunOptions): Promise<JobResult> {
+    // Yield once so a request that is already cancelled does not start tensor work.
+    await new Promise((resolve) => setImmediate(resolve));
+    return runJob(this.registry, job, options);
   }
 }

@@ -1,13 +1,5 @@
 import { MessageChannel } from 'node:worker_threads';
-import {
-  AdmissionQueue,
-  type AdmissionStats,
-  type Job,
-  type JobExecutor,
-  type JobResult,
-  type ModelRegistry,
-  type RunOptions,
-} from '@lab/api-plugin';
+import { type Job, type JobResult, type ModelRegistry, QueuedExecutor, type RunOptions } from '@lab/api-plugin';
 import { CancelledError } from '@lab/core';
 import { Piscina } from 'piscina';
 import { deserializeError, type ProgressMessage, type WorkerData, type WorkerReply } from './protocol.js';
@@ -28,11 +20,11 @@ export interface PoolExecutorOptions {
  * Admission (concurrency = pool size, bounded queue) happens here, before piscina, so a
  * full queue is refused synchronously; cancellation is cooperative through a shared flag.
  */
-export class PoolExecutor implements JobExecutor {
+export class PoolExecutor extends QueuedExecutor {
   private readonly pool: Piscina;
-  private readonly queue: AdmissionQueue;
 
   constructor(registry: ModelRegistry, options: PoolExecutorOptions) {
+    super(options.size, options.maxQueue);
     const models = registry.ids().flatMap((id) => {
       const spec = registry.spec(id);
       return spec && registry.describe(id).status !== 'unavailable' ? [{ id, spec }] : [];
@@ -47,46 +39,31 @@ export class PoolExecutor implements JobExecutor {
       workerData: data,
       execArgv: compiledExecArgv(process.execArgv),
     });
-    this.queue = new AdmissionQueue(options.size, options.maxQueue);
   }
 
-  submit(job: Job, options: RunOptions = {}): Promise<JobResult> {
-    const admitted = this.queue.enter(options.signal);
-    return (async () => {
-      await admitted;
-      const start = performance.now();
-      const { port1, port2 } = new MessageChannel();
-      const cancel = new SharedArrayBuffer(4);
-      const flag = new Int32Array(cancel);
-      const onAbort = () => Atomics.store(flag, 0, 1);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      if (options.onProgress) {
-        const report = options.onProgress;
-        port1.on('message', (message: ProgressMessage) => report(message));
-      }
-      try {
-        if (options.signal?.aborted) throw new CancelledError('Cancelled before it started');
-        const reply = (await this.pool.run({ job, port: port2, cancel }, { transferList: [port2] })) as WorkerReply;
-        if (!reply.ok) throw deserializeError(reply.error);
-        return reply.result;
-      } finally {
-        options.signal?.removeEventListener('abort', onAbort);
-        port1.close();
-        this.queue.leave(performance.now() - start);
-      }
-    })();
+  protected async execute(job: Job, options: RunOptions): Promise<JobResult> {
+    const { port1, port2 } = new MessageChannel();
+    const cancel = new SharedArrayBuffer(4);
+    const flag = new Int32Array(cancel);
+    const onAbort = () => Atomics.store(flag, 0, 1);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.onProgress) {
+      const report = options.onProgress;
+      port1.on('message', (message: ProgressMessage) => report(message));
+    }
+    try {
+      if (options.signal?.aborted) throw new CancelledError('Cancelled before it started');
+      const reply = (await this.pool.run({ job, port: port2, cancel }, { transferList: [port2] })) as WorkerReply;
+      if (!reply.ok) throw deserializeError(reply.error);
+      return reply.result;
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      port1.close();
+    }
   }
 
-  stats(): AdmissionStats {
-    return this.queue.stats();
-  }
-
-  drain(): Promise<void> {
-    return this.queue.idle();
-  }
-
-  async close(): Promise<void> {
-    await this.drain();
+  override async close(): Promise<void> {
+    await super.close();
     await this.pool.destroy();
   }
 }

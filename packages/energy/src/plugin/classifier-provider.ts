@@ -5,6 +5,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 // Registers the classifier's layers (it uses only built-in ones, but keeps loading symmetric).
 import '../classifier.js';
 import { CIFAR10_CLASS_NAMES, loadModelCheckpoint } from './checkpoint.js';
+import { readRows } from './rows.js';
 
 export interface ClassifierProviderOptions {
   readonly id: string;
@@ -41,14 +42,12 @@ export function createClassifierProvider(options: ClassifierProviderOptions): Mo
     async classify(images: tf.Tensor4D): Promise<number[][]> {
       if (!model) throw new UnavailableError(`Model "${options.id}" is not loaded`);
       const m = model;
-      const probs = tf.tidy(() => {
-        const out = m.predict(images) as tf.Tensor2D;
-        return logits ? tf.softmax(out) : out;
-      });
-      const flat = await probs.data();
-      const k = probs.shape[1] as number;
-      probs.dispose();
-      return Array.from({ length: images.shape[0] }, (_, i) => Array.from(flat.slice(i * k, (i + 1) * k)));
+      return readRows(
+        tf.tidy(() => {
+          const out = m.predict(images) as tf.Tensor2D;
+          return logits ? tf.softmax(out) : out;
+        }),
+      );
     },
     dispose() {
       model?.dispose();

@@ -8,6 +8,7 @@ import type { EnergyMode } from '../energy-net/config.js';
 // Registers the energy nets' custom layers so checkpoints can be rebuilt.
 import '../energy-net/create.js';
 import { CIFAR10_CLASS_NAMES, loadModelCheckpoint, percentileOf } from './checkpoint.js';
+import { readRows } from './rows.js';
 
 export interface EnergyProviderOptions {
   readonly id: string;
@@ -99,11 +100,7 @@ export function createEnergyProvider(options: EnergyProviderOptions): ModelProvi
     async classify(images: tf.Tensor4D): Promise<number[][]> {
       const m = ready();
       if (mode !== 'jem') throw new UnavailableError(`Model "${options.id}" is not a JEM model and cannot classify`);
-      const probs = tf.tidy(() => tf.softmax(modelEnergies(m, images, { mode }).logits as tf.Tensor2D));
-      const flat = await probs.data();
-      const k = probs.shape[1] as number;
-      probs.dispose();
-      return Array.from({ length: images.shape[0] }, (_, i) => Array.from(flat.slice(i * k, (i + 1) * k)));
+      return readRows(tf.tidy(() => tf.softmax(modelEnergies(m, images, { mode }).logits as tf.Tensor2D)));
     },
     dispose() {
       model?.dispose();

@@ -1,4 +1,4 @@
-import { type GenlabPlugin, MODEL_REGISTRY } from '@lab/api-plugin';
+import { type GenlabPlugin, providerPlugin } from '@lab/api-plugin';
 import { createDiffusionProvider, type DiffusionProviderOptions } from './provider.js';
 
 export interface DiffusionPluginOptions {
@@ -13,17 +13,14 @@ export interface DiffusionPluginOptions {
  * `createDiffusionProvider`.
  */
 export function diffusionPlugin(options: DiffusionPluginOptions | DiffusionProviderOptions): GenlabPlugin {
-  const models = 'models' in options ? options.models : [options];
-  return {
-    name: '@lab/unet/diffusion',
-    version: '0.1.0',
-    register(ctx) {
-      const registry = ctx.container.resolve(MODEL_REGISTRY);
-      for (const model of models) {
-        registry.add(createDiffusionProvider(model), {
-          spec: { module: '@lab/unet', exportName: 'createDiffusionProvider', options: model },
-        });
-      }
+  return providerPlugin(
+    {
+      name: '@lab/unet/diffusion',
+      version: '0.1.0',
+      module: '@lab/unet',
+      exportName: 'createDiffusionProvider',
+      factory: createDiffusionProvider,
     },
-  };
+    options,
+  );
 }
