@@ -13,7 +13,7 @@ import { parseCifarBatch } from '../src/data/cifar10-format.js';
 import { loadClassifierModel } from '../src/run/load-run.js';
 import type { ProgressReporter } from '../src/run/progress.js';
 import { RunDirectory } from '../src/run/run-dir.js';
-import { makeCifarBytes, tempDir, writeCifarDir } from './fixtures.js';
+import { makeCifarBytes, maxAbsDiff, tempDir, writeCifarDir } from './fixtures.js';
 
 beforeAll(async () => {
   await initBackend({ force: 'cpu', logger: silentLogger });
@@ -80,17 +80,6 @@ async function modelWeights(checkpoint: string): Promise<Record<string, Float32A
   }
   tf.dispose(Object.values(loaded.tensors));
   return out;
-}
-
-function maxAbsDiff(a: Float32Array[] | undefined, b: Float32Array[] | undefined): number {
-  if (!a || !b || a.length !== b.length) return Number.POSITIVE_INFINITY;
-  let worst = 0;
-  a.forEach((arr, i) => {
-    arr.forEach((v, j) => {
-      worst = Math.max(worst, Math.abs(v - (b[i]?.[j] as number)));
-    });
-  });
-  return worst;
 }
 
 describe('energy runs', () => {

@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs-core';
 import * as tar from 'tar';
 import { CIFAR_RECORD_BYTES, CIFAR_TEST_FILES, CIFAR_TRAIN_FILES } from '../src/data/cifar10-format.js';
 
@@ -53,4 +54,21 @@ export async function makeCifarTarball(perFile = 20): Promise<Uint8Array> {
 
 export async function tempDir(prefix = 'genlab-trainer-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** Every weight of a model, read back (in order). */
+export async function weightsOf(model: { getWeights(): tf.Tensor[] }): Promise<Float32Array[]> {
+  return Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
+}
+
+/** The largest element-wise difference of two weight lists; Infinity when either is missing or they differ in length. */
+export function maxAbsDiff(a: Float32Array[] | undefined, b: Float32Array[] | undefined): number {
+  if (!a || !b || a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let worst = 0;
+  a.forEach((arr, i) => {
+    arr.forEach((v, j) => {
+      worst = Math.max(worst, Math.abs(v - (b[i]?.[j] as number)));
+    });
+  });
+  return worst;
 }

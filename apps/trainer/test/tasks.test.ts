@@ -9,7 +9,7 @@ import { ClassifierTask, crossEntropy } from '../src/tasks/classifier.js';
 import { DiffusionTask } from '../src/tasks/diffusion.js';
 import { EnergyTask } from '../src/tasks/energy.js';
 import { Trainer } from '../src/train/trainer.js';
-import { makeCifarBytes, tempDir } from './fixtures.js';
+import { makeCifarBytes, maxAbsDiff, tempDir, weightsOf } from './fixtures.js';
 
 beforeAll(async () => {
   await initBackend({ force: 'cpu', logger: silentLogger });
@@ -23,20 +23,6 @@ const microEnergy = {
   sampleSteps: 3,
   replay: { capacity: 16, reinitProbability: 0.2 },
 };
-
-async function weights(model: { getWeights(): tf.Tensor[] }): Promise<Float32Array[]> {
-  return Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
-}
-
-function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
-  let worst = 0;
-  a.forEach((arr, i) => {
-    arr.forEach((v, j) => {
-      worst = Math.max(worst, Math.abs(v - (b[i]?.[j] as number)));
-    });
-  });
-  return worst;
-}
 
 describe('DiffusionTask', () => {
   it('noises each image at its own uniformly drawn timestep, x_t = √ᾱ x_0 + √(1−ᾱ) ε', async () => {
@@ -99,7 +85,7 @@ describe('EnergyTask', () => {
       await straight.trainStep();
       await resumed.trainStep();
     }
-    expect(maxAbsDiff(await weights(resumed.model), await weights(straight.model))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(await weightsOf(resumed.model), await weightsOf(straight.model))).toBeLessThan(1e-5);
     // Adam's restored bias correction is β^(n+1) where the original multiplied β in float32, so
     // later values agree to float tolerance, not bit for bit.
     const a = (resumed.task as EnergyTask).replayBuffer.serialize();

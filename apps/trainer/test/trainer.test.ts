@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseCifarBatch } from '../src/data/cifar10-format.js';
 import { accumulateGradients, clipByGlobalNorm, learningRateAt, microBatchRanges } from '../src/train/gradients.js';
 import { Trainer } from '../src/train/trainer.js';
-import { makeCifarBytes } from './fixtures.js';
+import { makeCifarBytes, maxAbsDiff, weightsOf } from './fixtures.js';
 import { ToyDenoiseTask } from './toy-task.js';
 
 beforeAll(async () => {
@@ -14,20 +14,6 @@ beforeAll(async () => {
 
 const records = parseCifarBatch(makeCifarBytes(64), 'fixture.bin');
 const optimization = { batchSize: 16, lr: 0.01, warmupSteps: 3, gradClipNorm: 1, emaDecay: 0.9 };
-
-async function weightsOf(model: { getWeights(): tf.Tensor[] }): Promise<Float32Array[]> {
-  return Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
-}
-
-function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
-  let worst = 0;
-  a.forEach((arr, i) => {
-    arr.forEach((v, j) => {
-      worst = Math.max(worst, Math.abs(v - (b[i]?.[j] as number)));
-    });
-  });
-  return worst;
-}
 
 describe('gradient accumulation', () => {
   it('2 micro-batches of 8 give the gradient of one batch of 16', async () => {

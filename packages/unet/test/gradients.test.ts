@@ -2,7 +2,7 @@ import { selectBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { conv2dSame, createUNet, matMul2d } from '../src/index.js';
-import { randomTensor } from './helpers.js';
+import { MICRO_UNCONDITIONAL, randomTensor } from './helpers.js';
 
 // Every backend that can start here; wasm needs core's training kernels (selectBackend installs them).
 const BACKENDS = ['cpu', 'wasm'] as const;
@@ -143,17 +143,7 @@ describe.each(BACKENDS)('gradients on %s', (backend) => {
 
   it.skipIf(!available.get(backend))('training steps leak no tensors', async () => {
     await selectBackend({ force: backend });
-    const model = createUNet({
-      imageSize: 8,
-      inChannels: 3,
-      baseChannels: 8,
-      channelMults: [1, 2],
-      numResBlocks: 1,
-      attentionResolutions: [4],
-      numHeads: 2,
-      groups: 4,
-      dropout: 0.1,
-    });
+    const model = createUNet(MICRO_UNCONDITIONAL);
     const inputs = [randomTensor([2, 8, 8, 3], 10), tf.tensor1d([4, 8])];
     const step = () => {
       const { value, grads } = tf.variableGrads(

@@ -1,6 +1,7 @@
 import { Rng, selectBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import type { UNetConfigInput } from '../src/index.js';
 
 /** Seeded standard-normal values as a plain array. */
 export function randomArray(n: number, seed: number): number[] {
@@ -44,3 +45,19 @@ export async function useFastBackend(): Promise<string> {
   const info = await selectBackend({ force: 'wasm' }).catch(() => selectBackend({ force: 'cpu' }));
   return info.tfBackend;
 }
+
+/** A micro unconditional UNet for fast tests: 8×8, two levels, attention at 4×4, dropout. */
+export const MICRO_UNCONDITIONAL: UNetConfigInput = {
+  imageSize: 8,
+  inChannels: 3,
+  baseChannels: 8,
+  channelMults: [1, 2],
+  numResBlocks: 1,
+  attentionResolutions: [4],
+  numHeads: 2,
+  groups: 4,
+  dropout: 0.1,
+};
+
+/** The same, class-conditional (3 classes) with a fixed seed. */
+export const MICRO: UNetConfigInput = { ...MICRO_UNCONDITIONAL, numClasses: 3, seed: 7 };

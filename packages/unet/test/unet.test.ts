@@ -11,26 +11,11 @@ import {
   UNET_PRESETS,
   type UNetConfigInput,
 } from '../src/index.js';
-import { maxAbsDiff, randomTensor, roundTrip, useFastBackend } from './helpers.js';
+import { MICRO, maxAbsDiff, randomTensor, roundTrip, useFastBackend } from './helpers.js';
 
 beforeAll(async () => {
   await selectBackend({ force: 'cpu' }); // also installs core's fast cpu Conv2DBackpropFilter
 });
-
-/** A micro UNet for fast tests: 8×8, two levels, attention at 4×4, class-conditional. */
-const MICRO: UNetConfigInput = {
-  imageSize: 8,
-  inChannels: 3,
-  baseChannels: 8,
-  channelMults: [1, 2],
-  numResBlocks: 1,
-  attentionResolutions: [4],
-  numHeads: 2,
-  groups: 4,
-  dropout: 0.1,
-  numClasses: 3,
-  seed: 7,
-};
 
 async function values(t: tf.Tensor): Promise<number[]> {
   const v = Array.from(await t.data());
