@@ -154,8 +154,14 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     await expect(trainCommand(diffusionRun(out))).rejects.toThrow(ValidationError);
     await expect(trainCommand(diffusionRun(out))).rejects.toThrow(/--resume/);
 
-    const resumed = await trainCommand({ out, resume: true, records, checkpointEvery: 2 } as TrainCommandOptions);
+    // Arithmetic settings are fixed for the run; an attempt to change one is an error, and nothing moves.
+    await expect(trainCommand({ out, resume: true, records, lr: 1e-2 } as TrainCommandOptions)).rejects.toThrow(
+      /--lr 0\.002; it cannot change on --resume/,
+    );
+    // Logistics and the micro-batch (the same batch split otherwise) may change.
+    const resumed = await trainCommand({ out, resume: true, records, checkpointEvery: 2, microBatch: 4 } as TrainCommandOptions);
     expect(resumed).toMatchObject({ step: 4, stoppedBy: 'done' });
+    expect(await new RunDirectory(out).readInfo()).toMatchObject({ checkpointEvery: 2, optimization: { microBatch: 4, lr: 2e-3 } });
     const a = await modelWeights(join(straight, 'checkpoints', 'step-00000004'));
     const b = await modelWeights(resumed.checkpoint as string);
     expect(maxAbsDiff(a.model, b.model)).toBeLessThan(1e-5);

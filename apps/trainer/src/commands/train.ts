@@ -62,6 +62,42 @@ function checkResumedTaskFlags(existing: RunInfo, options: TrainCommandOptions):
 }
 
 /**
+ * What `--resume` may change: the length of the run and its logistics (checkpoint and sample
+ * cadence, sample count, checkpoints kept), none of which changes the arithmetic of a step.
+ * Returns `existing` itself when nothing changes.
+ */
+export function withResumeOverrides(existing: RunInfo, options: TrainCommandOptions): RunInfo {
+  const overrides: Partial<RunInfo> = {
+    ...(options.steps !== undefined ? { steps: options.steps } : {}),
+    ...(options.checkpointEvery !== undefined ? { checkpointEvery: options.checkpointEvery } : {}),
+    ...(options.sampleEvery !== undefined ? { sampleEvery: options.sampleEvery } : {}),
+    ...(options.samples !== undefined ? { sampleCount: options.samples } : {}),
+    ...(options.keep !== undefined ? { keepCheckpoints: options.keep } : {}),
+  };
+  const fixed: [flag: string, given: number | undefined, stored: number | null | undefined][] = [
+    ['--batch', options.batch, existing.optimization.batchSize],
+    ['--lr', options.lr, existing.optimization.lr],
+    ['--warmup', options.warmup, existing.optimization.warmupSteps],
+    ['--ema', options.ema, existing.optimization.emaDecay],
+    ['--seed', options.seed, existing.seed],
+  ];
+  for (const [flag, given, stored] of fixed) {
+    if (given !== undefined && given !== stored) {
+      throw new ValidationError(`the run trains with ${flag} ${String(stored)}; it cannot change on --resume (got ${given})`);
+    }
+  }
+  const changed = Object.entries(overrides).some(([key, value]) => existing[key as keyof RunInfo] !== value);
+  // The micro-batch only splits the same batch (same noise, same sum), so it may change on resume.
+  const microBatch = options.microBatch !== undefined && options.microBatch !== existing.optimization.microBatch;
+  if (!changed && !microBatch) return existing;
+  return {
+    ...existing,
+    ...overrides,
+    ...(microBatch ? { optimization: { ...existing.optimization, microBatch: options.microBatch } } : {}),
+  };
+}
+
+/**
  * `train`: starts a run in an empty `--out` folder, or with `--resume` continues the run there
  * from its latest checkpoint (with the configuration stored in it; `--steps` may extend it).
  */
@@ -74,7 +110,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
       throw new ValidationError(`${dir.path} is a ${existing.kind} run; --model ${options.model} does not match it`);
     }
     checkResumedTaskFlags(existing, options);
-    info = options.steps !== undefined && options.steps !== existing.steps ? { ...existing, steps: options.steps } : existing;
+    info = withResumeOverrides(existing, options);
     if (info !== existing) await dir.writeInfo(info);
   } else {
     if (!options.model) throw new ValidationError('--model is required for a new run (diffusion, energy or classifier)');
