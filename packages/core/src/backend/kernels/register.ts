@@ -3,11 +3,16 @@
 import '@tensorflow/tfjs-layers';
 import {
   BatchMatMul,
+  Cast,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
   getKernel,
+  Identity,
   type KernelFunc,
   registerKernel,
+  Slice,
+  SplitV,
+  Unpack,
   UnsortedSegmentSum,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
@@ -15,6 +20,7 @@ import { createTransposingBatchMatMul } from './batch-mat-mul.js';
 import { createConv2DBackpropFilter } from './conv2d-backprop-filter.js';
 import { createConv2DBackpropInput } from './conv2d-backprop-input.js';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
+import { createWasmCast, createWasmIdentity, createWasmSlice, createWasmSplitV, createWasmUnpack } from './wasm-views.js';
 
 /** Marks our kernels so that registering twice is a no-op and a stock kernel is kept as fallback. */
 const MARK = Symbol.for('genlab.trainingKernel');
@@ -58,7 +64,10 @@ export interface TrainingKernelReport {
  * - `wasm`: `Conv2DBackpropFilter` (absent in tfjs 4.22, so no conv net trains) and
  *   `UnsortedSegmentSum` (the gradient of `gather`, absent too); faster
  *   `Conv2DBackpropInput` (one XNNPACK conv instead of a scalar loop) and `BatchMatMul`
- *   with transposed operands (explicit transposes: the stock flags run ~9× slower);
+ *   with transposed operands (explicit transposes: the stock flags run ~9× slower); `Slice`,
+ *   `Unpack` and `SplitV` that read the wasm heap in place (the stock ones copy the whole input
+ *   per output: tf.unstack of attention tensors took 68% of a UNet sampling step), and
+ *   `Identity`/same-dtype `Cast` that share memory instead of copying;
  * - `cpu`: `Conv2DBackpropFilter`, replacing the stock scalar loop (~0.014 GFLOP/s) with
  *   one forward conv; the stock kernel stays as fallback for NCHW.
  * Other backends are left alone. Idempotent. `initBackend` calls it.
@@ -77,6 +86,11 @@ export function registerTrainingKernels(backendName: string): TrainingKernelRepo
     for (const [name, make] of [
       [Conv2DBackpropInput, createConv2DBackpropInput],
       [BatchMatMul, createTransposingBatchMatMul],
+      [Slice, (_: string, stock: KernelFunc) => createWasmSlice(stock)],
+      [Unpack, (_: string, stock: KernelFunc) => createWasmUnpack(stock)],
+      [SplitV, (_: string, stock: KernelFunc) => createWasmSplitV(stock)],
+      [Identity, (_: string, stock: KernelFunc) => createWasmIdentity(stock)],
+      [Cast, (_: string, stock: KernelFunc) => createWasmCast(stock)],
     ] as const) {
       const stock = getStockKernel(name, backendName);
       if (stock === undefined) continue;
