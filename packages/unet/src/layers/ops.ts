@@ -15,34 +15,88 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, gro
   const [batch, height, width, channels] = x.shape;
   if (channels % groups !== 0) throw new ValidationError(`GroupNorm: ${channels} channels do not split into ${groups} groups`);
   return tf.tidy(() => {
-    // Rank 4 [B, HW, G, C/G] rather than rank 5: every backend handles it well.
-    const grouped = tf.reshape(x, [batch, height * width, groups, channels / groups]);
-    const normalised = standardiseGroups(grouped, tf.scalar(epsilon));
-    return tf.add(tf.mul(tf.reshape(normalised, x.shape), gamma), beta) as tf.Tensor4D;
+    const flat = tf.reshape(x, [batch, height * width, channels]) as tf.Tensor3D;
+    const y = affineGroupNorm(
+      flat,
+      tf.reshape(gamma, [1, 1, channels]) as tf.Tensor3D,
+      tf.reshape(beta, [1, 1, channels]) as tf.Tensor3D,
+      tf.scalar(epsilon),
+      groups,
+    );
+    return tf.reshape(y, x.shape) as tf.Tensor4D;
   });
 }
 
+/** Per-(sample, group) mean and 1/√(σ² + ε) of `[B, L, C]`, each broadcast to `[B, 1, C]`. */
+function groupStatistics(x: tf.Tensor3D, epsilon: tf.Scalar, groups: number): { mean: tf.Tensor3D; invStd: tf.Tensor3D } {
+  const [batch, length, channels] = x.shape;
+  const grouped = tf.reshape(x, [batch, length, groups, channels / groups]);
+  const mean = tf.mean(grouped, [1, 3], true);
+  const variance = tf.mean(tf.squaredDifference(grouped, mean), [1, 3], true);
+  const perChannel = (t: tf.Tensor) => tf.reshape(tf.tile(t, [1, 1, 1, channels / groups]), [batch, 1, channels]) as tf.Tensor3D;
+  return { mean: perChannel(mean), invStd: perChannel(tf.rsqrt(tf.add(variance, epsilon))) };
+}
+
+/** Σ over the groups' channels of `[B, 1, C]`, divided by `count` and broadcast back to `[B, 1, C]`. */
+function groupMean(t: tf.Tensor3D, groups: number, count: number): tf.Tensor3D {
+  const [batch, , channels] = t.shape;
+  const summed = tf.sum(tf.reshape(t, [batch, 1, groups, channels / groups]), 3, true);
+  return tf.reshape(tf.tile(tf.div(summed, count), [1, 1, 1, channels / groups]), t.shape) as tf.Tensor3D;
+}
+
 /**
- * x̂ = (x − μ)/√(σ² + ε) over axes 1 and 3 of `[B, L, G, Cg]`, with the closed-form gradient
- * dx = (dx̂ − mean(dx̂) − x̂ · mean(dx̂ ⊙ x̂)) / √(σ² + ε): half the kernels of autodiff through
- * `tf.moments`, which matters on wasm where GroupNorm costs about as much as a conv.
+ * y = γ·(x − μ)/σ + β on `[B, L, C]`, computed as y = x·a + b with per-(sample, channel)
+ * a = γ/σ and b = β − μ·a, so every full-size op broadcasts a contiguous `[B, 1, C]` row.
+ * Its gradient is closed-form in the same shape:
+ *
+ *     dx = a·dy + x·p + q,   p = −m₂/σ²,   q = (μ·m₂/σ − m₁)/σ     (per sample and group)
+ *     m₁ = mean_group(γ·Σ_L dy),   m₂ = mean_group(γ·(Σ_L dy·x − μ·Σ_L dy)/σ)
+ *     dγ = Σ_{B,L} dy·x̂,   dβ = Σ_{B,L} dy
+ *
+ * (mean_group averages over the L·C/G elements of a group). Seven full-size passes forward and
+ * back instead of the ~19 of autodiff through `tf.moments`; on wasm GroupNorm costs about as
+ * much as a convolution, and there broadcasts over an inner axis of C/G elements are slow.
  */
-const standardiseGroups = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-  const [x, epsilon, save] = args as [tf.Tensor4D, tf.Scalar, tf.GradSaveFunc];
-  const { mean, variance } = tf.moments(x, [1, 3], true);
-  const invStd = tf.rsqrt(tf.add(variance, epsilon));
-  const xHat = tf.mul(tf.sub(x, mean), invStd);
-  save([xHat, invStd]);
-  return {
-    value: xHat,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sHat, sInv] = saved as [tf.Tensor, tf.Tensor];
-      const meanDy = tf.mean(dy, [1, 3], true);
-      const meanDyHat = tf.mean(tf.mul(dy, sHat), [1, 3], true);
-      return [tf.mul(tf.sub(tf.sub(dy, meanDy), tf.mul(sHat, meanDyHat)), sInv), tf.zerosLike(epsilon)];
-    },
-  };
-});
+function affineGroupNorm(x: tf.Tensor3D, gamma: tf.Tensor3D, beta: tf.Tensor3D, epsilon: tf.Scalar, groups: number): tf.Tensor3D {
+  let op = affineGroupNormOps.get(groups);
+  if (!op) {
+    op = createAffineGroupNorm(groups);
+    affineGroupNormOps.set(groups, op);
+  }
+  return op(x, gamma, beta, epsilon) as tf.Tensor3D;
+}
+
+/** customGrad takes tensors only, so there is one op per group count. */
+const affineGroupNormOps = new Map<number, (...inputs: tf.Tensor[]) => tf.Tensor>();
+
+const createAffineGroupNorm = (groups: number) =>
+  tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x, gamma, beta, epsilon, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Scalar, tf.GradSaveFunc];
+    const { mean, invStd } = groupStatistics(x, epsilon, groups);
+    const scale = tf.mul(invStd, gamma);
+    const shift = tf.sub(beta, tf.mul(mean, scale));
+    save([x, gamma, mean, invStd]);
+    return {
+      value: tf.add(tf.mul(x, scale), shift),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sGamma, sMean, sInvStd] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+        const [, length, channels] = sx.shape;
+        const count = (length * channels) / groups;
+        const sumDy = tf.sum(dy, 1, true) as tf.Tensor3D; // Σ_L dy
+        const sumDyX = tf.sum(tf.mul(dy, sx), 1, true) as tf.Tensor3D; // Σ_L dy·x
+        const sumDyXHat = tf.mul(tf.sub(sumDyX, tf.mul(sMean, sumDy)), sInvStd); // Σ_L dy·x̂
+        const m1 = groupMean(tf.mul(sGamma, sumDy) as tf.Tensor3D, groups, count);
+        const m2 = groupMean(tf.mul(sGamma, sumDyXHat) as tf.Tensor3D, groups, count);
+        const a = tf.mul(sInvStd, sGamma);
+        const p = tf.neg(tf.mul(m2, tf.square(sInvStd)));
+        const q = tf.mul(tf.sub(tf.mul(tf.mul(sMean, m2), sInvStd), m1), sInvStd);
+        const dx = tf.add(tf.add(tf.mul(dy, a), tf.mul(sx, p)), q);
+        const dGamma = tf.sum(sumDyXHat, 0, true);
+        const dBeta = tf.sum(sumDy, 0, true);
+        return [dx, dGamma, dBeta, tf.zerosLike(epsilon)];
+      },
+    };
+  });
 
 /**
  * Nearest-neighbour ×2 upsampling of an NHWC tensor, built from concat + reshape so that its

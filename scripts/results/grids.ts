@@ -1,0 +1,56 @@
+/**
+ * The sample grids of docs/results.md, from the bundled models, through the same providers the
+ * API serves them with (so a grid is what `npm start` returns for the same request).
+ *
+ *   node --conditions=@lab/source --import tsx scripts/results/grids.ts [models dir] [out dir]
+ *
+ * Writes results-ddpm100.png, results-ddim50.png, results-classes-ddim50.png (one row per class)
+ * and results-langevin.png, and prints each request with its wall time.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { ModelProvider, SampleParams } from '@lab/api-plugin';
+import { gridPng, initBackend, silentLogger } from '@lab/core';
+import { createEnergyProvider } from '@lab/energy';
+import { CIFAR10_CLASSES, createDiffusionProvider } from '@lab/unet';
+import * as tf from '@tensorflow/tfjs-core';
+
+const modelsDir = resolve(process.argv[2] ?? 'apps/api/models');
+const outDir = resolve(process.argv[3] ?? 'docs/images');
+const PER_CLASS = 8;
+const GUIDANCE = 2;
+
+const backend = await initBackend({ logger: silentLogger });
+console.log(`backend: ${backend.name}${backend.detail ? ` (${backend.detail})` : ''}`);
+await mkdir(outDir, { recursive: true });
+
+async function sample(provider: ModelProvider, params: SampleParams): Promise<tf.Tensor4D> {
+  const started = performance.now();
+  const images = (await provider.sample?.(params, {})) as tf.Tensor4D;
+  console.log(`${provider.id} ${JSON.stringify(params)}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return images;
+}
+
+async function writeGrid(name: string, images: tf.Tensor4D, columns: number): Promise<void> {
+  await writeFile(join(outDir, name), await gridPng(images, { columns }));
+  images.dispose();
+  console.log(`wrote ${join(outDir, name)}`);
+}
+
+const diffusion = createDiffusionProvider({ id: 'ddpm-cifar10', dir: join(modelsDir, 'ddpm-cifar10') });
+await diffusion.load();
+await writeGrid('results-ddpm100.png', await sample(diffusion, { count: 20, seed: 1, sampler: 'ddpm', steps: 100 }), 10);
+await writeGrid('results-ddim50.png', await sample(diffusion, { count: 20, seed: 1, sampler: 'ddim', steps: 50 }), 10);
+const rows: tf.Tensor4D[] = [];
+for (let label = 0; label < CIFAR10_CLASSES.length; label++) {
+  rows.push(await sample(diffusion, { count: PER_CLASS, seed: 1, sampler: 'ddim', steps: 50, classLabel: label, guidance: GUIDANCE }));
+}
+const byClass = tf.concat(rows) as tf.Tensor4D;
+tf.dispose(rows);
+await writeGrid('results-classes-ddim50.png', byClass, PER_CLASS);
+diffusion.dispose?.();
+
+const energy = createEnergyProvider({ id: 'ebm-cifar10', dir: join(modelsDir, 'ebm-cifar10') });
+await energy.load();
+await writeGrid('results-langevin.png', await sample(energy, { count: 20, seed: 1, sampler: 'langevin', steps: 60 }), 10);
+energy.dispose?.();
