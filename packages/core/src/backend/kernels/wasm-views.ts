@@ -32,7 +32,13 @@ interface WasmHeapBackend {
  * Copies the block `begin`/`size` of `x` (row-major, shape `shape`) into `out`, as runs of
  * contiguous elements: trailing dimensions the block spans entirely merge into one run.
  */
-export function copyBlock(x: TypedArray, shape: readonly number[], begin: readonly number[], size: readonly number[], out: TypedArray): void {
+export function copyBlock(
+  x: TypedArray,
+  shape: readonly number[],
+  begin: readonly number[],
+  size: readonly number[],
+  out: TypedArray,
+): void {
   const rank = shape.length;
   if (util.sizeFromShape(size as number[]) === 0) return;
   if (rank === 0) {
