@@ -18,7 +18,7 @@ Commands:
             [--micro-batch M] [--lr X] [--warmup N] [--grad-clip X (0 = off)] [--ema DECAY] [--seed S]
             [--data-dir DIR] [--classes 0,1,…] [--limit N] [--checkpoint-every K] [--sample-every K]
             [--samples N] [--sample-steps N] [--langevin-steps N] [--schedule linear|cosine]
-            [--timesteps T] [--conditional] [--label-dropout P] [--keep N] [--resume]
+            [--timesteps T] [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
   evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
             [--test-n N] [--batch B] [--sample-steps N] [--seed S] [--data-dir DIR]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
@@ -28,7 +28,9 @@ Commands:
 
 Data: --data-dir or GENLAB_CIFAR10_DIR (a cifar-10-batches-bin folder); otherwise the official
 archive is downloaded once into GENLAB_CACHE (default ~/.cache/genlab). Backend: GENLAB_BACKEND.
-Ctrl-C during training writes a checkpoint and exits (a second Ctrl-C quits at once).`;
+Ctrl-C during training writes a checkpoint and exits (a second Ctrl-C quits at once).
+--workers N (default 0) computes each batch's gradients in N worker threads plus the main thread,
+split into N+1 shards: the same step, on more cores (allowed on --resume; not stored in the run).`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -56,6 +58,7 @@ const OPTIONS = {
   conditional: { type: 'boolean' },
   'label-dropout': { type: 'string' },
   keep: { type: 'string' },
+  workers: { type: 'string' },
   run: { type: 'string' },
   n: { type: 'string' },
   classifier: { type: 'string' },
@@ -148,6 +151,7 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
           ...(values.conditional ? { conditional: true } : {}),
           labelDropout: num(values, 'label-dropout', { real: true }),
           keep: num(values, 'keep'),
+          workers: num(values, 'workers', { min: 0 }),
           ...(values.schedule ? { schedule: values.schedule as 'linear' } : {}),
           ...(classes ? { classes } : {}),
           ...dataDir,

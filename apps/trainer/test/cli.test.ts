@@ -46,6 +46,10 @@ describe('CLI', () => {
   it('rejects bad flags and unknown commands with ValidationError', async () => {
     await expect(main(['train', '--model', 'gan', '--out', 'x'], silentLogger)).rejects.toThrow(/--model must be one of/);
     await expect(main(['train', '--model', 'diffusion', '--out', 'x', '--steps', '2.5'], silentLogger)).rejects.toThrow(ValidationError);
+    await expect(main(['train', '--model', 'diffusion', '--out', 'x', '--workers=-1'], silentLogger)).rejects.toThrow(
+      /--workers must be an integer ≥ 0, got '-1'/,
+    );
+    await expect(main(['train', '--model', 'diffusion', '--out', 'x', '--workers', 'two'], silentLogger)).rejects.toThrow(ValidationError);
     await expect(main(['frobnicate'], silentLogger)).rejects.toThrow(/unknown command/);
     await expect(main(['train', '--no-such-flag'], silentLogger)).rejects.toThrow();
   });

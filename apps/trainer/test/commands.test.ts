@@ -13,7 +13,7 @@ import { parseCifarBatch } from '../src/data/cifar10-format.js';
 import { loadClassifierModel } from '../src/run/load-run.js';
 import type { ProgressReporter } from '../src/run/progress.js';
 import { RunDirectory } from '../src/run/run-dir.js';
-import { makeCifarBytes, maxAbsDiff, tempDir, writeCifarDir } from './fixtures.js';
+import { MICRO_DIFFUSION, makeCifarBytes, maxAbsDiff, tempDir, writeCifarDir } from './fixtures.js';
 
 beforeAll(async () => {
   await initBackend({ force: 'cpu', logger: silentLogger });
@@ -22,27 +22,11 @@ beforeAll(async () => {
 const records = parseCifarBatch(makeCifarBytes(48), 'fixture.bin');
 const testRecords = parseCifarBatch(makeCifarBytes(24, 48), 'fixture-test.bin');
 
-/** A UNet small enough for CPU tests (tiny preset, 8 base channels, no attention). */
-const microDiffusion = {
-  unet: {
-    preset: 'tiny',
-    baseChannels: 8,
-    channelMults: [1, 2],
-    numResBlocks: 1,
-    attentionResolutions: [],
-    groups: 4,
-    midAttention: false,
-    seed: 3,
-  },
-  schedule: { kind: 'linear', timesteps: 50 },
-  sampleSteps: 2,
-};
-
 function diffusionRun(out: string, extra: Partial<TrainCommandOptions> = {}): TrainCommandOptions {
   return {
     out,
     model: 'diffusion',
-    taskConfig: microDiffusion,
+    taskConfig: MICRO_DIFFUSION,
     records,
     steps: 4,
     batch: 4,

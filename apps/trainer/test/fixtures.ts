@@ -5,6 +5,22 @@ import type * as tf from '@tensorflow/tfjs-core';
 import * as tar from 'tar';
 import { CIFAR_RECORD_BYTES, CIFAR_TEST_FILES, CIFAR_TRAIN_FILES } from '../src/data/cifar10-format.js';
 
+/** A diffusion task config small enough for CPU tests (tiny preset, 8 base channels, no attention). */
+export const MICRO_DIFFUSION = {
+  unet: {
+    preset: 'tiny',
+    baseChannels: 8,
+    channelMults: [1, 2],
+    numResBlocks: 1,
+    attentionResolutions: [],
+    groups: 4,
+    midAttention: false,
+    seed: 3,
+  },
+  schedule: { kind: 'linear', timesteps: 50 },
+  sampleSteps: 2,
+};
+
 /**
  * A record whose pixels are a known function of (record, channel, y, x), so tests can check the
  * decoding independently: value = (7·record + 50·channel + 3·y + x) mod 256.

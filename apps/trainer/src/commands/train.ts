@@ -1,4 +1,4 @@
-import { type Logger, silentLogger, ValidationError } from '@lab/core';
+import { type Logger, parseBackendName, silentLogger, ValidationError } from '@lab/core';
 import type { CifarRecords } from '../data/cifar10-format.js';
 import { readTrainerCheckpoint } from '../run/checkpoint-io.js';
 import type { ProgressReporter } from '../run/progress.js';
@@ -26,6 +26,11 @@ export interface TrainCommandOptions extends TaskOptions, DataOptions {
   sampleEvery?: number;
   samples?: number;
   keep?: number;
+  /**
+   * Gradient worker threads (default 0). Not stored in the run: it changes where a step is
+   * computed, not what, so a resumed run may use another count.
+   */
+  workers?: number;
   /** A full task configuration instead of a preset (tests, custom architectures). */
   taskConfig?: Record<string, unknown>;
   /** Training records supplied directly (tests); skips loading CIFAR-10. */
@@ -64,7 +69,8 @@ function checkResumedTaskFlags(existing: RunInfo, options: TrainCommandOptions):
 /**
  * What `--resume` may change: the length of the run and its logistics (checkpoint and sample
  * cadence, sample count, checkpoints kept), none of which changes the arithmetic of a step.
- * Returns `existing` itself when nothing changes.
+ * Returns `existing` itself when nothing changes. (`--workers` is not part of the run at all:
+ * `trainCommand` hands it to the trainer on every invocation.)
  */
 export function withResumeOverrides(existing: RunInfo, options: TrainCommandOptions): RunInfo {
   const overrides: Partial<RunInfo> = {
@@ -158,7 +164,11 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
       })
     ).records;
   if (!existing) await dir.writeInfo(info);
-  const trainer = new Trainer(taskFromConfig(info.kind, info.task), records, info.optimization, info.seed);
+  const workers = options.workers ?? 0;
+  const trainer = new Trainer(taskFromConfig(info.kind, info.task), records, info.optimization, info.seed, {
+    workers,
+    ...(options.backend ? { backend: parseBackendName(options.backend) } : {}),
+  });
   try {
     const latest = await dir.latestCheckpoint();
     if (existing && latest) {
@@ -170,6 +180,14 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
       logger.info('no checkpoint yet: starting the run from step 0', { run: dir.path });
     } else {
       logger.info('new run', { run: dir.path, kind: info.kind, records: records.count });
+    }
+    if (workers > 0) {
+      const shards = Math.min(workers + 1, info.optimization.batchSize);
+      logger.info(`data-parallel: ${workers} gradient worker thread(s) + this thread, ${shards} shards per batch`, {
+        workers,
+        shards,
+        batch: info.optimization.batchSize,
+      });
     }
     const result = await trainLoop({
       trainer,

@@ -1,11 +1,15 @@
-import { Rng, type RngState, ValidationError } from '@lab/core';
+import { type BackendName, parseBackendName, Rng, type RngState, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type BatchCursor, CifarBatches } from '../data/batches.js';
 import type { CifarRecords } from '../data/cifar10-format.js';
-import type { TaskState, TrainingTask } from '../tasks/types.js';
+import type { PreparedBatch, TaskState, TrainingTask } from '../tasks/types.js';
 import { EmaModel } from './ema.js';
-import { accumulateGradients, clipByGlobalNorm, globalNorm, learningRateAt, microBatchRanges } from './gradients.js';
+import { type AccumulatedGradients, accumulateGradients, clipByGlobalNorm, globalNorm, learningRateAt } from './gradients.js';
+import { sliceMicroBatches } from './micro-batches.js';
+import { dataParallelGradients } from './parallel/data-parallel.js';
+import { movingAverageMomenta } from './parallel/moving-statistics.js';
+import { GradientWorkerPool } from './parallel/pool.js';
 
 /** Optimisation settings of a run (stored in it, so a resume uses the same ones). */
 export interface OptimizationConfig {
@@ -22,6 +26,19 @@ export interface OptimizationConfig {
   readonly emaWarmup?: boolean;
   readonly beta1?: number;
   readonly beta2?: number;
+}
+
+/** How a trainer computes, not what (not stored in the run: a resume may change it). */
+export interface TrainerRuntime {
+  /**
+   * Gradient worker threads (default 0): each step's batch is split into workers + 1 shards whose
+   * gradients are computed in parallel and combined (the same gradient up to float rounding).
+   */
+  readonly workers?: number;
+  /** The backend the workers initialise (default: the active tfjs backend). */
+  readonly backend?: BackendName;
+  /** The gradient worker script (tests). */
+  readonly workerFile?: URL | string;
 }
 
 /** Everything beyond the weights that a resumed run needs to continue exactly. */
@@ -65,12 +82,16 @@ export class Trainer {
   private batches: CifarBatches;
   private stepCount = 0;
   private seed: number;
+  private readonly workerPool: GradientWorkerPool | undefined;
+  /** Momenta of the model's batch-norm statistics, which the workers' shards move too. */
+  private readonly momenta: readonly number[];
 
   constructor(
     readonly task: TrainingTask,
     readonly data: CifarRecords,
     readonly optimization: OptimizationConfig,
     seed: number,
+    runtime: TrainerRuntime = {},
   ) {
     this.seed = seed;
     const { batchSize, microBatch, lr, emaDecay } = optimization;
@@ -80,12 +101,35 @@ export class Trainer {
       throw new ValidationError(`micro-batch must be a positive integer, got ${microBatch}`);
     }
     if (!(lr > 0)) throw new ValidationError(`learning rate must be > 0, got ${lr}`);
+    const workers = runtime.workers ?? 0;
+    if (!(Number.isInteger(workers) && workers >= 0)) throw new ValidationError(`workers must be a non-negative integer, got ${workers}`);
     this.model = task.createModel();
+    try {
+      this.momenta = workers > 0 ? movingAverageMomenta(this.model) : [];
+    } catch (error) {
+      this.model.dispose();
+      throw error;
+    }
     this.ema = new EmaModel(this.model, task.createModel(), emaDecay, optimization.emaWarmup ?? true);
     this.ema.reset();
     this.optimizer = tf.train.adam(lr, optimization.beta1 ?? 0.9, optimization.beta2 ?? 0.999) as tf.AdamOptimizer;
     this.rng = new Rng(seed);
     this.batches = new CifarBatches(data, seed);
+    this.workerPool =
+      workers > 0
+        ? new GradientWorkerPool({
+            size: workers,
+            kind: task.kind,
+            config: task.config,
+            backend: runtime.backend ?? parseBackendName(tf.getBackend()),
+            ...(runtime.workerFile ? { workerFile: runtime.workerFile } : {}),
+          })
+        : undefined;
+  }
+
+  /** Gradient worker threads (0: every step runs on this thread). */
+  get workers(): number {
+    return this.workerPool?.size ?? 0;
   }
 
   get step(): number {
@@ -111,17 +155,7 @@ export class Trainer {
       tf.dispose([batch.images, batch.labels]);
     }
     try {
-      const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
-      const micro = microBatchRanges(batchSize, microBatch).map(([start, end]) => ({
-        size: end - start,
-        loss: () => {
-          const slice = Object.fromEntries(
-            Object.entries(prepared).map(([k, t]) => [k, start === 0 && end === batchSize ? t : tf.slice(t, start, end - start)]),
-          );
-          return this.task.loss(this.model, slice);
-        },
-      }));
-      const accumulated = accumulateGradients(variables, micro);
+      const accumulated = await this.gradients(prepared, batchSize, microBatch);
       let grads = accumulated.grads;
       let norm: tf.Scalar;
       if (gradClipNorm !== null && gradClipNorm !== undefined) {
@@ -151,6 +185,16 @@ export class Trainer {
     } finally {
       tf.dispose(Object.values(prepared));
     }
+  }
+
+  /** Gradients of the batch's mean loss: on this thread, or sharded over the worker pool. */
+  private async gradients(prepared: PreparedBatch, batchSize: number, microBatch: number | undefined): Promise<AccumulatedGradients> {
+    const loss = (slice: PreparedBatch) => this.task.loss(this.model, slice);
+    if (this.workerPool) {
+      return dataParallelGradients({ pool: this.workerPool, model: this.model, momenta: this.momenta, prepared, microBatch, loss });
+    }
+    const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    return accumulateGradients(variables, sliceMicroBatches(prepared, [0, batchSize], microBatch, loss));
   }
 
   /**
@@ -204,6 +248,7 @@ export class Trainer {
   }
 
   dispose(): void {
+    this.workerPool?.dispose();
     this.optimizer.dispose();
     this.model.dispose();
     this.ema.model.dispose();
