@@ -82,7 +82,7 @@ export function createWasmSlice(stock: KernelFunc): KernelFunc {
     const x = (args.inputs as { x: TensorInfo }).x;
     if (x.dtype === 'string') return stock(args);
     const { begin, size } = args.attrs as unknown as SliceAttrs;
-    const [begin_, size_] = slice_util.parseSliceParams(x, begin, size);
+    const [begin_, size_] = slice_util.parseSliceParams(x, begin, size) as [number[], number[]];
     return sliceFromHeap(args.backend as WasmHeapBackend, x, begin_, size_);
   };
 }
