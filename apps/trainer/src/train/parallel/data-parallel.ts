@@ -35,8 +35,11 @@ export async function dataParallelGradients(step: DataParallelStep): Promise<Acc
   if (workerRanges.length === 0) return computeOwn();
 
   // Read before the main shard runs: its forward passes move batch-norm statistics in place.
-  const weights = model.getWeights().map((w) => ({ data: w.dataSync() as PackedTensor['data'], shape: [...w.shape], dtype: w.dtype }));
-  const initialNonTrainable = model.nonTrainableWeights.map((w) => Float32Array.from(w.read().dataSync()));
+  // Asynchronous reads: WebGPU has no synchronous ones.
+  const weights = await Promise.all(
+    model.getWeights().map(async (w) => ({ data: (await w.data()) as PackedTensor['data'], shape: [...w.shape], dtype: w.dtype })),
+  );
+  const initialNonTrainable = await Promise.all(model.nonTrainableWeights.map(async (w) => Float32Array.from(await w.read().data())));
   const inputs = await Promise.all(
     Object.entries(prepared).map(async ([k, t]) => ({ k, t, values: (await t.data()) as PackedTensor['data'] })),
   );
