@@ -36,7 +36,7 @@ describe('copyBlock', () => {
 
 describe('wasm Slice/Unpack/SplitV/Identity/Cast through heap views', () => {
   it('are registered over the stock wasm kernels', () => {
-    for (const name of ['Slice', 'Unpack', 'SplitV', 'Identity', 'Cast']) expect(getStockKernel(name, 'wasm')).toBeDefined();
+    for (const name of ['Slice', 'Unpack', 'SplitV', 'Identity', 'Cast', 'Reverse']) expect(getStockKernel(name, 'wasm')).toBeDefined();
   });
 
   const cases: [string, () => tf.Tensor | tf.Tensor[]][] = [
@@ -54,6 +54,11 @@ describe('wasm Slice/Unpack/SplitV/Identity/Cast through heap views', () => {
     ['identity', () => tf.clone(x())],
     ['cast float32 to float32', () => tf.cast(x(), 'float32')],
     ['cast float32 to int32', () => tf.cast(tf.mul(x(), 10), 'int32')],
+    ['reverse a filter spatially (block copies)', () => tf.reverse(tf.tensor(seededValues(3 * 3 * 8 * 8, 3), [3, 3, 8, 8]), [0, 1])],
+    ['reverse axes 0 and 2 (block copies)', () => tf.reverse(tf.tensor(seededValues(2 * 3 * 4 * 64, 4), [2, 3, 4, 64]), [0, 2])],
+    ['reverse axis 1 only (block copies)', () => tf.reverse(tf.tensor(seededValues(3 * 5 * 64, 5), [3, 5, 64]), 1)],
+    ['reverse the last axis (stock kernel)', () => tf.reverse(x(), [3])],
+    ['reverse int32', () => tf.reverse(tf.reshape(tf.range(0, 4 * 64, 1, 'int32'), [4, 64]), 0)],
   ];
   for (const [name, op] of cases) {
     it(`${name}: equals cpu exactly`, async () => {

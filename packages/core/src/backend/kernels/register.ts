@@ -9,6 +9,7 @@ import {
   getKernel,
   Identity,
   type KernelFunc,
+  Reverse,
   registerKernel,
   Slice,
   SplitV,
@@ -20,7 +21,14 @@ import { createTransposingBatchMatMul } from './batch-mat-mul.js';
 import { createConv2DBackpropFilter } from './conv2d-backprop-filter.js';
 import { createConv2DBackpropInput } from './conv2d-backprop-input.js';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
-import { createWasmCast, createWasmIdentity, createWasmSlice, createWasmSplitV, createWasmUnpack } from './wasm-views.js';
+import {
+  createWasmCast,
+  createWasmIdentity,
+  createWasmReverse,
+  createWasmSlice,
+  createWasmSplitV,
+  createWasmUnpack,
+} from './wasm-views.js';
 
 /** Marks our kernels so that registering twice is a no-op and a stock kernel is kept as fallback. */
 const MARK = Symbol.for('genlab.trainingKernel');
@@ -67,7 +75,8 @@ export interface TrainingKernelReport {
  *   with transposed operands (explicit transposes: the stock flags run ~9× slower); `Slice`,
  *   `Unpack` and `SplitV` that read the wasm heap in place (the stock ones copy the whole input
  *   per output: tf.unstack of attention tensors took 68% of a UNet sampling step), and
- *   `Identity`/same-dtype `Cast` that share memory instead of copying;
+ *   `Identity`/same-dtype `Cast` that share memory instead of copying; `Reverse` of leading axes
+ *   (the spatial flip of conv filters) as block copies;
  * - `cpu`: `Conv2DBackpropFilter`, replacing the stock scalar loop (~0.014 GFLOP/s) with
  *   one forward conv; the stock kernel stays as fallback for NCHW.
  * Other backends are left alone. Idempotent. `initBackend` calls it.
@@ -91,6 +100,7 @@ export function registerTrainingKernels(backendName: string): TrainingKernelRepo
       [SplitV, (_: string, stock: KernelFunc) => createWasmSplitV(stock)],
       [Identity, (_: string, stock: KernelFunc) => createWasmIdentity(stock)],
       [Cast, (_: string, stock: KernelFunc) => createWasmCast(stock)],
+      [Reverse, (_: string, stock: KernelFunc) => createWasmReverse(stock)],
     ] as const) {
       const stock = getStockKernel(name, backendName);
       if (stock === undefined) continue;
