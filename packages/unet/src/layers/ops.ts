@@ -27,6 +27,26 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, gro
   });
 }
 
+/**
+ * Σ over axis 1 of `[B, L, C]`, kept as `[B, 1, C]`. On wasm a batched matMul with a row of ones:
+ * its `Sum` over a middle axis transposes the whole tensor first and is ~10× slower.
+ */
+function sumOverLength(t: tf.Tensor3D): tf.Tensor3D {
+  if (tf.getBackend() !== 'wasm') return tf.sum(t, 1, true);
+  const [batch, length] = t.shape;
+  return tf.tidy(() => tf.matMul(tf.ones([batch, 1, length]) as tf.Tensor3D, t));
+}
+
+/** Σ over every axis but the last, as `[C]` (a conv's bias gradient); on wasm a matMul with a row of ones. */
+function sumOverLeading(t: tf.Tensor): tf.Tensor1D {
+  const channels = t.shape[t.rank - 1] as number;
+  if (tf.getBackend() !== 'wasm') return tf.sum(t, [...Array(t.rank - 1).keys()]) as tf.Tensor1D;
+  const rows = t.size / channels;
+  return tf.tidy(() =>
+    tf.reshape(tf.matMul(tf.ones([1, rows]) as tf.Tensor2D, tf.reshape(t, [rows, channels]) as tf.Tensor2D), [channels]),
+  );
+}
+
 /** Per-(sample, group) mean and 1/√(σ² + ε) of `[B, L, C]`, each broadcast to `[B, 1, C]`. */
 function groupStatistics(x: tf.Tensor3D, epsilon: tf.Scalar, groups: number): { mean: tf.Tensor3D; invStd: tf.Tensor3D } {
   const [batch, length, channels] = x.shape;
@@ -82,8 +102,8 @@ const createAffineGroupNorm = (groups: number) =>
         const [sx, sGamma, sMean, sInvStd] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
         const [, length, channels] = sx.shape;
         const count = (length * channels) / groups;
-        const sumDy = tf.sum(dy, 1, true) as tf.Tensor3D; // Σ_L dy
-        const sumDyX = tf.sum(tf.mul(dy, sx), 1, true) as tf.Tensor3D; // Σ_L dy·x
+        const sumDy = sumOverLength(dy as tf.Tensor3D); // Σ_L dy
+        const sumDyX = sumOverLength(tf.mul(dy, sx) as tf.Tensor3D); // Σ_L dy·x
         const sumDyXHat = tf.mul(tf.sub(sumDyX, tf.mul(sMean, sumDy)), sInvStd); // Σ_L dy·x̂
         const m1 = groupMean(tf.mul(sGamma, sumDy) as tf.Tensor3D, groups, count);
         const m2 = groupMean(tf.mul(sGamma, sumDyXHat) as tf.Tensor3D, groups, count);
@@ -170,7 +190,7 @@ const convWithForwardGrads = tf.customGrad((...args: Array<tf.Tensor | tf.GradSa
           { x: sx, dy },
           { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: sFilter.shape },
         ) as tf.Tensor;
-      return [dx, dFilter, tf.sum(dy, [0, 1, 2])];
+      return [dx, dFilter, sumOverLeading(dy)];
     },
   };
 });
