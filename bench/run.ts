@@ -4,23 +4,26 @@
  * Runs each case in its own child process (node + tsx on the TypeScript sources, `@lab/*`
  * resolved through the `@lab/source` export condition), then the PyTorch mirror
  * (bench/torch/bench_torch.py) when Debian's python3-torch is installed, a training-loop
- * memory check, and the Conv2DBackpropFilter before/after comparison. Writes
+ * memory check, the Conv2DBackpropFilter before/after comparison, and "both cores" (bench/lib/parallel.ts:
+ * the trainer CLI with and without data-parallel workers, and a pool of two inference processes). Writes
  * docs/bench/latest.md (and the raw numbers to latest.json) and appends a line to docs/bench/history.md.
  *
- *   npm run bench                      # everything (11 min on the shared 2-core machine at load 6–8)
+ *   npm run bench                      # everything (11 min on the shared 2-core machine at load 6–8, + ~3.5 min for "both cores")
  *   npm run bench -- --quick           # tiny + energy only, fewer steps (5–6 min there)
  *   npm run bench -- --no-write        # print the report, leave docs/ alone
  *
- * Options: --quick, --no-torch, --no-write, --backends wasm,cpu, --models unet-tiny,…,
+ * Options: --quick, --no-torch, --no-write, --no-memory, --no-kernels, --no-parallel (skip "both cores"),
+ * --parallel (run "both cores" under --quick too), --backends wasm,cpu, --models unet-tiny,…,
  * --memory-steps N (default 1000), --memory-budget-s S (default 90), --case-timeout-s S (default 300).
  */
 import { execSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, getPriority, loadavg } from 'node:os';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, getPriority, loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type ChildOutcome, runJsonChild, tsxArgs } from './lib/child.js';
+import { type ParallelReport, runInferencePool, runTrainer, type TrainerComparison, type TrainerRunResult } from './lib/parallel.js';
 import {
   type BenchReport,
   historyLine,
@@ -30,6 +33,7 @@ import {
   renderLatest,
   TORCH_ONE_THREAD,
 } from './lib/report.js';
+import { writeSyntheticCifarDir } from './lib/synthetic-cifar.js';
 import type { CaseResult } from './lib/tfjs-case.js';
 import { SYSTEM_PYTHON, type TorchResult, torchArgs, torchAvailable, torchEnv } from './lib/torch.js';
 import type { BenchModelName } from './lib/workloads.js';
@@ -44,6 +48,8 @@ const { values: opts } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     'no-memory': { type: 'boolean', default: false },
     'no-kernels': { type: 'boolean', default: false },
+    'no-parallel': { type: 'boolean', default: false },
+    parallel: { type: 'boolean', default: false },
     backends: { type: 'string', default: 'wasm,cpu' },
     models: { type: 'string', default: 'unet-tiny,energy-small,unet-small' },
     'memory-steps': { type: 'string', default: '1000' },
@@ -104,6 +110,19 @@ function plan(backends: string[], models: BenchModelName[], quick: boolean): { c
   return { cases, skipped };
 }
 
+/**
+ * "Both cores": the models trained through the trainer CLI with and without data-parallel workers
+ * (unet-small at the batch the wasm rows use, as one micro-batch), and the inference pool.
+ */
+const PARALLEL_MODELS = [
+  { model: 'unet-tiny', preset: 'tiny', batch: TRAIN_BATCH, microBatch: undefined },
+  { model: 'unet-small', preset: 'small', batch: WASM_SMALL_TRAIN_BATCH, microBatch: WASM_SMALL_TRAIN_BATCH },
+] as const;
+/** Inference processes run together: one per core of the 2-core machine, each at half the batch. */
+const POOL_PROCESSES = 2;
+/** Records per file of the synthetic CIFAR-10 folder (6 files; the trainer samples its batches from the 5 training ones). */
+const SYNTHETIC_RECORDS_PER_FILE = 64;
+
 /** How an exhausted wasm heap shows up in a child's stderr. */
 const OUT_OF_MEMORY = /out of memory|Cannot enlarge memory|Aborted\(|OOM|allocation failed|RangeError: (Array buffer|WebAssembly)/i;
 
@@ -157,6 +176,92 @@ function caseRow(c: Case, outcome: ChildOutcome<CaseResult>): RuntimeRow {
       : {}),
     loadAverage: r.loadAverage,
   };
+}
+
+/** The trainer's stderr without its periodic progress line and backend banner. */
+function trainerStderr(line: string): void {
+  if (/img\/s \| ETA|^backend: |^stopping after this step/.test(line.trim())) return;
+  quiet(line);
+}
+
+async function bothCores(
+  models: BenchModelName[],
+  backends: string[],
+  quick: boolean,
+  timeoutMs: number,
+): Promise<ParallelReport | { skipped: string }> {
+  if (opts['no-parallel']) return { skipped: '--no-parallel' };
+  if (quick && !opts.parallel) return { skipped: '--quick (add --parallel to run it)' };
+  if (!backends.includes('wasm')) return { skipped: 'wasm is not in --backends' };
+  // As in plan(): --quick leaves unet-small out.
+  const selected = PARALLEL_MODELS.filter((m) => models.includes(m.model) && !(quick && m.model === 'unet-small'));
+  if (selected.length === 0) return { skipped: 'no UNet model in --models' };
+  const cores = cpus().length;
+  const workers = Math.max(1, cores - 1);
+  const dataParent = mkdtempSync(join(tmpdir(), 'genlab-bench-cifar-'));
+  try {
+    const dataDir = writeSyntheticCifarDir(dataParent, SYNTHETIC_RECORDS_PER_FILE);
+    const training: TrainerComparison[] = [];
+    for (const m of selected) {
+      const runs: TrainerRunResult[] = [];
+      for (const w of [0, workers]) {
+        log(
+          `trainer ${m.model} (diffusion --preset ${m.preset}), batch ${m.batch}${m.microBatch ? `, micro-batch ${m.microBatch}` : ''}, --workers ${w}`,
+        );
+        const run = await runTrainer({
+          root: ROOT,
+          preset: m.preset,
+          batch: m.batch,
+          ...(m.microBatch ? { microBatch: m.microBatch } : {}),
+          workers: w,
+          dataDir,
+          maxSteps: quick ? 3 : 5,
+          minSteps: 2,
+          budgetMs: quick ? 20_000 : 60_000,
+          timeoutMs,
+          onStderr: trainerStderr,
+        });
+        log(
+          run.timing
+            ? `  ${run.timing.imagesPerSec.toFixed(2)} img/s (median of ${run.timing.steps} steps after the first; first ${run.timing.firstStepSeconds.toFixed(1)} s; ${run.wallSeconds?.toFixed(0)} s in all)`
+            : `  skipped: ${run.skipped}`,
+        );
+        runs.push(run);
+      }
+      training.push({
+        model: m.model,
+        preset: m.preset,
+        batch: m.batch,
+        ...(m.microBatch ? { microBatch: m.microBatch } : {}),
+        noWorkers: runs[0]!,
+        withWorkers: runs[1]!,
+      });
+    }
+    const inference: ParallelReport['inference'] = [];
+    const batchPerProcess = INFER_BATCH / POOL_PROCESSES;
+    for (const m of selected) {
+      log(`inference pool ${m.model}: ${POOL_PROCESSES} tfjs-wasm processes at once, batch ${batchPerProcess} each`);
+      const pool = await runInferencePool({
+        root: ROOT,
+        benchDir: BENCH_DIR,
+        model: m.model,
+        processes: POOL_PROCESSES,
+        batchPerProcess,
+        steps: quick ? 3 : 5,
+        timeoutMs,
+        onStderr: quiet,
+      });
+      log(
+        pool.sumImagesPerSec !== undefined
+          ? `  ${pool.perProcess?.map((t) => t.imagesPerSec.toFixed(2)).join(' + ')} = ${pool.sumImagesPerSec.toFixed(2)} img/s (start to finish ${pool.pooledImagesPerSec?.toFixed(2)})`
+          : `  skipped: ${pool.skipped}`,
+      );
+      inference.push(pool);
+    }
+    return { cores, workers, syntheticRecordsPerFile: SYNTHETIC_RECORDS_PER_FILE, training, inference };
+  } finally {
+    rmSync(dataParent, { recursive: true, force: true });
+  }
 }
 
 async function main(): Promise<void> {
@@ -300,6 +405,8 @@ async function main(): Promise<void> {
   }
   rows.sort((a, b) => models.indexOf(a.model as BenchModelName) - models.indexOf(b.model as BenchModelName));
 
+  const parallel = await bothCores(models, backends, opts.quick === true, timeoutMs);
+
   let memoryCheck: BenchReport['memoryCheck'];
   if (opts['no-memory']) memoryCheck = { skipped: '--no-memory' };
   else {
@@ -359,6 +466,7 @@ async function main(): Promise<void> {
     profiles,
     ...(memoryCheck ? { memoryCheck } : {}),
     ...(kernelComparison ? { kernelComparison } : {}),
+    parallel,
     notes,
   };
   const markdown = renderLatest(report);

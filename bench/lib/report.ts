@@ -1,4 +1,5 @@
 import type { StepProfile, StepTiming } from './measure.js';
+import type { InferencePool, ParallelReport, TrainerComparison, TrainerRunResult } from './parallel.js';
 import type { TorchConfig } from './torch.js';
 
 /** One measured (or skipped) runtime for one model: a tfjs backend or PyTorch. */
@@ -68,6 +69,8 @@ export interface BenchReport {
   profiles: Array<{ title: string; profile: StepProfile }>;
   memoryCheck?: MemoryCheckResult | { skipped: string };
   kernelComparison?: KernelComparisonRow[] | { skipped: string };
+  /** The "both cores" section: the trainer with data-parallel workers and a pool of inference processes. */
+  parallel?: ParallelReport | { skipped: string };
   notes: string[];
 }
 
@@ -231,6 +234,101 @@ function kernelSection(rows: BenchReport['kernelComparison']): string {
   );
 }
 
+/** The 2-thread torch training at `batch` for `model` (the `torch` row, or `torch (train bN)`). */
+function torchTrainAt(rows: RuntimeRow[], model: string, batch: number): StepTiming | undefined {
+  return rows.find(
+    (r) => r.model === model && r.runtime.startsWith('torch') && r.runtime !== TORCH_ONE_THREAD && !r.skipped && r.train?.batch === batch,
+  )?.train;
+}
+
+function trainerCell(run: TrainerRunResult): string {
+  if (!run.timing) return `skipped: ${run.skipped ?? 'no timing'}`;
+  return `${fmt(run.timing.imagesPerSec, 2)} (${run.timing.steps} steps${run.stoppedEarly ? ', time budget' : ''})`;
+}
+
+/** Training through the trainer CLI, `--workers 0` against `--workers N`. */
+export function trainerTable(training: TrainerComparison[], rows: RuntimeRow[], workers: number): string {
+  const w = `\`--workers ${workers}\``;
+  return table(
+    ['model', 'batch', '`--workers 0` img/s', `${w} img/s`, `${w} × \`--workers 0\``, `${w} × torch (2 threads, same batch)`, 'note'],
+    training.map((t) => {
+      const base = t.noWorkers.timing?.imagesPerSec;
+      const par = t.withWorkers.timing?.imagesPerSec;
+      const torch = torchTrainAt(rows, t.model, t.batch);
+      const loads = [t.noWorkers.loadAverage, t.withWorkers.loadAverage].map((l) => (l === undefined ? '?' : l.toFixed(1)));
+      return [
+        t.model,
+        `${t.batch}${t.microBatch ? ` (micro-batch ${t.microBatch})` : ''}`,
+        trainerCell(t.noWorkers),
+        trainerCell(t.withWorkers),
+        ratio(par, base),
+        ratio(par, torch?.imagesPerSec),
+        `load ${loads.join(' / ')}`,
+      ];
+    }),
+  );
+}
+
+/** A pool of inference processes against one process (the tfjs-wasm row) and 2-thread torch. */
+export function inferencePoolTable(pools: InferencePool[], rows: RuntimeRow[]): string {
+  return table(
+    [
+      'model',
+      'processes × batch',
+      'img/s per process',
+      'sum img/s',
+      '× one process (tfjs-wasm row)',
+      '× torch (2 threads)',
+      'start-to-finish img/s',
+      'note',
+    ],
+    pools.map((p) => {
+      const head = [p.model, `${p.processes} × ${p.batchPerProcess}`];
+      if (p.skipped || !p.perProcess) return [...head, '—', '—', '—', '—', '—', `skipped: ${p.skipped ?? 'no timing'}`];
+      const one = rows.find((r) => r.model === p.model && r.runtime === 'tfjs-wasm' && !r.skipped)?.infer;
+      const torch = torchRow(rows, p.model)?.infer;
+      return [
+        ...head,
+        p.perProcess.map((t) => `${fmt(t.imagesPerSec, 2)} (${t.steps} steps)`).join(' + '),
+        fmt(p.sumImagesPerSec, 2),
+        one ? `${ratio(p.sumImagesPerSec, one.imagesPerSec)} (b${one.batch})` : '—',
+        torch ? `${ratio(p.sumImagesPerSec, torch.imagesPerSec)} (b${torch.batch})` : '—',
+        fmt(p.pooledImagesPerSec, 2),
+        `load ${p.loadAverage?.toFixed(1) ?? '?'}; together ${p.overlap === undefined ? '?' : `${(p.overlap * 100).toFixed(0)}%`} of the time`,
+      ];
+    }),
+  );
+}
+
+/** The "Both cores" section of latest.md. */
+export function bothCoresSection(parallel: BenchReport['parallel'], rows: RuntimeRow[]): string {
+  if (!parallel) return 'Not run.';
+  if ('skipped' in parallel) return `Skipped: ${parallel.skipped}.`;
+  const w = parallel.workers;
+  const intro = [
+    `tfjs-wasm is single-threaded, so each row of the Speed table uses one of the ${parallel.cores} cores, while 2-thread torch may use two. ` +
+      'Here genlab uses every core, as its trainer and its API can:',
+    '',
+    `- **Training**: the real trainer CLI (\`apps/trainer/src/cli.ts train --model diffusion --preset P\`, wasm backend, the full step with EMA and ` +
+      `gradient clipping) on a synthetic CIFAR-10 folder (${parallel.syntheticRecordsPerFile} random records per file), once with \`--workers 0\` and once with ` +
+      `\`--workers ${w}\` (${w} gradient worker thread${w === 1 ? '' : 's'} plus the main thread, each on a shard of the batch). img/s is the median, over ` +
+      "the steps after the first (which includes start-up), of the run's metrics.jsonl. Its torch ratio is against the 2-thread torch row trained at the same batch.",
+    `- **Inference**: ${parallel.inference[0]?.processes ?? parallel.cores} tfjs-wasm processes (bench/lib/tfjs-case.ts \`--skip-train\`), each at half the ` +
+      'inference batch, warmed up apart and then timed from a common start; "sum" adds their median img/s: the throughput of the API with a pool of ' +
+      `${parallel.inference[0]?.processes ?? parallel.cores} workers (\`GENLAB_POOL_SIZE=${parallel.inference[0]?.processes ?? parallel.cores}\`; threads there, processes here, each with its own wasm module either way) ` +
+      'serving that many requests at once. "start-to-finish" divides all their images by the time from the first start to the last end.',
+    "- These numbers mean something only when the cores are otherwise idle: with other processes running, the kernel's autogroup scheduling gives " +
+      "the bench's session one share of the machine whatever its thread count, and a second thread then gains little or nothing (see the load averages).",
+  ].join('\n');
+  return [
+    intro,
+    `### Training, trainer CLI \`--workers 0\` against \`--workers ${w}\``,
+    parallel.training.length > 0 ? trainerTable(parallel.training, rows, w) : 'No UNet model selected.',
+    '### Inference, a pool of processes',
+    parallel.inference.length > 0 ? inferencePoolTable(parallel.inference, rows) : 'No UNet model selected.',
+  ].join('\n\n');
+}
+
 /**
  * Flags models where 2-thread torch ran slower per image than 1-thread torch: its threads
  * waited for cores held by other processes, so wall-clock ratios against it overstate tfjs.
@@ -279,6 +377,7 @@ export function renderLatest(report: BenchReport): string {
     config.join('\n'),
     '## Speed',
     speedTable(report.rows),
+    `## Both cores\n\n${bothCoresSection(report.parallel, report.rows)}`,
     '## Memory',
     memoryTable(report.rows),
     `### Training-loop memory check\n\n${memoryCheckSection(report.memoryCheck)}`,
@@ -310,5 +409,34 @@ export function historyLine(report: BenchReport): string {
       const parts = [kind(r.train, ref?.train, one?.train, 'train'), kind(r.infer, ref?.infer, one?.infer, 'infer')];
       return `${r.model} ${r.runtime}: ${parts.filter(Boolean).join(', ')}`;
     });
-  return `- ${report.date} ${report.commit} load ${report.loadAverage[0].toFixed(1)}: ${parts.join('; ')} (img/s (wall × torch 2 threads / per-CPU·s × torch 1 thread))`;
+  const both = bothCoresHistory(report);
+  return `- ${report.date} ${report.commit} load ${report.loadAverage[0].toFixed(1)}: ${parts.join('; ')} (img/s (wall × torch 2 threads / per-CPU·s × torch 1 thread))${both ? `; ${both}` : ''}`;
+}
+
+/** The "both cores" part of a history line, or '' when it was not run. */
+export function bothCoresHistory(report: BenchReport): string {
+  const parallel = report.parallel;
+  if (!parallel || 'skipped' in parallel) return '';
+  const parts: string[] = [];
+  for (const t of parallel.training) {
+    const base = t.noWorkers.timing?.imagesPerSec;
+    const par = t.withWorkers.timing?.imagesPerSec;
+    if (par === undefined) continue;
+    const torch = torchTrainAt(report.rows, t.model, t.batch);
+    const ratios = [
+      base !== undefined ? `${ratio(par, base)} workers 0` : '',
+      torch ? `${ratio(par, torch.imagesPerSec)} torch` : '',
+    ].filter(Boolean);
+    parts.push(
+      `${t.model} trainer b${t.batch} --workers ${parallel.workers} ${fmt(par, 2)}${ratios.length ? ` (${ratios.join(', ')})` : ''}`,
+    );
+  }
+  for (const p of parallel.inference) {
+    if (p.sumImagesPerSec === undefined) continue;
+    const torch = torchRow(report.rows, p.model)?.infer;
+    parts.push(
+      `${p.model} infer ${p.processes}×b${p.batchPerProcess} ${fmt(p.sumImagesPerSec, 2)}${torch ? ` (${ratio(p.sumImagesPerSec, torch.imagesPerSec)} torch)` : ''}`,
+    );
+  }
+  return parts.length > 0 ? `both cores (img/s): ${parts.join('; ')}` : '';
 }

@@ -4,12 +4,16 @@
  *
  *   node --conditions=@lab/source --import tsx bench/lib/tfjs-case.ts \
  *     --backend wasm --model unet-small --train-batch 32 --infer-batch 64 --out /tmp/case.json
+ *
+ * `--skip-train` measures inference only; `--barrier DIR` (bench/lib/barrier.ts) starts the timed
+ * inference steps together with the other processes waiting on DIR (the "both cores" pool).
  */
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type BackendName, initBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { arriveAndWait } from './barrier.js';
 import { type StepProfile, type StepTiming, timeSteps } from './measure.js';
 import { type BenchModelName, createWorkload, type ModelSpec } from './workloads.js';
 
@@ -39,6 +43,10 @@ export interface CaseResult {
   peakRssMiB: number;
   loadAverage: number;
   wallSeconds: number;
+  /** With `--barrier`: when the timed inference steps started and ended (ms since the epoch). */
+  inferWindow?: [number, number];
+  /** With `--barrier`: false when this process gave up waiting for the others. */
+  barrierReleased?: boolean;
 }
 
 const { values } = parseArgs({
@@ -51,6 +59,8 @@ const { values } = parseArgs({
     'max-steps': { type: 'string', default: '5' },
     profile: { type: 'boolean', default: false },
     'skip-train': { type: 'boolean', default: false },
+    /** A folder shared with other cases run at the same time: the timed inference steps start together (bench/lib/barrier.ts). */
+    barrier: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -83,7 +93,17 @@ async function main(): Promise<void> {
     wallSeconds: 0,
   };
 
-  const inferRun = await timeSteps(() => workload.infer(), inferBatch, timing, values.profile);
+  let inferRun: Awaited<ReturnType<typeof timeSteps>>;
+  if (values.barrier) {
+    // Warm up alone, then start the timed steps with the other processes.
+    for (let i = 0; i < timing.warmup; i++) await workload.infer();
+    result.barrierReleased = await arriveAndWait(values.barrier, String(process.pid));
+    const windowStart = Date.now();
+    inferRun = await timeSteps(() => workload.infer(), inferBatch, { ...timing, warmup: 0 }, values.profile);
+    result.inferWindow = [windowStart, Date.now()];
+  } else {
+    inferRun = await timeSteps(() => workload.infer(), inferBatch, timing, values.profile);
+  }
   result.infer = inferRun.timing;
   if (inferRun.profile) result.inferProfile = inferRun.profile;
 
