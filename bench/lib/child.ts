@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,17 @@ function lastLines(text: string, n: number): string {
  * Runs `command args…` and parses the JSON the child leaves in the file named by `{out}`
  * (placeholder replaced in `args`) or, when no arg holds `{out}`, on the last line of stdout.
  */
+/** Collects a child's stderr (returned by the getter) and passes each non-empty line to `onLine`. */
+export function collectStderr(child: ChildProcess, onLine?: (line: string) => void): () => string {
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    stderr += text;
+    if (onLine) for (const line of text.split('\n')) if (line.trim()) onLine(line);
+  });
+  return () => stderr;
+}
+
 export function runJsonChild<T>(command: string, args: string[], options: ChildOptions): Promise<ChildOutcome<T>> {
   const dir = mkdtempSync(join(tmpdir(), 'genlab-bench-'));
   const outFile = join(dir, 'result.json');
@@ -38,7 +49,6 @@ export function runJsonChild<T>(command: string, args: string[], options: ChildO
   return new Promise((resolve) => {
     const child = spawn(command, finalArgs, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
-    let stderr = '';
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -47,11 +57,7 @@ export function runJsonChild<T>(command: string, args: string[], options: ChildO
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
     });
-    child.stderr.on('data', (chunk: Buffer) => {
-      const text = chunk.toString();
-      stderr += text;
-      if (options.onStderr) for (const line of text.split('\n')) if (line.trim()) options.onStderr(line);
-    });
+    const readStderr = collectStderr(child, options.onStderr);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const seconds = (performance.now() - started) / 1000;
@@ -59,6 +65,7 @@ export function runJsonChild<T>(command: string, args: string[], options: ChildO
         rmSync(dir, { recursive: true, force: true });
         resolve(outcome);
       };
+      const stderr = readStderr();
       const stderrTail = stderr.slice(-4000);
       if (timedOut)
         return finish({ ok: false, reason: `stopped after ${Math.round(options.timeoutMs / 1000)} s (time limit)`, seconds, stderrTail });

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { releaseWhenReady } from './barrier.js';
-import { type ChildOutcome, runJsonChild, tsxArgs } from './child.js';
+import { type ChildOutcome, collectStderr, runJsonChild, tsxArgs } from './child.js';
 import { median, type StepTiming } from './measure.js';
 import type { CaseResult } from './tfjs-case.js';
 
@@ -190,7 +190,6 @@ export function runTrainer(options: TrainerRunOptions): Promise<TrainerRunResult
       env: { ...process.env, GENLAB_BACKEND: 'wasm', GENLAB_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    let stderr = '';
     let interrupted = false;
     let timedOut = false;
     let firstStepAt: number | undefined;
@@ -208,18 +207,14 @@ export function runTrainer(options: TrainerRunOptions): Promise<TrainerRunResult
         child.kill('SIGINT');
       }
     }, 250);
-    child.stderr.on('data', (chunk: Buffer) => {
-      const text = chunk.toString();
-      stderr += text;
-      if (options.onStderr) for (const line of text.split('\n')) if (line.trim()) options.onStderr(line);
-    });
+    const readStderr = collectStderr(child, options.onStderr);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       clearInterval(poll);
       const base = { workers: options.workers, wallSeconds: (performance.now() - started) / 1000, loadAverage: loadavg()[0] ?? 0 };
       const timing = trainerTiming(readLines(), options.batch);
       rmSync(tmp, { recursive: true, force: true });
-      const why = stderr
+      const why = readStderr()
         .split('\n')
         .map((l) => l.trim())
         .filter((l) => l && !l.startsWith('at ') && l.length < 400)
