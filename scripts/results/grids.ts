@@ -4,7 +4,7 @@
  *
  *   node --conditions=@lab/source --import tsx scripts/results/grids.ts [models dir] [out dir]
  *
- * Writes results-ddpm100.png, results-ddim50.png, results-classes-ddim50.png (one row per class)
+ * Writes results-ddpm1000.png, results-ddim50.png, results-classes-ddim50.png (one row per class)
  * and results-langevin.png, and prints each request with its wall time.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -39,7 +39,7 @@ async function writeGrid(name: string, images: tf.Tensor4D, columns: number): Pr
 
 const diffusion = createDiffusionProvider({ id: 'ddpm-cifar10', dir: join(modelsDir, 'ddpm-cifar10') });
 await diffusion.load();
-await writeGrid('results-ddpm100.png', await sample(diffusion, { count: 20, seed: 1, sampler: 'ddpm', steps: 100 }), 10);
+await writeGrid('results-ddpm1000.png', await sample(diffusion, { count: 20, seed: 1, sampler: 'ddpm', steps: 1000 }), 10);
 await writeGrid('results-ddim50.png', await sample(diffusion, { count: 20, seed: 1, sampler: 'ddim', steps: 50 }), 10);
 const rows: tf.Tensor4D[] = [];
 for (let label = 0; label < CIFAR10_CLASSES.length; label++) {
