@@ -169,7 +169,6 @@ const MIN_REVERSE_BLOCK = 64;
 export function createWasmReverse(stock: KernelFunc): KernelFunc {
   return (args) => {
     const x = (args.inputs as { x: TensorInfo }).x;
-    const rank = x.shape.length;
     const dims = util.parseAxisParam((args.attrs as unknown as ReverseAttrs).dims, x.shape);
     const last = dims.length === 0 ? -1 : Math.max(...dims);
     const block = util.sizeFromShape(x.shape.slice(last + 1));
