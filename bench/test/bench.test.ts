@@ -2,16 +2,9 @@ import { initBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { median, profileStep, timeSteps } from '../lib/measure.js';
-import { type BenchReport, historyLine, imagesPerCpuSecond, type RuntimeRow, ratio, renderLatest, speedTable } from '../lib/report.js';
+import { historyLine, imagesPerCpuSecond, type RuntimeRow, ratio, renderLatest, speedTable } from '../lib/report.js';
 import { energyWorkload } from '../lib/workloads.js';
-
-const timing = (imagesPerSec: number, batch = 32) => ({
-  batch,
-  steps: 3,
-  medianMs: (batch * 1000) / imagesPerSec,
-  medianCpuMs: (batch * 1000) / imagesPerSec,
-  imagesPerSec,
-});
+import { testReport, timing } from './fixtures.js';
 
 describe('report helpers', () => {
   it('takes the median of odd and even lists', () => {
@@ -42,21 +35,7 @@ describe('report helpers', () => {
     expect(wasmLine).toContain('0.10×');
     expect(wasmLine).toContain('0.15×');
     expect(table).toContain('skipped: too slow');
-    const report: BenchReport = {
-      date: '2026-11-28 20:00 UTC',
-      commit: 'abc1234',
-      node: 'v20',
-      tfjs: '4.22.0',
-      cpuModel: 'test CPU',
-      cores: 2,
-      loadAverage: [1, 2],
-      niceness: 5,
-      seconds: 10,
-      command: 'npm run bench',
-      rows,
-      profiles: [],
-      notes: [],
-    };
+    const report = testReport({ niceness: 5, rows });
     expect(historyLine(report)).toBe(
       '- 2026-11-28 20:00 UTC abc1234 load 1.0: unet-small tfjs-wasm: train 1.27 (0.10×), infer 5.70 (0.15×) (img/s (wall × torch 2 threads / per-CPU·s × torch 1 thread))',
     );

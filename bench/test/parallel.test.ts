@@ -6,21 +6,17 @@ import { parseCifarBatch } from '../../apps/trainer/src/data/cifar10-format.js';
 import { loadCifarSplit, resolveCifarDir } from '../../apps/trainer/src/data/cifar10-source.js';
 import { arriveAndWait, readyCount, releaseWhenReady } from '../lib/barrier.js';
 import { type ParallelReport, parseTrainerMetrics, summarizePool, trainerTiming } from '../lib/parallel.js';
-import { type BenchReport, bothCoresHistory, bothCoresSection, historyLine, type RuntimeRow, renderLatest } from '../lib/report.js';
+import { bothCoresHistory, bothCoresSection, historyLine, type RuntimeRow, renderLatest } from '../lib/report.js';
 import {
   SYNTHETIC_CIFAR_FILES,
   SYNTHETIC_CIFAR_RECORD_BYTES,
   syntheticCifarBytes,
   writeSyntheticCifarDir,
 } from '../lib/synthetic-cifar.js';
+import { timing as stepTiming, testReport } from './fixtures.js';
 
-const timing = (imagesPerSec: number, batch: number, steps = 5) => ({
-  batch,
-  steps,
-  medianMs: (batch * 1000) / imagesPerSec,
-  medianCpuMs: (batch * 1000) / imagesPerSec,
-  imagesPerSec,
-});
+/** Five timed steps, as the parallel runs take. */
+const timing = (imagesPerSec: number, batch: number, steps = 5) => stepTiming(imagesPerSec, batch, steps);
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -150,21 +146,7 @@ describe('both cores in the report', () => {
       { model: 'unet-small', processes: 2, batchPerProcess: 32, loadAverage: 1.7, skipped: 'stopped after 300 s (time limit)' },
     ],
   };
-  const report: BenchReport = {
-    date: '2026-11-28 23:00 UTC',
-    commit: 'abc1234',
-    node: 'v20',
-    tfjs: '4.22.0',
-    cpuModel: 'test CPU',
-    cores: 2,
-    loadAverage: [1, 2],
-    seconds: 10,
-    command: 'npm run bench',
-    rows: rows.slice(0, 3),
-    profiles: [],
-    notes: [],
-    parallel,
-  };
+  const report = testReport({ date: '2026-11-28 23:00 UTC', rows: rows.slice(0, 3), parallel });
 
   it('puts --workers 1 against --workers 0 and torch trained at the same batch', () => {
     const section = bothCoresSection(parallel, rows);

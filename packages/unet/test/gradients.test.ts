@@ -2,7 +2,7 @@ import { selectBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { conv2dSame, createUNet, matMul2d } from '../src/index.js';
-import { MICRO_UNCONDITIONAL, randomTensor } from './helpers.js';
+import { expectTensorCountFlat, MICRO_UNCONDITIONAL, randomTensor } from './helpers.js';
 
 // Every backend that can start here; wasm needs core's training kernels (selectBackend installs them).
 const BACKENDS = ['cpu', 'wasm'] as const;
@@ -151,10 +151,7 @@ describe.each(BACKENDS)('gradients on %s', (backend) => {
       );
       tf.dispose([value, ...Object.values(grads)]);
     };
-    step();
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) step();
-    expect(tf.memory().numTensors).toBe(before);
+    expectTensorCountFlat(step);
     tf.dispose(inputs);
     model.dispose();
   });

@@ -1,6 +1,7 @@
 import { Rng, selectBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { expect } from 'vitest';
 import type { UNetConfigInput } from '../src/index.js';
 
 /** Seeded standard-normal values as a plain array. */
@@ -61,3 +62,11 @@ export const MICRO_UNCONDITIONAL: UNetConfigInput = {
 
 /** The same, class-conditional (3 classes) with a fixed seed. */
 export const MICRO: UNetConfigInput = { ...MICRO_UNCONDITIONAL, numClasses: 3, seed: 7 };
+
+/** Runs `step` once to warm up, then `repeats` more times, and expects the same live tensor count. */
+export function expectTensorCountFlat(step: () => void, repeats = 3): void {
+  step();
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < repeats; i++) step();
+  expect(tf.memory().numTensors).toBe(before);
+}

@@ -11,7 +11,7 @@ import {
   UNET_PRESETS,
   type UNetConfigInput,
 } from '../src/index.js';
-import { MICRO, maxAbsDiff, randomTensor, roundTrip, useFastBackend } from './helpers.js';
+import { expectTensorCountFlat, MICRO, maxAbsDiff, randomTensor, roundTrip, useFastBackend } from './helpers.js';
 
 beforeAll(async () => {
   await selectBackend({ force: 'cpu' }); // also installs core's fast cpu Conv2DBackpropFilter
@@ -150,10 +150,7 @@ describe('createUNet', () => {
       );
       tf.dispose([value, ...Object.values(grads)]);
     };
-    step();
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) step();
-    expect(tf.memory().numTensors).toBe(before);
+    expectTensorCountFlat(step);
   });
 
   it('rejects bad configs with ValidationError', () => {
