@@ -10,12 +10,14 @@ import { sampleCommand } from './commands/sample.js';
 import { trainCommand } from './commands/train.js';
 import { progressBar } from './run/progress.js';
 import { parseModelKind } from './tasks/index.js';
+import { parseDecayKind } from './train/learning-rate.js';
 
 const USAGE = `genlab-train <command> [options]
 
 Commands:
   train     --model diffusion|energy|classifier --out runs/<name> [--preset P] [--steps N] [--batch B]
-            [--micro-batch M] [--lr X] [--warmup N] [--grad-clip X (0 = off)] [--ema DECAY] [--seed S]
+            [--micro-batch M] [--lr X] [--warmup N] [--lr-decay none|cosine|linear] [--lr-decay-start N]
+            [--min-lr X] [--grad-clip X (0 = off)] [--ema DECAY] [--seed S]
             [--data-dir DIR] [--classes 0,1,…] [--limit N] [--checkpoint-every K] [--sample-every K]
             [--samples N] [--sample-steps N] [--langevin-steps N] [--schedule linear|cosine]
             [--timesteps T] [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
@@ -29,6 +31,9 @@ Commands:
 Data: --data-dir or GENLAB_CIFAR10_DIR (a cifar-10-batches-bin folder); otherwise the official
 archive is downloaded once into GENLAB_CACHE (default ~/.cache/genlab). Backend: GENLAB_BACKEND.
 Ctrl-C during training writes a checkpoint and exits (a second Ctrl-C quits at once).
+--lr-decay anneals the learning rate to --min-lr (default 0) at the run's last step, starting at
+--lr-decay-start (default: the end of warm-up; on --resume, the step the run is at). It may be
+added, changed or removed (none) on --resume; a decayed run extended with --steps is stretched.
 --workers N (default 0) computes each batch's gradients in N worker threads plus the main thread,
 split into N+1 shards: the same step, on more cores (allowed on --resume; not stored in the run).`;
 
@@ -40,6 +45,9 @@ const OPTIONS = {
   'micro-batch': { type: 'string' },
   lr: { type: 'string' },
   warmup: { type: 'string' },
+  'lr-decay': { type: 'string' },
+  'lr-decay-start': { type: 'string' },
+  'min-lr': { type: 'string' },
   'grad-clip': { type: 'string' },
   ema: { type: 'string' },
   out: { type: 'string' },
@@ -138,6 +146,9 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
           microBatch: num(values, 'micro-batch'),
           lr: num(values, 'lr', { real: true }),
           warmup: num(values, 'warmup', { min: 0 }),
+          ...(values['lr-decay'] ? { lrDecay: parseDecayKind(values['lr-decay']) ?? 'none' } : {}),
+          lrDecayStart: num(values, 'lr-decay-start', { min: 0 }),
+          minLr: num(values, 'min-lr', { real: true, min: 0 }),
           gradClip: num(values, 'grad-clip', { real: true }),
           ema: num(values, 'ema', { real: true }),
           seed: num(values, 'seed', { min: 0 }),

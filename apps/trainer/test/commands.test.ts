@@ -162,6 +162,19 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     });
   });
 
+  it('anneals a run that is under way: a decay added on --resume starts at the resume step and ends at the last', async () => {
+    const out = join(root, 'annealed');
+    await trainCommand(diffusionRun(out, { steps: 2, warmup: 0, sampleEvery: 0 }));
+    await trainCommand({ out, resume: true, records, steps: 6, lrDecay: 'linear' } as TrainCommandOptions);
+    const info = await new RunDirectory(out).readInfo();
+    expect(info.optimization.lrDecay).toEqual({ kind: 'linear', startStep: 2, endStep: 6, minLr: 0 });
+    const lrs = (await new RunDirectory(out).readMetrics()).map((m) => m.lr as number);
+    // 0-based steps 0..5: constant 2e-3, then 2e-3 · (1 − (s − 2)/4).
+    [2e-3, 2e-3, 2e-3, 1.5e-3, 1e-3, 0.5e-3].forEach((lr, i) => {
+      expect(lrs[i]).toBeCloseTo(lr, 12);
+    });
+  });
+
   it('exports the EMA weights in the API layout and refuses to overwrite without force', async () => {
     const to = join(root, 'models', 'diffusion-test');
     const result = await exportCommand({ run: straight, to });

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseCifarBatch } from '../src/data/cifar10-format.js';
-import { accumulateGradients, clipByGlobalNorm, learningRateAt, microBatchRanges } from '../src/train/gradients.js';
+import { accumulateGradients, clipByGlobalNorm, microBatchRanges } from '../src/train/gradients.js';
 import { Trainer } from '../src/train/trainer.js';
 import { makeCifarBytes, maxAbsDiff, weightsOf } from './fixtures.js';
 import { ToyDenoiseTask } from './toy-task.js';
@@ -93,11 +93,6 @@ describe('clipping, warm-up, EMA', () => {
     const loose = clipByGlobalNorm(grads, 10);
     expect(Array.from(await (loose.grads.b as tf.Tensor).data())).toEqual([0, 4]);
     tf.dispose([grads.a, grads.b, clipped.norm, loose.norm, ...Object.values(clipped.grads), ...Object.values(loose.grads)]);
-  });
-
-  it('warms the learning rate up linearly', () => {
-    expect([0, 1, 2, 3, 10].map((s) => learningRateAt(s, 0.4, 4))).toEqual([0.1, 0.2, expect.closeTo(0.3, 12), 0.4, 0.4]);
-    expect(learningRateAt(0, 0.4, 0)).toBe(0.4);
   });
 
   it.each([false, true])('keeps the EMA equal to the closed-form average of the weights (warm-up %s)', async (emaWarmup) => {

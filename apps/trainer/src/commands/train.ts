@@ -6,6 +6,7 @@ import { RunDirectory, type RunInfo } from '../run/run-dir.js';
 import { type TrainLoopResult, trainLoop } from '../run/train-loop.js';
 import { createTask, DEFAULT_OPTIMIZATION, type TaskOptions, taskFromConfig } from '../tasks/index.js';
 import type { ModelKind } from '../tasks/types.js';
+import { type LearningRateDecay, type LearningRateDecayKind, learningRateAt, validateDecay } from '../train/learning-rate.js';
 import { type OptimizationConfig, Trainer } from '../train/trainer.js';
 import { type DataOptions, loadSplit } from './data.js';
 
@@ -18,6 +19,12 @@ export interface TrainCommandOptions extends TaskOptions, DataOptions {
   microBatch?: number;
   lr?: number;
   warmup?: number;
+  /** Anneal the learning rate to `minLr` at the run's last step ('none' removes a decay on --resume). */
+  lrDecay?: LearningRateDecayKind | 'none';
+  /** The step the decay starts at (default: the end of warm-up; on --resume, the step the run is at). */
+  lrDecayStart?: number;
+  /** The learning rate the decay ends at (default 0). */
+  minLr?: number;
   /** Gradient-norm clip; 0 turns it off. */
   gradClip?: number;
   ema?: number;
@@ -49,6 +56,37 @@ export function defaultWarmup(kind: ModelKind, steps: number): number {
   return Math.min(DEFAULT_OPTIMIZATION[kind].warmupSteps, Math.floor(0.1 * steps));
 }
 
+/**
+ * The decay a run follows after `--lr-decay`, `--lr-decay-start` and `--min-lr`, given what it
+ * followed before (`previous`), the step it starts or resumes at, and its last step. A decay always
+ * ends at the run's last step, so extending a decayed run with `--steps` stretches it.
+ */
+export function resolveDecay(
+  options: Pick<TrainCommandOptions, 'lrDecay' | 'lrDecayStart' | 'minLr'>,
+  previous: LearningRateDecay | undefined,
+  at: { startStep: number; endStep: number; lr: number },
+): LearningRateDecay | undefined {
+  if (options.lrDecay === 'none') {
+    if (options.lrDecayStart !== undefined || options.minLr !== undefined)
+      throw new ValidationError('--lr-decay-start and --min-lr have no effect with --lr-decay none');
+    return undefined;
+  }
+  const kind = options.lrDecay ?? previous?.kind;
+  if (!kind) {
+    if (options.lrDecayStart !== undefined || options.minLr !== undefined)
+      throw new ValidationError('--lr-decay-start and --min-lr need --lr-decay cosine|linear');
+    return undefined;
+  }
+  const decay: LearningRateDecay = {
+    kind,
+    startStep: options.lrDecayStart ?? previous?.startStep ?? at.startStep,
+    endStep: at.endStep,
+    minLr: options.minLr ?? previous?.minLr ?? 0,
+  };
+  validateDecay(decay, at.lr);
+  return decay;
+}
+
 /** A resumed run keeps the task it was created with: conditioning flags that disagree with it are errors, not silently ignored. */
 function checkResumedTaskFlags(existing: RunInfo, options: TrainCommandOptions): void {
   if (options.conditional === undefined && options.labelDropout === undefined) return;
@@ -68,11 +106,12 @@ function checkResumedTaskFlags(existing: RunInfo, options: TrainCommandOptions):
 
 /**
  * What `--resume` may change: the length of the run and its logistics (checkpoint and sample
- * cadence, sample count, checkpoints kept), none of which changes the arithmetic of a step.
- * Returns `existing` itself when nothing changes. (`--workers` is not part of the run at all:
+ * cadence, sample count, checkpoints kept), none of which changes the arithmetic of a step, and
+ * the learning-rate decay (annealing a run that is already under way is what it is for; it starts
+ * at `resumeStep` unless `--lr-decay-start` says otherwise). Returns `existing` itself when nothing changes. (`--workers` is not part of the run at all:
  * `trainCommand` hands it to the trainer on every invocation.)
  */
-export function withResumeOverrides(existing: RunInfo, options: TrainCommandOptions): RunInfo {
+export function withResumeOverrides(existing: RunInfo, options: TrainCommandOptions, resumeStep = 0): RunInfo {
   const overrides: Partial<RunInfo> = {
     ...(options.steps !== undefined ? { steps: options.steps } : {}),
     ...(options.checkpointEvery !== undefined ? { checkpointEvery: options.checkpointEvery } : {}),
@@ -95,12 +134,29 @@ export function withResumeOverrides(existing: RunInfo, options: TrainCommandOpti
   const changed = Object.entries(overrides).some(([key, value]) => existing[key as keyof RunInfo] !== value);
   // The micro-batch only splits the same batch (same noise, same sum), so it may change on resume.
   const microBatch = options.microBatch !== undefined && options.microBatch !== existing.optimization.microBatch;
-  if (!changed && !microBatch) return existing;
+  const previousDecay = existing.optimization.lrDecay;
+  const lrDecay = resolveDecay(options, previousDecay, {
+    startStep: resumeStep,
+    endStep: options.steps ?? existing.steps,
+    lr: existing.optimization.lr,
+  });
+  const decayChanged = JSON.stringify(lrDecay) !== JSON.stringify(previousDecay);
+  if (!changed && !microBatch && !decayChanged) return existing;
+  const { lrDecay: _previous, ...optimization } = existing.optimization;
   return {
     ...existing,
     ...overrides,
-    ...(microBatch ? { optimization: { ...existing.optimization, microBatch: options.microBatch } } : {}),
+    optimization: {
+      ...optimization,
+      ...(microBatch ? { microBatch: options.microBatch } : {}),
+      ...(lrDecay ? { lrDecay } : {}),
+    },
   };
+}
+
+function scheduleOf(optimization: OptimizationConfig) {
+  const { lr, warmupSteps = 0, lrDecay } = optimization;
+  return { lr, warmupSteps, ...(lrDecay ? { decay: lrDecay } : {}) };
 }
 
 /**
@@ -116,19 +172,34 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
       throw new ValidationError(`${dir.path} is a ${existing.kind} run; --model ${options.model} does not match it`);
     }
     checkResumedTaskFlags(existing, options);
-    info = withResumeOverrides(existing, options);
-    if (info !== existing) await dir.writeInfo(info);
+    const resumeStep = (await dir.latestCheckpoint())?.step ?? 0;
+    info = withResumeOverrides(existing, options, resumeStep);
+    if (info !== existing) {
+      const before = learningRateAt(resumeStep, scheduleOf(existing.optimization));
+      const after = learningRateAt(resumeStep, scheduleOf(info.optimization));
+      // Stretching a finished decay with --steps, or dropping it, makes the rate jump: say so.
+      if (Math.abs(after - before) > 1e-3 * before) {
+        logger.warn(`the learning rate at step ${resumeStep} changes from ${before.toPrecision(3)} to ${after.toPrecision(3)}`, {
+          lrDecay: info.optimization.lrDecay ?? 'none',
+        });
+      }
+      await dir.writeInfo(info);
+    }
   } else {
     if (!options.model) throw new ValidationError('--model is required for a new run (diffusion, energy or classifier)');
     const kind = options.model;
     const defaults = DEFAULT_OPTIMIZATION[kind];
     const task = options.taskConfig ? taskFromConfig(kind, options.taskConfig) : createTask(kind, options);
     const steps = options.steps ?? 1000;
+    const lr = options.lr ?? defaults.lr;
+    const warmupSteps = options.warmup ?? defaultWarmup(kind, steps);
+    const lrDecay = resolveDecay(options, undefined, { startStep: warmupSteps, endStep: steps, lr });
     const optimization: OptimizationConfig = {
       batchSize: options.batch ?? defaults.batchSize,
       ...(options.microBatch ? { microBatch: options.microBatch } : {}),
-      lr: options.lr ?? defaults.lr,
-      warmupSteps: options.warmup ?? defaultWarmup(kind, steps),
+      lr,
+      warmupSteps,
+      ...(lrDecay ? { lrDecay } : {}),
       gradClipNorm: options.gradClip === undefined ? defaults.gradClipNorm : options.gradClip > 0 ? options.gradClip : null,
       emaDecay: options.ema ?? defaults.emaDecay,
       emaWarmup: true,

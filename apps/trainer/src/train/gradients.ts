@@ -114,9 +114,3 @@ export function microBatchRanges(size: number, micro: number | undefined): Array
   for (let start = 0; start < size; start += step) ranges.push([start, Math.min(size, start + step)]);
   return ranges;
 }
-
-/** The learning rate at `step` (0-based): linear warm-up from lr/warmup to lr over `warmup` steps, then constant. */
-export function learningRateAt(step: number, lr: number, warmup: number): number {
-  if (warmup <= 0) return lr;
-  return lr * Math.min(1, (step + 1) / warmup);
-}

@@ -5,7 +5,8 @@ import { type BatchCursor, CifarBatches } from '../data/batches.js';
 import type { CifarRecords } from '../data/cifar10-format.js';
 import type { PreparedBatch, TaskState, TrainingTask } from '../tasks/types.js';
 import { EmaModel } from './ema.js';
-import { type AccumulatedGradients, accumulateGradients, clipByGlobalNorm, globalNorm, learningRateAt } from './gradients.js';
+import { type AccumulatedGradients, accumulateGradients, clipByGlobalNorm, globalNorm } from './gradients.js';
+import { type LearningRateDecay, learningRateAt } from './learning-rate.js';
 import { sliceMicroBatches } from './micro-batches.js';
 import { dataParallelGradients } from './parallel/data-parallel.js';
 import { movingAverageMomenta } from './parallel/moving-statistics.js';
@@ -19,6 +20,8 @@ export interface OptimizationConfig {
   readonly lr: number;
   /** Linear learning-rate warm-up steps (default 0). */
   readonly warmupSteps?: number;
+  /** Annealing of the learning rate towards the end of the run (default: none, a constant rate). */
+  readonly lrDecay?: LearningRateDecay;
   /** Global gradient-norm clip (default none). */
   readonly gradClipNorm?: number | null;
   readonly emaDecay: number;
@@ -142,8 +145,8 @@ export class Trainer {
 
   /** One optimiser step. */
   async trainStep(): Promise<StepResult> {
-    const { batchSize, microBatch, warmupSteps = 0, gradClipNorm = null } = this.optimization;
-    const lr = learningRateAt(this.stepCount, this.optimization.lr, warmupSteps);
+    const { batchSize, microBatch, warmupSteps = 0, lrDecay, gradClipNorm = null } = this.optimization;
+    const lr = learningRateAt(this.stepCount, { lr: this.optimization.lr, warmupSteps, ...(lrDecay ? { decay: lrDecay } : {}) });
     // Adam reads its learning rate on every applyGradients call; this is how warm-up is applied.
     (this.optimizer as unknown as { learningRate: number }).learningRate = lr;
 
