@@ -52,12 +52,13 @@ if (!settings) throw new Error(`unknown kind ${kind}`);
 // SMOKE=1: a few steps of the smallest models, to check the bundle on any machine first.
 const smoke = process.env.SMOKE === '1';
 // CPU runs: a smaller UNet and batch (env DIFFUSION_PRESET, BATCH, LANGEVIN_STEPS, STEPS, EVERY).
-if (process.env.DIFFUSION_PRESET && 'taskConfig' in settings) settings.taskConfig.unet.preset = process.env.DIFFUSION_PRESET;
+if (process.env.DIFFUSION_PRESET && settings.model === 'diffusion' && settings.taskConfig)
+  settings.taskConfig.unet.preset = process.env.DIFFUSION_PRESET;
 if (process.env.BATCH) Object.assign(settings, { batch: Number(process.env.BATCH) });
 if (process.env.LANGEVIN_STEPS && kind === 'energy') Object.assign(settings, { langevinSteps: Number(process.env.LANGEVIN_STEPS) });
 if (smoke) {
   Object.assign(settings, { batch: 4 });
-  if ('taskConfig' in settings) settings.taskConfig.unet.preset = 'tiny';
+  if (settings.model === 'diffusion' && settings.taskConfig) settings.taskConfig.unet.preset = 'tiny';
 }
 
 const controller = new AbortController();

@@ -5,7 +5,7 @@
  *   node --conditions=@lab/source --import tsx scripts/results/grids.ts [models dir] [out dir]
  *
  * Writes results-ddpm1000.png, results-ddim50.png, results-classes-ddim50.png (one row per class)
- * and results-langevin.png, and prints each request with its wall time.
+ * and results-langevin.png (the API's default Langevin steps), and prints each request with its wall time.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -51,6 +51,7 @@ await writeGrid('results-classes-ddim50.png', byClass, PER_CLASS);
 diffusion.dispose?.();
 
 const energy = createEnergyProvider({ id: 'ebm-cifar10', dir: join(modelsDir, 'ebm-cifar10') });
-await energy.load();
-await writeGrid('results-langevin.png', await sample(energy, { count: 20, seed: 1, sampler: 'langevin', steps: 60 }), 10);
+// The API's default chain length for this model (its manifest's sampleSteps), so the grid is what a request without `steps` returns.
+const { defaultSteps } = await energy.load();
+await writeGrid('results-langevin.png', await sample(energy, { count: 20, seed: 1, sampler: 'langevin', steps: defaultSteps }), 10);
 energy.dispose?.();

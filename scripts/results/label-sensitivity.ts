@@ -78,6 +78,8 @@ for (let start = 0; start < n; start += CHUNK) {
 const accuracy = correct / n;
 // A binomial standard error, so a reader can tell a small lead over chance from noise.
 const stderr = Math.sqrt((accuracy * (1 - accuracy)) / n);
-console.log(`model: ${modelDir} (step ${String(checkpoint.manifest.step)}), backend ${backend.name}, n = ${n}, t = ${TIMESTEPS.join(', ')}`);
+console.log(
+  `model: ${modelDir} (step ${String(checkpoint.manifest.step)}), backend ${backend.name}, n = ${n}, t = ${TIMESTEPS.join(', ')}`,
+);
 console.log(`label accuracy: ${(100 * accuracy).toFixed(1)} % ± ${(100 * stderr).toFixed(1)} (chance ${(100 / classes).toFixed(1)} %)`);
 console.log(`label effect: ${(100 * (effect / (n * classes * TIMESTEPS.length))).toFixed(2)} % of ‖ε̂(null)‖`);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Exports three training runs as the API's bundled models and measures them for docs/results.md:
 # classifier test accuracy, FD-cls / KID-cls / IS-cls of each generator beside the real-data floor
-# and the noise ceiling, and the sample grids (scripts/results/grids.ts).
+# and the noise ceiling, how much the diffusion model uses its label (label-sensitivity.ts), and the
+# sample grids (scripts/results/grids.ts).
 #
 #   scripts/results/refresh.sh <runs dir with diffusion/ energy/ classifier/> <cifar-10-batches-bin> [n]
 #
@@ -24,8 +25,12 @@ cli evaluate --run "$runs/diffusion" --n "$n" --classifier "$models/classifier-c
   --sample-steps 50 --data-dir "$data" > "$runs/eval-diffusion.txt" &
 diffusion=$!
 cli evaluate --classifier "$models/classifier-cifar10" --data-dir "$data" | tee "$runs/eval-classifier.txt"
+# The energy model at the chain length the API uses by default for it (its manifest's sampleSteps).
+ebm_steps=$(node -p "require('./$models/ebm-cifar10/genlab.json').config.sampleSteps ?? 256")
 cli evaluate --run "$runs/energy" --n "$n" --classifier "$models/classifier-cifar10" --real-n 1000 \
-  --sample-steps 60 --data-dir "$data" | tee "$runs/eval-energy.txt"
+  --sample-steps "$ebm_steps" --data-dir "$data" | tee "$runs/eval-energy.txt"
+node --conditions=@lab/source --import tsx scripts/results/label-sensitivity.ts "$models/ddpm-cifar10" "$data" 200 \
+  | tee "$runs/label-sensitivity.txt"
 node --conditions=@lab/source --import tsx scripts/results/grids.ts "$models" docs/images
 wait "$diffusion"
 cat "$runs/eval-diffusion.txt"
