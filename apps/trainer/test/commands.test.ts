@@ -173,6 +173,11 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     [2e-3, 2e-3, 2e-3, 1.5e-3, 1e-3, 0.5e-3].forEach((lr, i) => {
       expect(lrs[i]).toBeCloseTo(lr, 12);
     });
+    // Stretching the finished decay to 7 steps raises the rate again (0 → 2e-3 · (1 − 4/5) at step 6): the trainer says so.
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (message: string) => warnings.push(message) };
+    await trainCommand({ out, resume: true, records, steps: 7, logger } as TrainCommandOptions);
+    expect(warnings).toEqual([expect.stringMatching(/learning rate at step 6 changes from 0\.00 to 0\.000400/)]);
   });
 
   it('exports the EMA weights in the API layout and refuses to overwrite without force', async () => {
