@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getStockKernel } from '../../src/backend/kernels/register.js';
 import { onBackend, relativeError, seededValues, setUpCpuAndWasm } from '../helpers/backends.js';
-import { CASES, type ConvCase as Case, dyShape, padsOf, size } from '../helpers/conv-cases.js';
+import { CASES, type ConvCase as Case, dyShape, naiveFilterGradient, size } from '../helpers/conv-cases.js';
 
 /** The filter gradient through the registered kernel on the active backend (via autodiff). */
 async function filterGradient(c: Case, x: Float32Array, dy: Float32Array): Promise<Float32Array> {
@@ -16,34 +16,6 @@ async function filterGradient(c: Case, x: Float32Array, dy: Float32Array): Promi
   const values = (await result.data()) as Float32Array;
   result.dispose();
   return values;
-}
-
-/** The textbook sum, in float64, as an independent reference. */
-function naiveFilterGradient(c: Case, x: Float32Array, dy: Float32Array): Float64Array {
-  const [B, H, W, Ci] = c.x;
-  const [kh, kw, , Co] = c.filter;
-  const [Ho, Wo] = dyShape(c).slice(1) as [number, number];
-  const [sh, sw] = c.strides;
-  const { top, left } = padsOf(c);
-  const out = new Float64Array(kh * kw * Ci * Co);
-  for (let i = 0; i < kh; i++)
-    for (let j = 0; j < kw; j++)
-      for (let ci = 0; ci < Ci; ci++)
-        for (let co = 0; co < Co; co++) {
-          let s = 0;
-          for (let b = 0; b < B; b++)
-            for (let ho = 0; ho < Ho; ho++) {
-              const h = ho * sh + i - top;
-              if (h < 0 || h >= H) continue;
-              for (let wo = 0; wo < Wo; wo++) {
-                const w = wo * sw + j - left;
-                if (w < 0 || w >= W) continue;
-                s += (x[((b * H + h) * W + w) * Ci + ci] as number) * (dy[((b * Ho + ho) * Wo + wo) * Co + co] as number);
-              }
-            }
-          out[((i * kw + j) * Ci + ci) * Co + co] = s;
-        }
-  return out;
 }
 
 beforeAll(setUpCpuAndWasm);

@@ -1,0 +1,88 @@
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import type { WebgpuPage } from './webgpu-page/entry.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const hasChromium = existsSync(CHROMIUM);
+
+/**
+ * The project's usual headless flags, plus WebGPU on SwiftShader: Chromium's CPU implementation
+ * of Vulkan gives a WebGPU adapter on machines without a GPU, so the webgpu backend's kernels can
+ * be checked for correctness here (not for speed).
+ */
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+  '--enable-unsafe-webgpu',
+  '--use-webgpu-adapter=swiftshader',
+];
+
+export interface WebgpuSession {
+  /** Calls `window.genlab[name](...args)` in the page. */
+  call<K extends keyof WebgpuPage>(name: K, ...args: Parameters<WebgpuPage[K]>): Promise<Awaited<ReturnType<WebgpuPage[K]>>>;
+  close(): Promise<void>;
+}
+
+/** Bundles webgpu-page/entry.ts with esbuild, serves it on localhost (WebGPU needs a secure context) and opens it in Chromium. */
+export async function openWebgpuPage(): Promise<WebgpuSession> {
+  const { build } = await import('esbuild');
+  const bundle = await build({
+    entryPoints: [fileURLToPath(new URL('./webgpu-page/entry.ts', import.meta.url))],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    conditions: ['@lab/source'],
+    write: false,
+    logLevel: 'silent',
+  });
+  const script = bundle.outputFiles[0]?.contents;
+  if (!script) throw new Error('esbuild produced no bundle');
+  const server: Server = createServer((request, response) => {
+    if (request.url === '/entry.js') {
+      response.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+    } else {
+      response.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="/entry.js"></script>');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const { chromium } = await import('playwright-core');
+  let browser: Browser | undefined;
+  try {
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+    const page: Page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`http://localhost:${port}/`);
+    await page
+      .waitForFunction(() => 'genlab' in window, undefined, { timeout: 30_000 })
+      .catch(() => {
+        throw new Error(`the WebGPU test page did not load: ${errors.join('; ') || 'no page error'}`);
+      });
+    const opened = browser;
+    return {
+      call: (name, ...args) =>
+        page.evaluate(
+          ([n, a]) =>
+            (window as unknown as { genlab: Record<string, (...x: unknown[]) => unknown> }).genlab[n as string]?.(...(a as unknown[])),
+          [name, args] as const,
+        ) as never,
+      async close() {
+        await opened.close();
+        server.close();
+      },
+    };
+  } catch (error) {
+    await browser?.close();
+    server.close();
+    throw error;
+  }
+}

@@ -1,0 +1,38 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasChromium, openWebgpuPage, type WebgpuSession } from '../helpers/chromium-webgpu.js';
+import { CASES, dyShape, naiveFilterGradient, size } from '../helpers/conv-cases.js';
+import { relativeError, seededValues } from '../helpers/numeric.js';
+
+if (!hasChromium) console.warn('SKIPPED webgpu kernel test: /usr/bin/chromium is absent (apt-get install -y chromium)');
+
+// tfjs-backend-webgpu's stock Conv2DBackpropFilter took 83 % of a UNet training step on an H200
+// (docs/gpu-webgpu.md); genlab registers its one-forward-conv kernel for webgpu instead. Chromium's
+// SwiftShader adapter runs the real WebGPU backend on the CPU, so its results can be checked here.
+describe.skipIf(!hasChromium)('Conv2DBackpropFilter on webgpu (Chromium, SwiftShader adapter)', () => {
+  let session: WebgpuSession;
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    session = await openWebgpuPage();
+    const init = await session.call('init');
+    expect(init.backend).toBe('webgpu');
+    expect(init.kernels).toContain('Conv2DBackpropFilter');
+  }, 120_000);
+  afterAll(async () => {
+    await session?.close();
+  });
+
+  for (const [index, c] of CASES.entries()) {
+    it(`matches a float64 reference: ${c.name}`, async () => {
+      const shape = dyShape(c);
+      const x = seededValues(size(c.x), 11 + index);
+      const dy = seededValues(size(shape), 97 + index);
+      const before = await session.call('numTensors');
+      const onWebgpu = await session.call('filterGradient', c, shape, Array.from(x), Array.from(dy));
+      expect(onWebgpu).toHaveLength(size(c.filter));
+      expect(relativeError(Float32Array.from(onWebgpu), naiveFilterGradient(c, x, dy))).toBeLessThan(1e-5);
+      expect(await session.call('numTensors')).toBe(before);
+    }, 60_000);
+  }
+});
