@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { builtinModules } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import type { WebgpuPage } from './webgpu-page/entry.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROMIUM);
@@ -25,21 +25,39 @@ const FLAGS = [
   '--use-webgpu-adapter=swiftshader',
 ];
 
-export interface WebgpuSession {
-  /** Calls `window.genlab[name](...args)` in the page. */
-  call<K extends keyof WebgpuPage>(name: K, ...args: Parameters<WebgpuPage[K]>): Promise<Awaited<ReturnType<WebgpuPage[K]>>>;
+// biome-ignore lint/suspicious/noExplicitAny: a page API is any object of async functions
+type PageApi = Record<string, (...args: any[]) => unknown>;
+
+export interface WebgpuSession<Api extends PageApi> {
+  /** Calls `window.genlab[name](...args)` in the page (arguments and results cross as JSON). */
+  call<K extends keyof Api & string>(name: K, ...args: Parameters<Api[K]>): Promise<Awaited<ReturnType<Api[K]>>>;
   close(): Promise<void>;
 }
 
-/** Bundles webgpu-page/entry.ts with esbuild, serves it on localhost (WebGPU needs a secure context) and opens it in Chromium. */
-export async function openWebgpuPage(): Promise<WebgpuSession> {
+/**
+ * Bundles `entry` (a module that sets `window.genlab`) with esbuild, serves it on localhost
+ * (WebGPU needs a secure context) and opens it in Chromium with a SwiftShader WebGPU adapter.
+ */
+export async function openWebgpuPage<Api extends PageApi>(entry: URL): Promise<WebgpuSession<Api>> {
   const { build } = await import('esbuild');
   const bundle = await build({
-    entryPoints: [fileURLToPath(new URL('./webgpu-page/entry.ts', import.meta.url))],
+    entryPoints: [fileURLToPath(entry)],
     bundle: true,
     format: 'esm',
     platform: 'browser',
     conditions: ['@lab/source'],
+    // Node built-ins (checkpoint files, the wasm loader) are imported by packages the page uses
+    // but never called there: empty CommonJS stubs let named imports bundle.
+    plugins: [
+      {
+        name: 'stub-node-builtins',
+        setup(b) {
+          const names = builtinModules.map((m) => m.replace(/[/]/g, '\\/')).join('|');
+          b.onResolve({ filter: new RegExp(`^(node:.*|${names})$`) }, (args) => ({ path: args.path, namespace: 'node-stub' }));
+          b.onLoad({ filter: /.*/, namespace: 'node-stub' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+        },
+      },
+    ],
     write: false,
     logLevel: 'silent',
   });

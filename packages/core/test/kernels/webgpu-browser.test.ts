@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasChromium, openWebgpuPage, type WebgpuSession } from '../helpers/chromium-webgpu.js';
 import { CASES, dyShape, naiveFilterGradient, size } from '../helpers/conv-cases.js';
 import { relativeError, seededValues } from '../helpers/numeric.js';
+import type { WebgpuPage } from '../helpers/webgpu-page/entry.js';
 
 if (!hasChromium) console.warn('SKIPPED webgpu kernel test: /usr/bin/chromium is absent (apt-get install -y chromium)');
 
@@ -11,10 +12,10 @@ if (!hasChromium) console.warn('SKIPPED webgpu kernel test: /usr/bin/chromium is
 // (docs/gpu-webgpu.md); genlab registers its one-forward-conv kernel for webgpu instead. Chromium's
 // SwiftShader adapter runs the real WebGPU backend on the CPU, so its results can be checked here.
 describe.skipIf(!hasChromium)('Conv2DBackpropFilter on webgpu (Chromium, SwiftShader adapter)', () => {
-  let session: WebgpuSession;
+  let session: WebgpuSession<WebgpuPage>;
   beforeAll(async () => {
     await tf.setBackend('cpu');
-    session = await openWebgpuPage();
+    session = await openWebgpuPage<WebgpuPage>(new URL('../helpers/webgpu-page/entry.ts', import.meta.url));
     const init = await session.call('init');
     expect(init.backend).toBe('webgpu');
     expect(init.kernels).toContain('Conv2DBackpropFilter');

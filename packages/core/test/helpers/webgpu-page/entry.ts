@@ -8,13 +8,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerTrainingKernels } from '../../../src/backend/kernels/register.js';
 import type { ConvCase } from '../conv-cases.js';
 
-export interface WebgpuPage {
+// A type alias, not an interface: it must be assignable to a string-indexed record of functions.
+export type WebgpuPage = {
   /** Selects the webgpu backend and registers genlab's kernels; reports the adapter and the kernels. */
   init(): Promise<{ backend: string; adapter: string; kernels: readonly string[] }>;
   /** The filter gradient of conv2d(x, w) · dy through autodiff (so through the registered kernel). */
   filterGradient(c: ConvCase, dyShape: number[], x: number[], dy: number[]): Promise<number[]>;
   numTensors(): number;
-}
+};
 
 const page: WebgpuPage = {
   async init() {
