@@ -164,6 +164,14 @@ describe('a trainer with --workers 2', () => {
 });
 
 describe('gradient worker failures', () => {
+  it.each(['webgpu', 'tensorflow-gpu', 'tensorflow'] as const)('refuses workers on %s, before building anything', (backend) => {
+    const before = tf.memory().numTensors;
+    expect(() => new Trainer(DiffusionTask.fromConfig(MICRO_DIFFUSION), records, optimization(4, 2), 7, { workers: 1, backend })).toThrow(
+      /--workers is for the wasm and cpu backends/,
+    );
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('a worker that cannot build its replica rejects the shard with its own message', async () => {
     const pool = new GradientWorkerPool({ size: 1, kind: 'diffusion', config: { unet: 'no-such-preset' }, backend: 'cpu' });
     try {

@@ -106,6 +106,15 @@ export class Trainer {
     if (!(lr > 0)) throw new ValidationError(`learning rate must be > 0, got ${lr}`);
     const workers = runtime.workers ?? 0;
     if (!(Number.isInteger(workers) && workers >= 0)) throw new ValidationError(`workers must be a non-negative integer, got ${workers}`);
+    const workerBackend = runtime.backend ?? parseBackendName(tf.getBackend());
+    // Workers spread a step over CPU cores for the single-threaded backends; a GPU (or libtensorflow,
+    // which is multi-threaded) gains nothing from them, and webgpu cannot read tensors synchronously
+    // as the shard exchange does.
+    if (workers > 0 && workerBackend !== 'wasm' && workerBackend !== 'cpu') {
+      throw new ValidationError(
+        `--workers is for the wasm and cpu backends (one core each); the run uses ${workerBackend}: drop --workers`,
+      );
+    }
     this.model = task.createModel();
     try {
       this.momenta = workers > 0 ? movingAverageMomenta(this.model) : [];
@@ -124,7 +133,7 @@ export class Trainer {
             size: workers,
             kind: task.kind,
             config: task.config,
-            backend: runtime.backend ?? parseBackendName(tf.getBackend()),
+            backend: workerBackend,
             ...(runtime.workerFile ? { workerFile: runtime.workerFile } : {}),
           })
         : undefined;
