@@ -83,3 +83,31 @@ export function naiveFilterGradient(c: ConvCase, x: Float32Array, dy: Float32Arr
         }
   return out;
 }
+
+/** dx[b,h,w,ci] = Σ dy[b,ho,wo,co]·W[i,j,ci,co] over h = ho·s + i − top, in float64. */
+export function naiveInputGradient(c: ConvCase, w: Float32Array, dy: Float32Array): Float64Array {
+  const [B, H, W, Ci] = c.x;
+  const [kh, kw, , Co] = c.filter;
+  const [Ho, Wo] = dyShape(c).slice(1) as [number, number];
+  const [sh, sw] = c.strides;
+  const { top, left } = padsOf(c);
+  const out = new Float64Array(B * H * W * Ci);
+  for (let b = 0; b < B; b++)
+    for (let ho = 0; ho < Ho; ho++)
+      for (let wo = 0; wo < Wo; wo++)
+        for (let i = 0; i < kh; i++) {
+          const h = ho * sh + i - top;
+          if (h < 0 || h >= H) continue;
+          for (let j = 0; j < kw; j++) {
+            const x = wo * sw + j - left;
+            if (x < 0 || x >= W) continue;
+            for (let ci = 0; ci < Ci; ci++) {
+              let s = 0;
+              for (let co = 0; co < Co; co++)
+                s += (dy[((b * Ho + ho) * Wo + wo) * Co + co] as number) * (w[((i * kw + j) * Ci + ci) * Co + co] as number);
+              out[((b * H + h) * W + x) * Ci + ci] = (out[((b * H + h) * W + x) * Ci + ci] as number) + s;
+            }
+          }
+        }
+  return out;
+}
