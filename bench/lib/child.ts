@@ -25,10 +25,6 @@ function lastLines(text: string, n: number): string {
     .join(' | ');
 }
 
-/**
- * Runs `command args…` and parses the JSON the child leaves in the file named by `{out}`
- * (placeholder replaced in `args`) or, when no arg holds `{out}`, on the last line of stdout.
- */
 /** Collects a child's stderr (returned by the getter) and passes each non-empty line to `onLine`. */
 export function collectStderr(child: ChildProcess, onLine?: (line: string) => void): () => string {
   let stderr = '';
@@ -40,6 +36,10 @@ export function collectStderr(child: ChildProcess, onLine?: (line: string) => vo
   return () => stderr;
 }
 
+/**
+ * Runs `command args…` and parses the JSON the child leaves in the file named by `{out}`
+ * (placeholder replaced in `args`) or, when no arg holds `{out}`, on the last line of stdout.
+ */
 export function runJsonChild<T>(command: string, args: string[], options: ChildOptions): Promise<ChildOutcome<T>> {
   const dir = mkdtempSync(join(tmpdir(), 'genlab-bench-'));
   const outFile = join(dir, 'result.json');

@@ -44,8 +44,7 @@ for (let start = 0; start < n; start += CHUNK) {
   const indices = Array.from({ length: Math.min(CHUNK, n - start) }, (_, i) => start + i);
   const { images, labels } = recordsToBatch(records, indices, rng);
   const size = indices.length;
-  const errors = tf.zeros([size, classes]);
-  let summedErrors = errors;
+  let summedErrors = tf.zeros([size, classes]);
   for (const t of TIMESTEPS) {
     const noise = rng.normal([size, 32, 32, 3]);
     const step = tf.tidy(() => {
@@ -70,10 +69,11 @@ for (let start = 0; start < n; start += CHUNK) {
     effect += (await step.relative.data())[0] as number;
     step.relative.dispose();
   }
-  const predicted = await tf.argMin(summedErrors, 1).data();
+  const best = tf.argMin(summedErrors, 1);
+  const predicted = await best.data();
   const truth = await labels.data();
   for (let i = 0; i < size; i++) if (predicted[i] === truth[i]) correct++;
-  tf.dispose([images, labels, summedErrors]);
+  tf.dispose([images, labels, summedErrors, best]);
 }
 const accuracy = correct / n;
 // A binomial standard error, so a reader can tell a small lead over chance from noise.

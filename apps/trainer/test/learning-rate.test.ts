@@ -18,7 +18,7 @@ describe('learning-rate schedule', () => {
 
   it('follows half a cosine from lr to minLr between the decay steps', () => {
     const decay = { kind: 'cosine', startStep: 100, endStep: 300, minLr: 0.01 } as const;
-    const at = (step: number) => learningRateAt(step, { lr: 0.5, decay });
+    const at = (step: number) => learningRateAt(step, { lr: 0.5, lrDecay: decay });
     expect(at(0)).toBe(0.5);
     expect(at(100)).toBe(0.5);
     // Halfway the cosine term is 1/2; a quarter of the way it is (1 + cos(π/4)) / 2.
@@ -31,12 +31,12 @@ describe('learning-rate schedule', () => {
 
   it('falls on a straight line with linear decay', () => {
     const decay = { kind: 'linear', startStep: 0, endStep: 10, minLr: 0 } as const;
-    expect([0, 5, 9, 10].map((s) => learningRateAt(s, { lr: 1, decay }))).toEqual([1, 0.5, expect.closeTo(0.1, 12), 0]);
+    expect([0, 5, 9, 10].map((s) => learningRateAt(s, { lr: 1, lrDecay: decay }))).toEqual([1, 0.5, expect.closeTo(0.1, 12), 0]);
   });
 
   it('scales the decayed rate by the warm-up when the two overlap', () => {
     const decay = { kind: 'linear', startStep: 0, endStep: 10, minLr: 0 } as const;
-    expect(learningRateAt(4, { lr: 1, warmupSteps: 10, decay })).toBeCloseTo(0.6 * 0.5, 12);
+    expect(learningRateAt(4, { lr: 1, warmupSteps: 10, lrDecay: decay })).toBeCloseTo(0.6 * 0.5, 12);
   });
 
   it('rejects unknown kinds, empty phases and floors above the rate', () => {

@@ -33,7 +33,9 @@ const page: UNetWebgpuPage = {
   },
   async gradients(inputs) {
     const model = createUNet(inputs.config);
-    model.setWeights(model.getWeights().map((w, i) => tf.tensor(inputs.weights[i] as number[], w.shape)));
+    const weights = model.getWeights().map((w, i) => tf.tensor(inputs.weights[i] as number[], w.shape));
+    model.setWeights(weights); // copies them into the model's variables
+    tf.dispose(weights);
     const numTensorsBefore = tf.memory().numTensors;
     const x = tf.tensor4d(inputs.x, inputs.xShape);
     const t = tf.tensor1d(inputs.t);

@@ -108,8 +108,9 @@ function checkResumedTaskFlags(existing: RunInfo, options: TrainCommandOptions):
  * What `--resume` may change: the length of the run and its logistics (checkpoint and sample
  * cadence, sample count, checkpoints kept), none of which changes the arithmetic of a step, and
  * the learning-rate decay (annealing a run that is already under way is what it is for; it starts
- * at `resumeStep` unless `--lr-decay-start` says otherwise). Returns `existing` itself when nothing changes. (`--workers` is not part of the run at all:
- * `trainCommand` hands it to the trainer on every invocation.)
+ * at `resumeStep` unless `--lr-decay-start` says otherwise). Returns `existing` itself when
+ * nothing changes. (`--workers` is not part of the run at all: `trainCommand` hands it to the
+ * trainer on every invocation.)
  */
 export function withResumeOverrides(existing: RunInfo, options: TrainCommandOptions, resumeStep = 0): RunInfo {
   const overrides: Partial<RunInfo> = {
@@ -154,11 +155,6 @@ export function withResumeOverrides(existing: RunInfo, options: TrainCommandOpti
   };
 }
 
-function scheduleOf(optimization: OptimizationConfig) {
-  const { lr, warmupSteps = 0, lrDecay } = optimization;
-  return { lr, warmupSteps, ...(lrDecay ? { decay: lrDecay } : {}) };
-}
-
 /**
  * `train`: starts a run in an empty `--out` folder, or with `--resume` continues the run there
  * from its latest checkpoint (with the configuration stored in it; `--steps` may extend it).
@@ -166,17 +162,19 @@ function scheduleOf(optimization: OptimizationConfig) {
 export async function trainCommand(options: TrainCommandOptions): Promise<TrainLoopResult & { runDir: string }> {
   const logger = options.logger ?? silentLogger;
   const { dir, info: existing } = await RunDirectory.open(options.out, { resume: options.resume === true });
+  // The checkpoint a resumed run continues from (the decay of an annealed resume starts there).
+  const latest = existing ? await dir.latestCheckpoint() : undefined;
   let info: RunInfo;
   if (existing) {
     if (options.model && options.model !== existing.kind) {
       throw new ValidationError(`${dir.path} is a ${existing.kind} run; --model ${options.model} does not match it`);
     }
     checkResumedTaskFlags(existing, options);
-    const resumeStep = (await dir.latestCheckpoint())?.step ?? 0;
+    const resumeStep = latest?.step ?? 0;
     info = withResumeOverrides(existing, options, resumeStep);
     if (info !== existing) {
-      const before = learningRateAt(resumeStep, scheduleOf(existing.optimization));
-      const after = learningRateAt(resumeStep, scheduleOf(info.optimization));
+      const before = learningRateAt(resumeStep, existing.optimization);
+      const after = learningRateAt(resumeStep, info.optimization);
       // Stretching a finished decay with --steps, or dropping it, makes the rate jump: say so.
       if (Math.abs(after - before) > 1e-3 * before) {
         logger.warn(`the learning rate at step ${resumeStep} changes from ${before.toPrecision(3)} to ${after.toPrecision(3)}`, {
@@ -241,7 +239,6 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
     ...(options.backend ? { backend: parseBackendName(options.backend) } : {}),
   });
   try {
-    const latest = await dir.latestCheckpoint();
     if (existing && latest) {
       await readTrainerCheckpoint(latest.path, trainer);
       await dir.truncateMetricsAfter(latest.step);

@@ -20,7 +20,7 @@ export interface LearningRateSchedule {
   readonly lr: number;
   /** Linear warm-up from lr/warmupSteps to lr over the first `warmupSteps` steps (default 0). */
   readonly warmupSteps?: number;
-  readonly decay?: LearningRateDecay;
+  readonly lrDecay?: LearningRateDecay;
 }
 
 export function parseDecayKind(value: string): LearningRateDecayKind | undefined {
@@ -45,7 +45,7 @@ export function validateDecay(decay: LearningRateDecay, lr: number): void {
 
 /** The learning rate of optimiser step `step` (0-based). */
 export function learningRateAt(step: number, schedule: LearningRateSchedule): number {
-  const { lr, warmupSteps = 0, decay } = schedule;
+  const { lr, warmupSteps = 0, lrDecay: decay } = schedule;
   const warmup = warmupSteps > 0 ? Math.min(1, (step + 1) / warmupSteps) : 1;
   if (!decay) return lr * warmup;
   const progress = Math.min(1, Math.max(0, (step - decay.startStep) / (decay.endStep - decay.startStep)));

@@ -154,8 +154,8 @@ export class Trainer {
 
   /** One optimiser step. */
   async trainStep(): Promise<StepResult> {
-    const { batchSize, microBatch, warmupSteps = 0, lrDecay, gradClipNorm = null } = this.optimization;
-    const lr = learningRateAt(this.stepCount, { lr: this.optimization.lr, warmupSteps, ...(lrDecay ? { decay: lrDecay } : {}) });
+    const { batchSize, microBatch, gradClipNorm = null } = this.optimization;
+    const lr = learningRateAt(this.stepCount, this.optimization);
     // Adam reads its learning rate on every applyGradients call; this is how warm-up is applied.
     (this.optimizer as unknown as { learningRate: number }).learningRate = lr;
 
