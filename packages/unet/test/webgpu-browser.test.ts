@@ -29,7 +29,7 @@ describe.skipIf(!hasChromium)('UNet gradients on webgpu (Chromium, SwiftShader a
     // The reference runs tfjs-backend-cpu's stock kernels: genlab's replacements would be on both sides.
     await tf.setBackend('cpu');
     session = await openWebgpuPage<UNetWebgpuPage>(new URL('./webgpu-page.ts', import.meta.url));
-    expect(await session.call('init')).toMatchObject({ backend: 'webgpu', kernels: ['Conv2DBackpropFilter'] });
+    expect(await session.call('init')).toMatchObject({ backend: 'webgpu', kernels: ['Conv2DBackpropFilter', 'AddN'] });
   }, 180_000);
   afterAll(async () => {
     await session?.close();

@@ -68,26 +68,12 @@ export function accumulateGradients(variables: readonly tf.Variable[], microBatc
 }
 
 /**
- * Sums tensors of one shape by pairwise `tf.add`. Not `tf.addN`: tfjs-backend-webgpu binds every
- * input of AddN as a storage buffer, and a model's ~250 gradients exceed the 8 that WebGPU allows
- * per shader stage (the pipeline is silently invalid and the result garbage).
+ * The global L2 norm over every tensor of `grads`. (`tf.addN` over ~250 tensors needs @lab/core's
+ * chunked AddN on webgpu, which `initBackend` registers: the stock kernel returns garbage there.)
  */
-export function sumTensors(tensors: readonly tf.Tensor[]): tf.Tensor {
-  if (tensors.length === 0) throw new ValidationError('sumTensors needs at least one tensor');
-  return tf.tidy(() => {
-    let level = [...tensors];
-    while (level.length > 1) {
-      const next: tf.Tensor[] = [];
-      for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? tf.add(level[i]!, level[i + 1]!) : level[i]!);
-      level = next;
-    }
-    return tf.clone(level[0]!);
-  });
-}
-
-/** The global L2 norm over every tensor of `grads`. */
 export function globalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(sumTensors(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+  if (grads.length === 0) throw new ValidationError('globalNorm needs at least one gradient');
+  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
 }
 
 /**

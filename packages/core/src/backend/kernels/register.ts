@@ -2,6 +2,7 @@
 // of them (into tfjs's global registry) when imported. Training needs them.
 import '@tensorflow/tfjs-layers';
 import {
+  AddN,
   BatchMatMul,
   Cast,
   Conv2DBackpropFilter,
@@ -18,6 +19,7 @@ import {
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
 import { createTransposingBatchMatMul } from './batch-mat-mul.js';
+import { createChunkedAddN, webgpuAddNInputLimit } from './chunked-add-n.js';
 import { createConv2DBackpropFilter } from './conv2d-backprop-filter.js';
 import { createConv2DBackpropInput } from './conv2d-backprop-input.js';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
@@ -80,7 +82,9 @@ export interface TrainingKernelReport {
  * - `cpu`: `Conv2DBackpropFilter`, replacing the stock scalar loop (~0.014 GFLOP/s) with
  *   one forward conv; the stock kernel stays as fallback for NCHW.
  * - `webgpu`: the same `Conv2DBackpropFilter` (the stock shader took 83 % of a UNet training
- *   step on an H200, docs/gpu-webgpu.md; checked for correctness in Chromium's SwiftShader).
+ *   step on an H200, docs/gpu-webgpu.md; checked for correctness in Chromium's SwiftShader), and
+ *   an `AddN` that sums long lists in chunks (the stock one binds every input in one shader and
+ *   silently returns garbage beyond WebGPU's 8 storage buffers per stage).
  * Other backends are left alone. Idempotent. `initBackend` calls it.
  */
 export function registerTrainingKernels(backendName: string): TrainingKernelReport {
@@ -88,6 +92,13 @@ export function registerTrainingKernels(backendName: string): TrainingKernelRepo
   if (backendName === 'wasm' || backendName === 'cpu' || backendName === 'webgpu') {
     replaceKernel(Conv2DBackpropFilter, backendName, (stock) => createConv2DBackpropFilter(backendName, stock));
     kernels.push(Conv2DBackpropFilter);
+  }
+  if (backendName === 'webgpu') {
+    const stock = getStockKernel(AddN, backendName);
+    if (stock !== undefined) {
+      replaceKernel(AddN, backendName, () => createChunkedAddN(backendName, stock, webgpuAddNInputLimit));
+      kernels.push(AddN);
+    }
   }
   if (backendName === 'wasm') {
     if (!getKernel(UnsortedSegmentSum, backendName) || isOurs(UnsortedSegmentSum, backendName)) {

@@ -14,6 +14,8 @@ export type WebgpuPage = {
   init(): Promise<{ backend: string; adapter: string; kernels: readonly string[] }>;
   /** The filter gradient of conv2d(x, w) · dy through autodiff (so through the registered kernel). */
   filterGradient(c: ConvCase, dyShape: number[], x: number[], dy: number[]): Promise<number[]>;
+  /** tf.addN over `inputs`, each of `shape`. */
+  addN(shape: number[], inputs: number[][]): Promise<number[]>;
   numTensors(): number;
 };
 
@@ -37,6 +39,12 @@ const page: WebgpuPage = {
       return grad(tf.zeros(c.filter) as tf.Tensor4D);
     });
     // WebGPU cannot read synchronously: data(), never dataSync().
+    const values = Array.from(await result.data());
+    result.dispose();
+    return values;
+  },
+  async addN(shape, inputs) {
+    const result = tf.tidy(() => tf.addN(inputs.map((values) => tf.tensor(values, shape))));
     const values = Array.from(await result.data());
     result.dispose();
     return values;
