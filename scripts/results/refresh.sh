@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Exports three training runs as the API's bundled models and measures them for docs/results.md:
 # classifier test accuracy, FD-cls / KID-cls / IS-cls of each generator beside the real-data floor
-# and the noise ceiling, how much the diffusion model uses its label (label-sensitivity.ts), and the
-# sample grids (scripts/results/grids.ts).
+# and the noise ceiling, how much the diffusion model uses its label (label-sensitivity.ts), how
+# often its class-conditional samples show the requested class at guidance 1, 2 and 4
+# (guided-accuracy.ts), and the sample grids (scripts/results/grids.ts).
 #
 #   scripts/results/refresh.sh <runs dir with diffusion/ energy/ classifier/> <cifar-10-batches-bin> [n]
 #
@@ -31,6 +32,8 @@ cli evaluate --run "$runs/energy" --n "$n" --classifier "$models/classifier-cifa
   --sample-steps "$ebm_steps" --data-dir "$data" | tee "$runs/eval-energy.txt"
 node --conditions=@lab/source --import tsx scripts/results/label-sensitivity.ts "$models/ddpm-cifar10" "$data" 200 \
   | tee "$runs/label-sensitivity.txt"
+node --conditions=@lab/source --import tsx scripts/results/guided-accuracy.ts "$models" 10 1,2,4 \
+  | tee "$runs/guided-accuracy.txt"
 node --conditions=@lab/source --import tsx scripts/results/grids.ts "$models" docs/images
 wait "$diffusion"
 cat "$runs/eval-diffusion.txt"
