@@ -3,6 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The Chromium/WebGPU harness is core's (its kernels are tested the same way).
 import { hasChromium, openWebgpuPage, type WebgpuSession } from '../../../packages/core/test/helpers/chromium-webgpu.js';
+import { relativeL2Error } from '../../../packages/core/test/helpers/numeric.js';
 import { parseCifarBatch } from '../src/data/cifar10-format.js';
 import { taskFromConfig } from '../src/tasks/index.js';
 import type { ModelKind } from '../src/tasks/types.js';
@@ -12,23 +13,9 @@ import type { TrainerWebgpuPage } from './webgpu-page.js';
 
 if (!hasChromium) console.warn('SKIPPED trainer webgpu test: /usr/bin/chromium is absent (apt-get install -y chromium)');
 
-/** Relative L2 distance of `a` from the reference `b`, over all tensors together. */
-function relativeL2(a: readonly (readonly number[])[], b: readonly (readonly number[])[]): number {
-  let diff = 0;
-  let scale = 0;
-  a.forEach((values, i) => {
-    const reference = b[i] as readonly number[];
-    values.forEach((v, j) => {
-      diff += (v - (reference[j] as number)) ** 2;
-      scale += (reference[j] as number) ** 2;
-    });
-  });
-  return Math.sqrt(diff / Math.max(scale, 1e-30));
-}
-
-/** w − w0, tensor by tensor. */
-function updates(weights: readonly (readonly number[])[], initial: readonly (readonly number[])[]): number[][] {
-  return weights.map((values, i) => values.map((v, j) => v - ((initial[i] as readonly number[])[j] as number)));
+/** w − w0 over all tensors, flattened. */
+function update(weights: readonly (readonly number[])[], initial: readonly (readonly number[])[]): number[] {
+  return weights.flatMap((values, i) => values.map((v, j) => v - ((initial[i] as readonly number[])[j] as number)));
 }
 
 async function readWeights(model: { getWeights(): tf.Tensor[] }): Promise<number[][]> {
@@ -102,8 +89,8 @@ describe.skipIf(!hasChromium)('Trainer steps on webgpu (Chromium, SwiftShader ad
           weights: initial,
           steps: c.steps,
         });
-        const weightError = relativeL2(updates(onWebgpu.weights, initial), updates(expectedWeights, initial));
-        const emaError = relativeL2(updates(onWebgpu.emaWeights, initial), updates(expectedEma, initial));
+        const weightError = relativeL2Error(update(onWebgpu.weights, initial), update(expectedWeights, initial));
+        const emaError = relativeL2Error(update(onWebgpu.emaWeights, initial), update(expectedEma, initial));
         // Measured: losses and norms within 2e-5 relative, weight and EMA updates within 5e-4 (L2);
         // with the stock AddN the norm reads 0 or is off by 12–98 %.
         expect(onWebgpu.results).toHaveLength(c.steps);

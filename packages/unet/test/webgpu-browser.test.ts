@@ -3,22 +3,12 @@ import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The Chromium/WebGPU harness is core's (its kernels are tested the same way).
 import { hasChromium, openWebgpuPage, type WebgpuSession } from '../../core/test/helpers/chromium-webgpu.js';
+import { relativeL2Error } from '../../core/test/helpers/numeric.js';
 import { createUNet } from '../src/unet.js';
 import { MICRO, randomArray } from './helpers.js';
 import type { UNetWebgpuPage } from './webgpu-page.js';
 
 if (!hasChromium) console.warn('SKIPPED UNet webgpu test: /usr/bin/chromium is absent (apt-get install -y chromium)');
-
-/** Relative L2 error of `a` against the reference `b`. */
-function relativeError(a: readonly number[], b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff += ((a[i] as number) - (b[i] as number)) ** 2;
-    scale += (b[i] as number) ** 2;
-  }
-  return Math.sqrt(diff / Math.max(scale, 1e-30));
-}
 
 // The whole backward pass of a class-conditional UNet (GroupNorm's closed-form gradient, attention,
 // up/down-sampling, the label and time embeddings) on tfjs-backend-webgpu, in Chromium's SwiftShader
@@ -62,7 +52,7 @@ describe.skipIf(!hasChromium)('UNet gradients on webgpu (Chromium, SwiftShader a
     // float32 sums in another order through ~130 weights: relative errors of 1e-5 to 2e-4 measured; a wrong kernel gives ≥ 1e-2.
     onWebgpu.grads.forEach((grad, i) => {
       expect(grad, variables[i]?.name).toHaveLength(referenceGrads[i]?.length ?? -1);
-      expect(relativeError(grad, referenceGrads[i] as Float32Array), variables[i]?.name).toBeLessThan(1e-3);
+      expect(relativeL2Error(grad, referenceGrads[i] as Float32Array), variables[i]?.name).toBeLessThan(1e-3);
     });
     expect(onWebgpu.numTensorsAfter).toBe(onWebgpu.numTensorsBefore);
     tf.dispose([reference.value, ...reference.grads]);

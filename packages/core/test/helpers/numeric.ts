@@ -23,6 +23,18 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   return diff / Math.max(scale, 1e-30);
 }
 
+/** ‖a − b‖₂ / ‖b‖₂: the relative error of a whole gradient or update, robust to a few tiny entries. */
+export function relativeL2Error(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff += ((a[i] as number) - (b[i] as number)) ** 2;
+    scale += (b[i] as number) ** 2;
+  }
+  return Math.sqrt(diff / Math.max(scale, 1e-30));
+}
+
 /** Deterministic pseudo-random floats in [-1, 1), independent of any tfjs backend. */
 export function seededValues(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
