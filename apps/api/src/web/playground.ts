@@ -22,7 +22,7 @@ export const PLAYGROUND_HTML = `<!doctype html>
     <label>Images <input id="count" name="count" type="number" min="1" max="64" value="16"></label>
     <label>Seed <input id="seed" name="seed" type="number" min="0" max="4294967295" placeholder="random"></label>
     <label id="class-row">Class <select id="classLabel" name="classLabel"><option value="">any</option></select></label>
-    <label id="guidance-row">Guidance <input id="guidance" name="guidance" type="number" min="0" max="20" step="0.5" value="1"></label>
+    <label id="guidance-row">Guidance <input id="guidance" name="guidance" type="number" min="0" max="20" step="0.5" value="4"></label>
     <label>Token <input id="token" name="token" type="password" placeholder="only if the server needs one"></label>
     <button id="generate" type="submit">Generate</button>
     <button id="cancel" type="button" disabled>Cancel</button>
