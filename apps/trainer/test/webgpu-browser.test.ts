@@ -8,18 +8,14 @@ import { parseCifarBatch } from '../src/data/cifar10-format.js';
 import { taskFromConfig } from '../src/tasks/index.js';
 import type { ModelKind } from '../src/tasks/types.js';
 import { type OptimizationConfig, type StepResult, Trainer } from '../src/train/trainer.js';
-import { MICRO_DIFFUSION, makeCifarBytes } from './fixtures.js';
+import { MICRO_DIFFUSION, makeCifarBytes, weightsOf } from './fixtures.js';
 import type { TrainerWebgpuPage } from './webgpu-page.js';
 
 if (!hasChromium) console.warn('SKIPPED trainer webgpu test: /usr/bin/chromium is absent (apt-get install -y chromium)');
 
 /** w − w0 over all tensors, flattened. */
-function update(weights: readonly (readonly number[])[], initial: readonly (readonly number[])[]): number[] {
-  return weights.flatMap((values, i) => values.map((v, j) => v - ((initial[i] as readonly number[])[j] as number)));
-}
-
-async function readWeights(model: { getWeights(): tf.Tensor[] }): Promise<number[][]> {
-  return Promise.all(model.getWeights().map(async (w) => Array.from(await w.data())));
+function update(weights: readonly ArrayLike<number>[], initial: readonly ArrayLike<number>[]): number[] {
+  return weights.flatMap((values, i) => Array.from(values, (v, j) => v - ((initial[i] as ArrayLike<number>)[j] as number)));
 }
 
 interface Case {
@@ -74,11 +70,11 @@ describe.skipIf(!hasChromium)('Trainer steps on webgpu (Chromium, SwiftShader ad
     it(`${c.kind}: ${c.steps} steps match the cpu backend, and tensors stay flat`, async () => {
       const trainer = new Trainer(taskFromConfig(c.kind, c.config), records, optimization, 11);
       try {
-        const initial = await readWeights(trainer.model);
+        const initial = (await weightsOf(trainer.model)).map((w) => Array.from(w)); // plain arrays: they cross to the page as JSON
         const reference: StepResult[] = [];
         for (let i = 0; i < c.steps; i++) reference.push(await trainer.trainStep());
-        const expectedWeights = await readWeights(trainer.model);
-        const expectedEma = await readWeights(trainer.ema.model);
+        const expectedWeights = await weightsOf(trainer.model);
+        const expectedEma = await weightsOf(trainer.ema.model);
 
         const onWebgpu = await session.call('train', {
           kind: c.kind,
