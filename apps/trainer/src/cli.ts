@@ -22,11 +22,11 @@ Commands:
             [--samples N] [--sample-steps N] [--langevin-steps N] [--schedule linear|cosine]
             [--timesteps T] [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
   evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
-            [--test-n N] [--batch B] [--sample-steps N] [--seed S] [--data-dir DIR]
+            [--test-n N] [--batch B] [--sample-steps N] [--guidance G] [--step N] [--seed S] [--data-dir DIR]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)
   export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
-  sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--seed S]
+  sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--guidance G] [--step N] [--seed S]
 
 Data: --data-dir or GENLAB_CIFAR10_DIR (a cifar-10-batches-bin folder); otherwise the official
 archive is downloaded once into GENLAB_CACHE (default ~/.cache/genlab). Backend: GENLAB_BACKEND.
@@ -74,6 +74,7 @@ const OPTIONS = {
   'test-n': { type: 'string' },
   to: { type: 'string' },
   step: { type: 'string' },
+  guidance: { type: 'string' },
   force: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -200,12 +201,14 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
         batch: num(values, 'batch'),
         seed: num(values, 'seed', { min: 0 }),
         sampleSteps: num(values, 'sample-steps'),
+        guidance: num(values, 'guidance', { real: true }),
+        step: num(values, 'step', { min: 0 }),
         ...(values.classifier ? { classifier: atBase(values.classifier) } : {}),
         ...dataDir,
         logger,
       } as Parameters<typeof evaluateCommand>[0]);
       process.stdout.write(`${report.table}\n`);
-      process.stdout.write(`(features: ${report.features}; written to ${report.run}/evaluation.json)\n`);
+      process.stdout.write(`(step ${report.step}; features: ${report.features}; written to ${report.file})\n`);
       return 0;
     }
     case 'export': {
@@ -227,6 +230,8 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
         n: num(values, 'n'),
         seed: num(values, 'seed', { min: 0 }),
         steps: num(values, 'steps'),
+        guidance: num(values, 'guidance', { real: true }),
+        step: num(values, 'step', { min: 0 }),
         logger,
       } as Parameters<typeof sampleCommand>[0]);
       process.stdout.write(`wrote ${result.path} (step ${result.step})\n`);

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { initBackend, loadCheckpoint, Rng, silentLogger, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -241,11 +241,27 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     }
     expect(report.reference).toMatchObject({ count: 30, cached: false });
     expect(report.table).toContain('FD-cls');
-    expect(existsSync(join(straight, 'evaluation.json'))).toBe(true);
-    // The export manifest carries the evaluation figures.
+    expect(report).toMatchObject({ step: 4, sampleSteps: 2, guidance: 1, file: join(straight, 'evaluations', 'step-00000004.json') });
+    expect(existsSync(report.file)).toBe(true);
+    // The export manifest carries the evaluation figures of the exported step, and the mean training loss up to it.
     const exported = await exportCommand({ run: straight, to: join(root, 'models', 'evaluated'), force: true });
     expect(exported.manifest.metrics?.['FD-cls']).toBeCloseTo(report.sets.generated?.['FD-cls'] as number, 10);
-    expect(typeof exported.manifest.metrics?.train_loss).toBe('number');
+    const losses = (await new RunDirectory(straight).readMetrics()).map((m) => m.loss as number);
+    expect(exported.manifest.metrics?.train_loss).toBeCloseTo(losses.reduce((a, b) => a + b, 0) / 4, 10);
+
+    // An older checkpoint is evaluated on request, into its own file; exporting that step carries its figures,
+    // and a step nobody evaluated carries none (never another step's).
+    const older = await evaluateCommand({ ...options, step: 2 });
+    expect(older).toMatchObject({ step: 2, file: join(straight, 'evaluations', 'step-00000002.json') });
+    expect(older.sets.generated?.['FD-cls']).not.toBeCloseTo(report.sets.generated?.['FD-cls'] as number, 6);
+    const exportedOlder = await exportCommand({ run: straight, to: join(root, 'models', 'older'), step: 2 });
+    expect(exportedOlder.manifest.metrics?.['FD-cls']).toBeCloseTo(older.sets.generated?.['FD-cls'] as number, 10);
+    expect(exportedOlder.manifest.metrics?.train_loss).toBeCloseTo(((losses[0] as number) + (losses[1] as number)) / 2, 10);
+    await rm(older.file);
+    const unevaluated = await exportCommand({ run: straight, to: join(root, 'models', 'older'), step: 2, force: true });
+    expect(unevaluated.manifest.metrics?.['FD-cls']).toBeUndefined();
+    // Guidance needs a class-conditional run; this one is not (refused before any sampling).
+    await expect(evaluateCommand({ ...options, guidance: 3 })).rejects.toThrow(/class-conditional/);
     const again = await evaluateCommand(options);
     expect(again.reference.cached).toBe(true);
     expect(again.sets.test?.['FD-cls']).toBeCloseTo(report.sets.test?.['FD-cls'] as number, 6);

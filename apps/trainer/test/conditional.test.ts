@@ -1,15 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { initBackend, loadCheckpoint, Rng, silentLogger, ValidationError } from '@lab/core';
+import { createSchedule, DDIMSampler, sampleDiffusion } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli.js';
 import { exportCommand } from '../src/commands/export.js';
 import { defaultWarmup } from '../src/commands/train.js';
 import { RunDirectory } from '../src/run/run-dir.js';
-import type { DiffusionTask } from '../src/tasks/diffusion.js';
+import { DiffusionTask, type DiffusionTaskOptions } from '../src/tasks/diffusion.js';
 import { createTask, DEFAULT_OPTIMIZATION } from '../src/tasks/index.js';
-import { tempDir, writeCifarDir } from './fixtures.js';
+import { MICRO_DIFFUSION, maxAbsDiff, tempDir, writeCifarDir } from './fixtures.js';
 
 let previousBackend: string | undefined;
 beforeAll(async () => {
@@ -90,6 +91,41 @@ describe('class-conditional diffusion runs', () => {
     model?.dispose();
     tf.dispose(Object.values(loaded.tensors));
   }, 300_000);
+});
+
+describe('guided samples from a conditional run', () => {
+  it('guidance 0 is the unconditional model: the same samples as labelling every image with the null class', async () => {
+    const task = new DiffusionTask({ ...MICRO_DIFFUSION, unet: { ...MICRO_DIFFUSION.unet, numClasses: 3 } } as DiffusionTaskOptions);
+    const model = task.createModel();
+    const shape = [2, 32, 32, 3] as [number, number, number, number];
+    const guided = await task.sample(model, 2, new Rng(5), { steps: 2, guidance: 0 });
+    // The reference path has no guidance at all: plain conditional sampling with label 3 (= numClasses) everywhere.
+    const unconditional = await sampleDiffusion({
+      denoiser: (x, t, y) => model.apply([x, t, y as tf.Tensor], { training: false }) as tf.Tensor4D,
+      sampler: new DDIMSampler(createSchedule({ kind: 'linear', timesteps: 50 })),
+      steps: 2,
+      shape,
+      rng: new Rng(5),
+      classLabels: new Int32Array(2).fill(3),
+    });
+    const conditional = await task.sample(model, 2, new Rng(5), { steps: 2 });
+    const [g, u, c] = await Promise.all([guided.data(), unconditional.data(), conditional.data()]);
+    expect(maxAbsDiff([g as Float32Array], [u as Float32Array])).toBeLessThan(1e-5);
+    // …and the labels matter, so the comparison could fail.
+    expect(maxAbsDiff([c as Float32Array], [u as Float32Array])).toBeGreaterThan(1e-4);
+    tf.dispose([guided, unconditional, conditional]);
+    model.dispose();
+  });
+
+  it('an unconditional diffusion task or an energy task refuses guidance', async () => {
+    const task = new DiffusionTask(MICRO_DIFFUSION as DiffusionTaskOptions);
+    expect(task.classConditional).toBe(false);
+    const model = task.createModel();
+    await expect(task.sample(model, 2, new Rng(1), { steps: 1, guidance: 2 })).rejects.toThrow(/class-conditional/);
+    model.dispose();
+    const energy = createTask('energy', {});
+    expect(energy.classConditional).toBeFalsy();
+  });
 });
 
 describe('default warm-up', () => {

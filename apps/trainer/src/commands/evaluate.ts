@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { type Logger, Rng, silentLogger, ValidationError } from '@lab/core';
 import type * as tf from '@tensorflow/tfjs-core';
 import { CIFAR_CLASSES, type CifarRecords } from '../data/cifar10-format.js';
@@ -24,6 +25,10 @@ export interface EvaluateCommandOptions extends DataOptions {
   seed?: number;
   /** DDIM steps (diffusion) or Langevin steps (energy) per sample. */
   sampleSteps?: number;
+  /** The checkpoint to evaluate (default: the latest). */
+  step?: number;
+  /** Classifier-free guidance scale of the samples (class-conditional diffusion runs; default 1). */
+  guidance?: number;
   cacheDir?: string;
   /** Records supplied directly (tests). */
   trainRecords?: CifarRecords;
@@ -35,6 +40,9 @@ export interface EvaluationReport {
   readonly run: string;
   readonly kind: string;
   readonly step: number;
+  /** Generative runs: the sampler steps and the guidance scale the samples were drawn with. */
+  readonly sampleSteps?: number;
+  readonly guidance?: number;
   readonly features: string;
   readonly reference: { readonly split: 'train'; readonly count: number; readonly cached: boolean };
   /** Generated samples, the real test set (floor) and uniform noise (ceiling), each against the training set. */
@@ -99,21 +107,31 @@ export async function evaluateClassifierCommand(options: ClassifierEvaluationOpt
 /**
  * `evaluate`: FD-cls, KID-cls, IS-cls and the predicted-class histogram of N generated samples
  * against the real training set, beside the same metrics for N real test images (what a perfect
- * generator would score) and N uniform-noise images (a useless one). Writes `evaluation.json`.
+ * generator would score) and N uniform-noise images (a useless one). Evaluates the latest
+ * checkpoint or the one at `step`, and writes `evaluations/step-N[-guidance-G].json` in the run.
  */
-export async function evaluateCommand(options: EvaluateCommandOptions): Promise<EvaluationReport> {
+export async function evaluateCommand(options: EvaluateCommandOptions): Promise<EvaluationReport & { readonly file: string }> {
   const logger = options.logger ?? silentLogger;
   const n = options.n ?? 1000;
   const batch = options.batch ?? 50;
+  const guidance = options.guidance ?? 1;
   if (!(Number.isInteger(n) && n >= 2)) throw new ValidationError(`--n must be an integer ≥ 2, got ${n}`);
+  if (!(Number.isFinite(guidance) && guidance >= 0)) throw new ValidationError(`--guidance must be a number ≥ 0, got ${guidance}`);
   const runDir = await RunDirectory.existing(options.run);
   const info = await runDir.readInfo();
+  if (guidance !== 1 && info.kind !== 'diffusion')
+    throw new ValidationError(`--guidance applies to class-conditional diffusion runs; ${runDir.path} is a ${info.kind} run`);
   const classifierPath = options.classifier ?? (info.kind === 'classifier' ? options.run : undefined);
   if (!classifierPath)
     throw new ValidationError('--classifier <classifier run or exported classifier> is required to evaluate a generative run');
-  const extractor = new FeatureExtractor(await loadClassifierModel(classifierPath));
-  const generator = info.kind === 'classifier' ? undefined : await loadRunModel(options.run);
+  const stepOption = options.step !== undefined ? { step: options.step } : {};
+  // A classifier run evaluated at an older step is also its own feature extractor at that step.
+  const extractor = new FeatureExtractor(await loadClassifierModel(classifierPath, classifierPath === options.run ? stepOption : {}));
+  let generator: Awaited<ReturnType<typeof loadRunModel>> | undefined;
   try {
+    generator = info.kind === 'classifier' ? undefined : await loadRunModel(options.run, stepOption);
+    if (guidance !== 1 && !generator?.task.classConditional)
+      throw new ValidationError(`--guidance needs a class-conditional diffusion run; ${runDir.path} is unconditional`);
     const train = options.trainRecords ?? (await loadSplit('train', options)).records;
     const test = options.testRecords ?? (await loadSplit('test', options)).records;
     const cacheDir = options.cacheDir ?? genlabCacheDir(options.env);
@@ -139,10 +157,14 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
     const kidSize = Math.min(1000, n, reference.outputs.count);
     if (generator?.task.sample) {
       const sample = generator.task.sample.bind(generator.task);
+      const model = generator.model;
       const sampleRng = rng.fork();
       const generated = await extractor.runAll(n, batch, async (start, size) => {
         logger.info('sampling', { from: start, to: start + size, of: n });
-        return sample(generator.model, size, sampleRng, options.sampleSteps ? { steps: options.sampleSteps } : {});
+        return sample(model, size, sampleRng, {
+          ...(options.sampleSteps ? { steps: options.sampleSteps } : {}),
+          ...(guidance !== 1 ? { guidance } : {}),
+        });
       });
       sets.generated = compareWithReference(generated, reference.outputs, rng.fork(), kidSize);
     }
@@ -156,18 +178,22 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       formatReport(sets, CIFAR_CLASSES),
       ...(accuracy ? ['', 'test accuracy', formatAccuracy(accuracy, CIFAR_CLASSES)] : []),
     ].join('\n');
+    const step = generator?.step ?? options.step ?? (await runDir.latestCheckpoint())?.step ?? 0;
     const report: EvaluationReport = {
       run: runDir.path,
       kind: info.kind,
-      step: generator?.step ?? (await runDir.latestCheckpoint())?.step ?? 0,
+      step,
+      ...(generator ? { sampleSteps: options.sampleSteps ?? (generator.task.config.sampleSteps as number), guidance } : {}),
       features: `penultimate layer 'features' of the classifier at ${classifierPath}`,
       reference: { split: 'train', count: reference.outputs.count, cached: reference.cached },
       sets,
       ...(accuracy ? { testAccuracy: accuracy.accuracy, accuracy } : {}),
       table,
     };
-    await writeAtomic(join(runDir.path, 'evaluation.json'), `${JSON.stringify(report, null, 2)}\n`);
-    return report;
+    const file = runDir.evaluationPath(step, guidance);
+    await mkdir(dirname(file), { recursive: true });
+    await writeAtomic(file, `${JSON.stringify(report, null, 2)}\n`);
+    return { ...report, file };
   } finally {
     extractor.dispose();
     generator?.model.dispose();

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { type GenlabManifest, type Logger, Rng, saveCheckpoint, silentLogger, ValidationError } from '@lab/core';
 import { energyFunction } from '@lab/energy';
 import * as tf from '@tensorflow/tfjs-core';
@@ -40,7 +40,7 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
   }
   const loaded = await loadRunModel(options.run, options.step !== undefined ? { step: options.step } : {});
   try {
-    const metrics = await manifestMetrics(options.run);
+    const metrics = await manifestMetrics(options.run, loaded.step);
     const manifest: GenlabManifest = {
       format: 1,
       kind: loaded.info.kind,
@@ -69,19 +69,25 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
   }
 }
 
+const TRAIN_METRICS_WINDOW = 100;
+
 /**
- * Figures for the manifest: the last step's training loss (and task metrics) as `train_*`, and,
- * when `evaluate` has been run, its test accuracy or the generated set's FD-cls / KID-cls / IS-cls.
+ * Figures for the manifest, all of the exported step: the training loss (and task metrics) as
+ * `train_*`, averaged over the last TRAIN_METRICS_WINDOW steps up to it, and, when `evaluate` has measured that checkpoint, its test accuracy or the generated
+ * set's FD-cls / KID-cls / IS-cls (unguided: what the API serves by default).
  */
-async function manifestMetrics(run: string): Promise<Record<string, number> | undefined> {
+async function manifestMetrics(run: string, step: number): Promise<Record<string, number> | undefined> {
   const dir = new RunDirectory(run);
   const out: Record<string, number> = {};
-  const last = (await dir.readMetrics()).at(-1);
+  // One batch's loss is noisy: average the steps leading up to the exported one.
+  const window = (await dir.readMetrics()).filter(
+    (r) => typeof r.step === 'number' && r.step > step - TRAIN_METRICS_WINDOW && r.step <= step,
+  );
   for (const key of ['loss', 'accuracy', 'ePos', 'eNeg']) {
-    const value = last?.[key];
-    if (typeof value === 'number') out[`train_${key}`] = value;
+    const values = window.map((r) => r[key]).filter((v): v is number => typeof v === 'number');
+    if (values.length > 0) out[`train_${key}`] = values.reduce((a, b) => a + b, 0) / values.length;
   }
-  const evaluationFile = join(dir.path, 'evaluation.json');
+  const evaluationFile = dir.evaluationPath(step);
   if (existsSync(evaluationFile)) {
     const evaluation = JSON.parse(await readFile(evaluationFile, 'utf8')) as Partial<EvaluationReport>;
     if (typeof evaluation.testAccuracy === 'number') out.testAccuracy = evaluation.testAccuracy;

@@ -11,16 +11,23 @@ export interface SampleCommandOptions {
   seed?: number;
   /** DDIM steps (diffusion) or Langevin steps (energy). */
   steps?: number;
+  /** Classifier-free guidance scale (class-conditional diffusion runs; default 1). */
+  guidance?: number;
+  /** The checkpoint to sample from (default: the latest). */
+  step?: number;
   logger?: Logger;
 }
 
-/** `sample`: a grid PNG of `n` samples from a run's EMA model. */
+/** `sample`: a grid PNG of `n` samples from a run's EMA model (a conditional model's cycle through its classes). */
 export async function sampleCommand(options: SampleCommandOptions): Promise<{ path: string; step: number }> {
-  const loaded = await loadRunModel(options.run);
+  const loaded = await loadRunModel(options.run, options.step !== undefined ? { step: options.step } : {});
   try {
     if (!loaded.task.sample) throw new ValidationError(`a ${loaded.info.kind} run cannot generate samples`);
     const n = options.n ?? 16;
-    const samples = await loaded.task.sample(loaded.model, n, new Rng(options.seed ?? 0), options.steps ? { steps: options.steps } : {});
+    const samples = await loaded.task.sample(loaded.model, n, new Rng(options.seed ?? 0), {
+      ...(options.steps ? { steps: options.steps } : {}),
+      ...(options.guidance !== undefined ? { guidance: options.guidance } : {}),
+    });
     try {
       const png = await gridPng(samples, { columns: Math.ceil(Math.sqrt(n)) });
       const path = resolve(options.out);

@@ -35,12 +35,13 @@ export async function loadRunModel(runPath: string, options: { step?: number } =
 }
 
 /**
- * Loads a classifier for evaluation from a classifier run (its EMA weights) or from an
- * exported model folder (`genlab.json` of kind `classifier`).
+ * Loads a classifier for evaluation from a classifier run (the EMA weights of its latest
+ * checkpoint, or of the one at `step`) or from an exported model folder (`genlab.json` of kind
+ * `classifier`).
  */
-export async function loadClassifierModel(path: string): Promise<tfl.LayersModel> {
+export async function loadClassifierModel(path: string, options: { step?: number } = {}): Promise<tfl.LayersModel> {
   if (existsSync(join(path, 'run.json'))) {
-    const run = await loadRunModel(path);
+    const run = await loadRunModel(path, options);
     if (run.info.kind !== 'classifier') {
       run.model.dispose();
       throw new ValidationError(`${path} is a ${run.info.kind} run, not a classifier run`);
@@ -49,6 +50,7 @@ export async function loadClassifierModel(path: string): Promise<tfl.LayersModel
   }
   if (!existsSync(join(path, MANIFEST_FILE)))
     throw new NotFoundError(`${path} is neither a classifier run nor an exported classifier (no run.json or ${MANIFEST_FILE})`);
+  if (options.step !== undefined) throw new ValidationError(`${path} is an exported classifier: a step applies to runs only`);
   const loaded = await loadCheckpoint(path);
   tf.dispose(Object.values(loaded.tensors));
   if (loaded.manifest.kind !== 'classifier') throw new ValidationError(`${path} holds a ${loaded.manifest.kind} model, not a classifier`);

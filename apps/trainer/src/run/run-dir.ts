@@ -25,6 +25,7 @@ export interface RunInfo {
 
 const RUN_FILE = 'run.json';
 const CHECKPOINTS = 'checkpoints';
+const EVALUATIONS = 'evaluations';
 /** The file core's saveCheckpoint writes last; a checkpoint folder without it is incomplete. */
 export const MANIFEST_FILE = 'genlab.json';
 
@@ -108,6 +109,15 @@ export class RunDirectory {
     for (const step of steps.slice(0, Math.max(0, steps.length - Math.max(1, keep)))) {
       await rm(this.checkpointPath(step), { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Where `evaluate` writes its report of the checkpoint at `step`: `evaluations/step-N.json`, or
+   * `step-N-guidance-G.json` for samples drawn with classifier-free guidance G ≠ 1.
+   */
+  evaluationPath(step: number, guidance = 1): string {
+    const suffix = guidance === 1 ? '' : `-guidance-${guidance}`;
+    return join(this.path, EVALUATIONS, `step-${String(step).padStart(8, '0')}${suffix}.json`);
   }
 
   async appendMetrics(record: Record<string, unknown>): Promise<void> {

@@ -4,7 +4,7 @@ import { createUNet, resolveUNetConfig, type UNetConfig, type UNetConfigInput, t
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { CIFAR_CLASSES } from '../data/cifar10-format.js';
-import type { DataBatch, PreparedBatch, TrainingTask } from './types.js';
+import type { DataBatch, PreparedBatch, SampleOptions, TrainingTask } from './types.js';
 
 export interface DiffusionTaskOptions {
   /** A UNet preset name, or a (partial, on top of `preset`) config (default `tiny`). */
@@ -119,9 +119,16 @@ export class DiffusionTask implements TrainingTask {
     return { loss: epsilonLoss(predicted, inputs.noise as tf.Tensor) };
   }
 
-  async sample(model: tfl.LayersModel, n: number, rng: Rng, options: { signal?: AbortSignal; steps?: number } = {}): Promise<tf.Tensor4D> {
+  get classConditional(): boolean {
+    return this.numClasses !== undefined;
+  }
+
+  /** DDIM samples; a conditional model's cycle through its classes, with classifier-free guidance when asked. */
+  async sample(model: tfl.LayersModel, n: number, rng: Rng, options: SampleOptions = {}): Promise<tf.Tensor4D> {
     const sampler = new DDIMSampler(this.schedule);
     const classes = this.numClasses;
+    const guidance = options.guidance ?? 1;
+    if (guidance !== 1 && classes === undefined) throw new ValidationError('guidance needs a class-conditional diffusion run');
     return sampleDiffusion({
       denoiser: (x, t, y) => model.apply([x, t, ...(y ? [y] : [])], { training: false }) as tf.Tensor4D,
       sampler,
@@ -129,6 +136,8 @@ export class DiffusionTask implements TrainingTask {
       shape: [n, this.unet.imageSize, this.unet.imageSize, this.unet.inChannels],
       rng,
       ...(classes !== undefined ? { classLabels: Int32Array.from({ length: n }, (_, i) => i % classes) } : {}),
+      // The null label is the class index after the last one (see prepare's label dropout).
+      ...(guidance !== 1 ? { guidanceScale: guidance, nullClass: classes } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
   }

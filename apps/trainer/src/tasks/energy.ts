@@ -10,7 +10,7 @@ import {
 import { langevin } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { DataBatch, PreparedBatch, TaskState, TrainingTask } from './types.js';
+import type { DataBatch, PreparedBatch, SampleOptions, TaskState, TrainingTask } from './types.js';
 
 export interface LangevinSettings {
   steps: number;
@@ -104,7 +104,8 @@ export class EnergyTask implements TrainingTask {
     this.buffer.pushRows(negatives, slots);
   }
 
-  async sample(model: tfl.LayersModel, n: number, rng: Rng, options: { signal?: AbortSignal; steps?: number } = {}): Promise<tf.Tensor4D> {
+  async sample(model: tfl.LayersModel, n: number, rng: Rng, options: SampleOptions = {}): Promise<tf.Tensor4D> {
+    if ((options.guidance ?? 1) !== 1) throw new ValidationError('guidance needs a class-conditional diffusion run, not an energy run');
     const start = rng.uniform([n, ...this.net.inputShape], -1, 1);
     const { samples } = await langevin(energyFunction(model), start, {
       ...this.langevinSettings,

@@ -20,6 +20,15 @@ export interface TaskState {
   readonly json?: Record<string, unknown>;
 }
 
+/** How a task draws samples (preview grids, `evaluate`). */
+export interface SampleOptions {
+  readonly signal?: AbortSignal;
+  /** DDIM steps (diffusion) or Langevin steps (energy); default: the run's own. */
+  readonly steps?: number;
+  /** Classifier-free guidance scale; class-conditional diffusion only (default 1: the plain conditional model). */
+  readonly guidance?: number;
+}
+
 /**
  * One kind of model to train. The trainer owns the optimiser, gradient accumulation, clipping,
  * EMA, checkpoints and the data; a task says how to build its network, what one step's inputs
@@ -43,8 +52,10 @@ export interface TrainingTask {
   loss(model: tfl.LayersModel, inputs: PreparedBatch): { loss: tf.Scalar; metrics?: Record<string, tf.Scalar> };
   /** Called after the optimiser step with the whole prepared batch (e.g. to store Langevin chains). */
   afterStep?(prepared: PreparedBatch): Promise<void>;
+  /** True when samples are drawn per class (they cycle through the classes) and `guidance` applies. */
+  readonly classConditional?: boolean;
   /** `n` samples in [-1,1] for the preview grid and evaluation (none for a classifier). */
-  sample?(model: tfl.LayersModel, n: number, rng: Rng, options?: { signal?: AbortSignal; steps?: number }): Promise<tf.Tensor4D>;
+  sample?(model: tfl.LayersModel, n: number, rng: Rng, options?: SampleOptions): Promise<tf.Tensor4D>;
   saveState?(): TaskState;
   restoreState?(state: TaskState): Promise<void>;
 }
