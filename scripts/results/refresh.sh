@@ -31,9 +31,8 @@ cli export --run "$runs/classifier" --to "$classifier" --force
   cli evaluate --run "$runs/diffusion" "${generative[@]}" --sample-steps 50 --guidance 4 > "$runs/eval-diffusion-guided.txt"
 ) &
 diffusion=$!
-# The energy model at the chain length the API uses by default for it (the run's sampleSteps).
-ebm_steps=$(node -p "require('$runs/energy/run.json').task.sampleSteps ?? 256")
-cli evaluate --run "$runs/energy" "${generative[@]}" --sample-steps "$ebm_steps" | tee "$runs/eval-energy.txt"
+# The energy model at its run's own chain length (sampleSteps, which its export gives the API as the default).
+cli evaluate --run "$runs/energy" "${generative[@]}" | tee "$runs/eval-energy.txt"
 cli export --run "$runs/energy" --to "$models/ebm-cifar10" --force --data-dir "$data"
 wait "$diffusion"
 cat "$runs/eval-diffusion.txt" "$runs/eval-diffusion-guided.txt"

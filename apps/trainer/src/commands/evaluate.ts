@@ -119,8 +119,6 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
   if (!(Number.isFinite(guidance) && guidance >= 0)) throw new ValidationError(`--guidance must be a number ≥ 0, got ${guidance}`);
   const runDir = await RunDirectory.existing(options.run);
   const info = await runDir.readInfo();
-  if (guidance !== 1 && info.kind !== 'diffusion')
-    throw new ValidationError(`--guidance applies to class-conditional diffusion runs; ${runDir.path} is a ${info.kind} run`);
   const classifierPath = options.classifier ?? (info.kind === 'classifier' ? options.run : undefined);
   if (!classifierPath)
     throw new ValidationError('--classifier <classifier run or exported classifier> is required to evaluate a generative run');
@@ -130,8 +128,11 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
   let generator: Awaited<ReturnType<typeof loadRunModel>> | undefined;
   try {
     generator = info.kind === 'classifier' ? undefined : await loadRunModel(options.run, stepOption);
-    if (guidance !== 1 && !generator?.task.classConditional)
-      throw new ValidationError(`--guidance needs a class-conditional diffusion run; ${runDir.path} is unconditional`);
+    // Checked before any data is read or sample drawn (the task would refuse too, but only at the first batch).
+    if (guidance !== 1 && !generator?.task.classConditional) {
+      const what = info.kind === 'diffusion' ? 'an unconditional diffusion run' : `a ${info.kind} run`;
+      throw new ValidationError(`--guidance needs a class-conditional diffusion run; ${runDir.path} is ${what}`);
+    }
     const train = options.trainRecords ?? (await loadSplit('train', options)).records;
     const test = options.testRecords ?? (await loadSplit('test', options)).records;
     const cacheDir = options.cacheDir ?? genlabCacheDir(options.env);
@@ -161,10 +162,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       const sampleRng = rng.fork();
       const generated = await extractor.runAll(n, batch, async (start, size) => {
         logger.info('sampling', { from: start, to: start + size, of: n });
-        return sample(model, size, sampleRng, {
-          ...(options.sampleSteps ? { steps: options.sampleSteps } : {}),
-          ...(guidance !== 1 ? { guidance } : {}),
-        });
+        return sample(model, size, sampleRng, { ...(options.sampleSteps ? { steps: options.sampleSteps } : {}), guidance });
       });
       sets.generated = compareWithReference(generated, reference.outputs, rng.fork(), kidSize);
     }

@@ -73,8 +73,9 @@ const TRAIN_METRICS_WINDOW = 100;
 
 /**
  * Figures for the manifest, all of the exported step: the training loss (and task metrics) as
- * `train_*`, averaged over the last TRAIN_METRICS_WINDOW steps up to it, and, when `evaluate` has measured that checkpoint, its test accuracy or the generated
- * set's FD-cls / KID-cls / IS-cls (unguided: what the API serves by default).
+ * `train_*`, averaged over the TRAIN_METRICS_WINDOW steps up to it, and, when `evaluate` has
+ * measured that checkpoint, its test accuracy or the generated set's FD-cls / KID-cls / IS-cls
+ * (unguided: what the API serves by default).
  */
 async function manifestMetrics(run: string, step: number): Promise<Record<string, number> | undefined> {
   const dir = new RunDirectory(run);

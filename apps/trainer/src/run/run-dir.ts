@@ -81,7 +81,7 @@ export class RunDirectory {
   }
 
   checkpointPath(step: number): string {
-    return join(this.path, CHECKPOINTS, `step-${String(step).padStart(8, '0')}`);
+    return join(this.path, CHECKPOINTS, stepName(step));
   }
 
   /** Steps of the complete checkpoints, ascending. */
@@ -117,7 +117,7 @@ export class RunDirectory {
    */
   evaluationPath(step: number, guidance = 1): string {
     const suffix = guidance === 1 ? '' : `-guidance-${guidance}`;
-    return join(this.path, EVALUATIONS, `step-${String(step).padStart(8, '0')}${suffix}.json`);
+    return join(this.path, EVALUATIONS, `${stepName(step)}${suffix}.json`);
   }
 
   async appendMetrics(record: Record<string, unknown>): Promise<void> {
@@ -145,10 +145,15 @@ export class RunDirectory {
   async writeSampleGrid(step: number, png: Uint8Array): Promise<string> {
     const dir = join(this.path, 'samples');
     await mkdir(dir, { recursive: true });
-    const file = join(dir, `step-${String(step).padStart(8, '0')}.png`);
+    const file = join(dir, `${stepName(step)}.png`);
     await writeAtomic(file, png);
     return file;
   }
+}
+
+/** `step-00000500`: the name of a step's checkpoint folder, sample grid and evaluation (they sort by step). */
+function stepName(step: number): string {
+  return `step-${String(step).padStart(8, '0')}`;
 }
 
 /** Writes through a temporary file and a rename, so readers never see half a file. */
