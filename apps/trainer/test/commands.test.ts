@@ -260,8 +260,11 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     await rm(older.file);
     const unevaluated = await exportCommand({ run: straight, to: join(root, 'models', 'older'), step: 2, force: true });
     expect(unevaluated.manifest.metrics?.['FD-cls']).toBeUndefined();
-    // Guidance needs a class-conditional run; this one is not (refused before any sampling).
-    await expect(evaluateCommand({ ...options, guidance: 3 })).rejects.toThrow(/class-conditional/);
+    // Guidance needs a class-conditional run; this one is not (refused before any data is read or sample drawn).
+    const logged: string[] = [];
+    const logger = { ...silentLogger, info: (message: string) => logged.push(message) };
+    await expect(evaluateCommand({ ...options, guidance: 3, logger })).rejects.toThrow(/class-conditional/);
+    expect(logged).toEqual([]);
     const again = await evaluateCommand(options);
     expect(again.reference.cached).toBe(true);
     expect(again.sets.test?.['FD-cls']).toBeCloseTo(report.sets.test?.['FD-cls'] as number, 6);
