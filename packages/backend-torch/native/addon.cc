@@ -1,0 +1,429 @@
+// A deliberately small, generic bridge from Node to LibTorch. It knows nothing of tfjs kernels:
+// it holds tensors in a slot table (JS refers to them by integer id), copies them from and to
+// typed arrays, and calls any ATen operator by schema through the boxed dispatcher, converting
+// each JS argument to what the operator's schema declares. The kernel mapping lives in
+// TypeScript (src/kernels/).
+#include <napi.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/version.h>
+
+#include <cmath>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+// ---- per-thread state ------------------------------------------------------------------
+
+struct Operator {
+  c10::OperatorHandle handle;
+  std::string name;
+};
+
+// One per JS environment (the main thread and each worker thread load the addon separately),
+// so tensor ids never cross threads and need no locks.
+struct State {
+  std::vector<at::Tensor> slots;  // slot i holds a defined tensor while id i is live
+  std::vector<int32_t> free_slots;  // ids to reuse
+  int64_t live_count = 0;
+  c10::Device default_device = c10::Device(c10::kCPU);
+  std::vector<Operator> operators;
+};
+
+State& StateOf(Napi::Env env) { return *env.GetInstanceData<State>(); }
+
+int32_t Keep(Napi::Env env, at::Tensor tensor) {
+  State& state = StateOf(env);
+  state.live_count++;
+  if (!state.free_slots.empty()) {
+    int32_t id = state.free_slots.back();
+    state.free_slots.pop_back();
+    state.slots[id] = std::move(tensor);
+    return id;
+  }
+  state.slots.push_back(std::move(tensor));
+  return static_cast<int32_t>(state.slots.size() - 1);
+}
+
+const at::Tensor& Get(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsNumber()) throw Napi::TypeError::New(env, "expected a tensor id");
+  State& state = StateOf(env);
+  int64_t id = value.As<Napi::Number>().Int64Value();
+  if (id < 0 || id >= static_cast<int64_t>(state.slots.size()) || !state.slots[id].defined())
+    throw Napi::Error::New(env, "tensor id " + std::to_string(id) + " is not live (disposed twice?)");
+  return state.slots[id];
+}
+
+// ---- dtypes ---------------------------------------------------------------------------
+
+// Codes shared with src/native.ts.
+enum DtypeCode { kF32 = 0, kI32 = 1, kBool = 2, kI64 = 3, kF64 = 4, kF16 = 5, kU8 = 6, kOther = 7 };
+
+DtypeCode CodeOf(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat: return kF32;
+    case at::kInt: return kI32;
+    case at::kBool: return kBool;
+    case at::kLong: return kI64;
+    case at::kDouble: return kF64;
+    case at::kHalf: return kF16;
+    case at::kByte: return kU8;
+    default: return kOther;
+  }
+}
+
+bool ScalarTypeNamed(const std::string& name, at::ScalarType* out) {
+  if (name == "float32") *out = at::kFloat;
+  else if (name == "int32") *out = at::kInt;
+  else if (name == "bool") *out = at::kBool;
+  else if (name == "int64") *out = at::kLong;
+  else if (name == "float64") *out = at::kDouble;
+  else if (name == "float16") *out = at::kHalf;
+  else if (name == "uint8") *out = at::kByte;
+  else return false;
+  return true;
+}
+
+// ---- copies from and to JS -------------------------------------------------------------
+
+std::vector<int64_t> IntsOf(Napi::Env env, const Napi::Value& value, const char* what) {
+  if (!value.IsArray()) throw Napi::TypeError::New(env, std::string(what) + ": expected an array of integers");
+  auto array = value.As<Napi::Array>();
+  std::vector<int64_t> ints(array.Length());
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + ": expected an array of integers");
+    ints[i] = item.As<Napi::Number>().Int64Value();
+  }
+  return ints;
+}
+
+// fromArray(values: Float32Array | Int32Array | Uint8Array, shape: number[], dtype: string) → id
+Napi::Value FromArray(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[2].IsString())
+    throw Napi::TypeError::New(env, "fromArray(values, shape, dtype)");
+  auto typed = info[0].As<Napi::TypedArray>();
+  std::vector<int64_t> shape = IntsOf(env, info[1], "fromArray shape");
+  at::ScalarType type;
+  if (!ScalarTypeNamed(info[2].As<Napi::String>().Utf8Value(), &type))
+    throw Napi::TypeError::New(env, "fromArray: unsupported dtype " + info[2].As<Napi::String>().Utf8Value());
+  c10::InferenceMode guard;
+  at::Tensor cpu = at::empty(shape, at::TensorOptions().dtype(type));
+  size_t bytes = cpu.nbytes();
+  if (typed.ByteLength() != bytes)
+    throw Napi::RangeError::New(env, "fromArray: " + std::to_string(typed.ByteLength()) + " bytes given for a tensor of " +
+                                         std::to_string(bytes) + " bytes");
+  if (bytes > 0) {
+    auto* source = static_cast<uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset();
+    std::memcpy(cpu.data_ptr(), source, bytes);
+  }
+  const c10::Device& device = StateOf(env).default_device;
+  at::Tensor tensor = device.is_cpu() ? cpu : cpu.to(device);
+  return Napi::Number::New(env, Keep(env, std::move(tensor)));
+}
+
+// toArray(id) → a typed array holding a contiguous CPU copy (Float32Array, Int32Array, Uint8Array
+// for bool/uint8, Float64Array, BigInt64Array for int64).
+Napi::Value ToArray(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  c10::InferenceMode guard;
+  at::Tensor tensor = Get(env, info[0]).to(c10::kCPU).contiguous();
+  size_t bytes = tensor.nbytes();
+  auto buffer = Napi::ArrayBuffer::New(env, bytes);
+  if (bytes > 0) std::memcpy(buffer.Data(), tensor.data_ptr(), bytes);
+  size_t n = static_cast<size_t>(tensor.numel());
+  switch (tensor.scalar_type()) {
+    case at::kFloat: return Napi::Float32Array::New(env, n, buffer, 0);
+    case at::kInt: return Napi::Int32Array::New(env, n, buffer, 0);
+    case at::kBool:
+    case at::kByte: return Napi::Uint8Array::New(env, n, buffer, 0);
+    case at::kDouble: return Napi::Float64Array::New(env, n, buffer, 0);
+    case at::kLong: return Napi::BigInt64Array::New(env, n, buffer, 0);
+    default: throw Napi::TypeError::New(env, std::string("toArray: unsupported dtype ") + c10::toString(tensor.scalar_type()));
+  }
+}
+
+Napi::Value Dispose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  for (size_t i = 0; i < info.Length(); i++) {
+    Get(env, info[i]);  // validates
+    State& state = StateOf(env);
+    int32_t id = info[i].As<Napi::Number>().Int32Value();
+    state.slots[id] = at::Tensor();
+    state.free_slots.push_back(id);
+    state.live_count--;
+  }
+  return env.Undefined();
+}
+
+// meta(id) → [dtypeCode, ...shape]
+Napi::Value Meta(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const at::Tensor& tensor = Get(env, info[0]);
+  auto sizes = tensor.sizes();
+  auto out = Napi::Array::New(env, sizes.size() + 1);
+  out.Set(uint32_t{0}, Napi::Number::New(env, CodeOf(tensor.scalar_type())));
+  for (size_t i = 0; i < sizes.size(); i++) out.Set(uint32_t(i + 1), Napi::Number::New(env, double(sizes[i])));
+  return out;
+}
+
+// ---- calling an operator by schema -------------------------------------------------------
+
+// op(name, overload) → an index for call(); throws when LibTorch has no such operator.
+Napi::Value Op(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  std::string overload = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  auto handle = c10::Dispatcher::singleton().findSchema({name, overload});
+  if (!handle.has_value())
+    throw Napi::Error::New(env, "LibTorch has no operator " + name + (overload.empty() ? "" : "." + overload));
+  auto& operators = StateOf(env).operators;
+  operators.push_back({*handle, name + (overload.empty() ? "" : "." + overload)});
+  return Napi::Number::New(env, double(operators.size() - 1));
+}
+
+[[noreturn]] void ArgError(Napi::Env env, const Operator& op, const c10::Argument& arg, const std::string& what) {
+  throw Napi::TypeError::New(env, op.name + " argument '" + arg.name() + "' (" + arg.type()->str() + "): " + what);
+}
+
+c10::IValue ToIValue(Napi::Env env, const Operator& op, const c10::Argument& arg, const c10::TypePtr& type,
+                     const Napi::Value& value) {
+  using c10::TypeKind;
+  switch (type->kind()) {
+    case TypeKind::OptionalType:
+      if (value.IsNull() || value.IsUndefined()) return c10::IValue();
+      return ToIValue(env, op, arg, type->castRaw<c10::OptionalType>()->getElementType(), value);
+    case TypeKind::TensorType:
+      return Get(env, value);
+    case TypeKind::IntType:
+    case TypeKind::SymIntType:
+      if (value.IsNumber()) return c10::IValue(value.As<Napi::Number>().Int64Value());
+      if (value.IsString()) {  // a ScalarType or a MemoryFormat, whose schema type is int
+        std::string name = value.As<Napi::String>().Utf8Value();
+        at::ScalarType scalar_type;
+        if (ScalarTypeNamed(name, &scalar_type)) return c10::IValue(static_cast<int64_t>(scalar_type));
+        if (name == "contiguous") return c10::IValue(static_cast<int64_t>(c10::MemoryFormat::Contiguous));
+        if (name == "channels_last") return c10::IValue(static_cast<int64_t>(c10::MemoryFormat::ChannelsLast));
+        if (name == "preserve") return c10::IValue(static_cast<int64_t>(c10::MemoryFormat::Preserve));
+        ArgError(env, op, arg, "unknown name '" + name + "'");
+      }
+      ArgError(env, op, arg, "expected an integer");
+    case TypeKind::FloatType:
+      if (!value.IsNumber()) ArgError(env, op, arg, "expected a number");
+      return c10::IValue(value.As<Napi::Number>().DoubleValue());
+    case TypeKind::NumberType: {  // Scalar: integral JS numbers become integer scalars
+      if (value.IsBoolean()) return c10::IValue(value.As<Napi::Boolean>().Value());
+      if (!value.IsNumber()) ArgError(env, op, arg, "expected a number");
+      double number = value.As<Napi::Number>().DoubleValue();
+      if (std::isfinite(number) && number == std::floor(number) && std::fabs(number) < 9007199254740992.0)
+        return c10::IValue(static_cast<int64_t>(number));
+      return c10::IValue(number);
+    }
+    case TypeKind::BoolType:
+      if (!value.IsBoolean()) ArgError(env, op, arg, "expected a boolean");
+      return c10::IValue(value.As<Napi::Boolean>().Value());
+    case TypeKind::StringType:
+      if (!value.IsString()) ArgError(env, op, arg, "expected a string");
+      return c10::IValue(value.As<Napi::String>().Utf8Value());
+    case TypeKind::DeviceObjType:
+      if (!value.IsString()) ArgError(env, op, arg, "expected a device name");
+      return c10::IValue(c10::Device(value.As<Napi::String>().Utf8Value()));
+    case TypeKind::ListType: {
+      if (!value.IsArray()) ArgError(env, op, arg, "expected an array");
+      auto array = value.As<Napi::Array>();
+      const auto& element = type->castRaw<c10::ListType>()->getElementType();
+      switch (element->kind()) {
+        case TypeKind::IntType:
+        case TypeKind::SymIntType: {
+          c10::List<int64_t> list;
+          list.reserve(array.Length());
+          for (uint32_t i = 0; i < array.Length(); i++) {
+            Napi::Value item = array.Get(i);
+            if (!item.IsNumber()) ArgError(env, op, arg, "expected integers");
+            list.push_back(item.As<Napi::Number>().Int64Value());
+          }
+          return c10::IValue(std::move(list));
+        }
+        case TypeKind::FloatType: {
+          c10::List<double> list;
+          for (uint32_t i = 0; i < array.Length(); i++) list.push_back(array.Get(i).As<Napi::Number>().DoubleValue());
+          return c10::IValue(std::move(list));
+        }
+        case TypeKind::BoolType: {
+          c10::List<bool> list;
+          for (uint32_t i = 0; i < array.Length(); i++) list.push_back(array.Get(i).ToBoolean().Value());
+          return c10::IValue(std::move(list));
+        }
+        case TypeKind::TensorType: {
+          c10::List<at::Tensor> list;
+          list.reserve(array.Length());
+          for (uint32_t i = 0; i < array.Length(); i++) list.push_back(Get(env, array.Get(i)));
+          return c10::IValue(std::move(list));
+        }
+        case TypeKind::OptionalType: {  // Tensor?[] (indexing)
+          c10::List<c10::optional<at::Tensor>> list;
+          for (uint32_t i = 0; i < array.Length(); i++) {
+            Napi::Value item = array.Get(i);
+            if (item.IsNull() || item.IsUndefined()) list.push_back(c10::nullopt);
+            else list.push_back(Get(env, item));
+          }
+          return c10::IValue(std::move(list));
+        }
+        default:
+          ArgError(env, op, arg, "unsupported list element type");
+      }
+    }
+    default:
+      ArgError(env, op, arg, "unsupported argument type");
+  }
+}
+
+Napi::Value FromIValue(Napi::Env env, const c10::IValue& value) {
+  if (value.isTensor()) {
+    const at::Tensor& tensor = value.toTensor();
+    if (!tensor.defined()) return env.Null();  // e.g. a gradient that output_mask skipped
+    return Napi::Number::New(env, Keep(env, tensor));
+  }
+  if (value.isTensorList()) {
+    auto list = value.toTensorList();
+    auto out = Napi::Array::New(env, list.size());
+    for (size_t i = 0; i < list.size(); i++) out.Set(uint32_t(i), Napi::Number::New(env, Keep(env, list.get(i))));
+    return out;
+  }
+  if (value.isInt()) return Napi::Number::New(env, double(value.toInt()));
+  if (value.isDouble()) return Napi::Number::New(env, value.toDouble());
+  if (value.isBool()) return Napi::Boolean::New(env, value.toBool());
+  if (value.isNone()) return env.Null();
+  if (value.isIntList()) {
+    auto list = value.toIntVector();
+    auto out = Napi::Array::New(env, list.size());
+    for (size_t i = 0; i < list.size(); i++) out.Set(uint32_t(i), Napi::Number::New(env, double(list[i])));
+    return out;
+  }
+  throw Napi::TypeError::New(env, std::string("unsupported return type ") + value.tagKind());
+}
+
+// call(opIndex, args[]) → the operator's result: a tensor id, a number, a boolean, or an array
+// of those when the operator returns several values. Missing trailing arguments take the
+// schema's defaults.
+Napi::Value Call(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t index = info[0].As<Napi::Number>().Uint32Value();
+  const auto& operators = StateOf(env).operators;
+  if (index >= operators.size()) throw Napi::RangeError::New(env, "call: unknown operator index");
+  const Operator& op = operators[index];
+  const auto& schema = op.handle.schema();
+  const auto& arguments = schema.arguments();
+  auto args = info[1].As<Napi::Array>();
+  if (args.Length() > arguments.size())
+    throw Napi::TypeError::New(env, op.name + ": " + std::to_string(args.Length()) + " arguments given, at most " +
+                                        std::to_string(arguments.size()) + " accepted");
+  c10::InferenceMode guard;
+  torch::jit::Stack stack;
+  stack.reserve(arguments.size());
+  for (size_t i = 0; i < arguments.size(); i++) {
+    const auto& argument = arguments[i];
+    if (i < args.Length() && !args.Get(uint32_t(i)).IsUndefined()) {
+      stack.push_back(ToIValue(env, op, argument, argument.type(), args.Get(uint32_t(i))));
+    } else if (argument.default_value().has_value()) {
+      stack.push_back(*argument.default_value());
+    } else {
+      ArgError(env, op, argument, "missing, and the schema has no default");
+    }
+  }
+  try {
+    op.handle.callBoxed(&stack);
+  } catch (const c10::Error& error) {
+    throw Napi::Error::New(env, op.name + ": " + error.what_without_backtrace());
+  } catch (const std::exception& error) {
+    throw Napi::Error::New(env, op.name + ": " + error.what());
+  }
+  if (stack.size() == 1) return FromIValue(env, stack[0]);
+  auto out = Napi::Array::New(env, stack.size());
+  for (size_t i = 0; i < stack.size(); i++) out.Set(uint32_t(i), FromIValue(env, stack[i]));
+  return out;
+}
+
+// ---- settings and facts ----------------------------------------------------------------
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  int threads = info[0].As<Napi::Number>().Int32Value();
+  if (threads < 1) throw Napi::RangeError::New(info.Env(), "setNumThreads: at least 1 thread");
+  at::set_num_threads(threads);
+  return info.Env().Undefined();
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
+
+Napi::Value SetDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    c10::Device device(info[0].As<Napi::String>().Utf8Value());
+    if (device.is_cuda() && !at::hasCUDA()) throw Napi::Error::New(env, "this LibTorch was built without CUDA, or no CUDA device is visible");
+    StateOf(env).default_device = device;
+  } catch (const c10::Error& error) {
+    throw Napi::Error::New(env, error.what_without_backtrace());
+  }
+  return env.Undefined();
+}
+
+Napi::Value Facts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto out = Napi::Object::New(env);
+  out.Set("torchVersion", TORCH_VERSION);
+  out.Set("cuda", at::hasCUDA());
+  out.Set("cudaDevices", at::hasCUDA() ? double(at::getNumGPUs()) : 0.0);
+  out.Set("mkldnn", at::hasMKLDNN());
+  out.Set("openmp", at::hasOpenMP());
+  out.Set("device", StateOf(env).default_device.str());
+  out.Set("parallelInfo", at::get_parallel_info());
+  out.Set("config", at::show_config());
+  return out;
+}
+
+Napi::Value LiveTensors(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(StateOf(info.Env()).live_count));
+}
+
+// LibTorch reports errors as C++ exceptions (c10::Error); node-addon-api turns only Napi::Error
+// into JS exceptions, so every entry point converts the rest.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value Guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const c10::Error& error) {
+    throw Napi::Error::New(info.Env(), error.what_without_backtrace());
+  } catch (const std::exception& error) {
+    throw Napi::Error::New(info.Env(), error.what());
+  }
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new State());  // deleted by node-addon-api when the environment exits
+  exports.Set("fromArray", Napi::Function::New(env, Guarded<FromArray>));
+  exports.Set("toArray", Napi::Function::New(env, Guarded<ToArray>));
+  exports.Set("dispose", Napi::Function::New(env, Guarded<Dispose>));
+  exports.Set("meta", Napi::Function::New(env, Guarded<Meta>));
+  exports.Set("op", Napi::Function::New(env, Guarded<Op>));
+  exports.Set("call", Napi::Function::New(env, Guarded<Call>));
+  exports.Set("setNumThreads", Napi::Function::New(env, Guarded<SetNumThreads>));
+  exports.Set("getNumThreads", Napi::Function::New(env, Guarded<GetNumThreads>));
+  exports.Set("setDevice", Napi::Function::New(env, Guarded<SetDevice>));
+  exports.Set("facts", Napi::Function::New(env, Guarded<Facts>));
+  exports.Set("liveTensors", Napi::Function::New(env, Guarded<LiveTensors>));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(genlab_torch, Init)

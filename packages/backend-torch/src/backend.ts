@@ -1,0 +1,194 @@
+import {
+  type BackendTimingInfo,
+  type BackendValues,
+  type DataId,
+  DataStorage,
+  type DataType,
+  engine,
+  KernelBackend,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { DTYPE_CODES, type TorchNative } from './native.js';
+
+interface TensorData {
+  /** The addon's tensor id. */
+  id: number;
+  refCount: number;
+}
+
+/** A LibTorch result converted to one of tfjs's dtypes. */
+const TFJS_DTYPE_OF: Partial<Record<(typeof DTYPE_CODES)[number], DataType>> = {
+  float32: 'float32',
+  int32: 'int32',
+  bool: 'bool',
+};
+
+/** dtypes LibTorch may return that tfjs lacks, and what they become. */
+const NARROWED: Partial<Record<(typeof DTYPE_CODES)[number], DataType>> = {
+  int64: 'int32',
+  float64: 'float32',
+  float16: 'float32',
+  uint8: 'int32',
+};
+
+/**
+ * A tfjs `KernelBackend` whose tensors live in LibTorch. Each tfjs data id maps to one addon
+ * tensor id; views (transposes, slices) are separate LibTorch tensors sharing storage, freed
+ * by LibTorch's own reference counting when the last one is disposed. Kernels (src/kernels/)
+ * call ATen operators through `call`, `output` and `free`.
+ */
+export class TorchBackend extends KernelBackend {
+  private readonly data: DataStorage<TensorData>;
+  private readonly operators = new Map<string, number>();
+  /** Where factory kernels (zeros, full, linspace) place new tensors: 'cpu' or 'cuda[:n]'. */
+  readonly device: string;
+
+  constructor(readonly native: TorchNative) {
+    super();
+    this.data = new DataStorage(this, engine());
+    this.device = native.facts().device;
+  }
+
+  // ---- storage -----------------------------------------------------------------------
+
+  override write(values: BackendValues | null, shape: number[], dtype: DataType): DataId {
+    const dataId = {};
+    this.data.set(dataId, { id: this.upload(values, shape, dtype), refCount: 1 });
+    return dataId;
+  }
+
+  override move(dataId: DataId, values: BackendValues | null, shape: number[], dtype: DataType, refCount: number): void {
+    this.data.set(dataId, { id: this.upload(values, shape, dtype), refCount });
+  }
+
+  makeTensorInfo(shape: number[], dtype: DataType, values?: BackendValues): TensorInfo {
+    return { dataId: this.write(values ?? null, shape, dtype), shape, dtype };
+  }
+
+  override refCount(dataId: DataId): number {
+    return this.data.has(dataId) ? this.data.get(dataId).refCount : 0;
+  }
+
+  override incRef(dataId: DataId): void {
+    this.data.get(dataId).refCount++;
+  }
+
+  override numDataIds(): number {
+    return this.data.numDataIds();
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    if (!this.data.has(dataId)) return true;
+    const entry = this.data.get(dataId);
+    entry.refCount--;
+    if (!force && entry.refCount > 0) return false;
+    this.native.dispose(entry.id);
+    this.data.delete(dataId);
+    return true;
+  }
+
+  disposeIntermediateTensorInfo(info: TensorInfo): void {
+    this.disposeData(info.dataId);
+  }
+
+  override async read(dataId: DataId): Promise<BackendValues> {
+    return this.readSync(dataId);
+  }
+
+  override readSync(dataId: DataId): BackendValues {
+    const values = this.native.toArray(this.data.get(dataId).id);
+    if (values instanceof Float64Array) return Float32Array.from(values);
+    if (values instanceof BigInt64Array) return Int32Array.from(values, Number);
+    return values;
+  }
+
+  override memory(): { unreliable: boolean; reasons?: string[] } {
+    return { unreliable: true, reasons: ['LibTorch allocates tensor memory; tfjs counts only what it was told'] };
+  }
+
+  override async time(f: () => void): Promise<BackendTimingInfo> {
+    const start = performance.now();
+    f();
+    return { kernelMs: performance.now() - start };
+  }
+
+  override timerAvailable(): boolean {
+    return true;
+  }
+
+  override floatPrecision(): 32 {
+    return 32;
+  }
+
+  override dispose(): void {
+    // Tensors are freed through disposeData; the addon's memory lives as long as the process.
+  }
+
+  // ---- what kernels use -----------------------------------------------------------------
+
+  /** The addon tensor id behind a tfjs tensor. */
+  id(info: TensorInfo): number {
+    return this.data.get(info.dataId).id;
+  }
+
+  /**
+   * Calls an ATen operator, named `namespace::name.overload` (e.g. `aten::add.Tensor`), with
+   * addon tensor ids, numbers, booleans, strings, arrays and null. Returns what it returns.
+   */
+  call(operator: string, args: readonly unknown[]): unknown {
+    let index = this.operators.get(operator);
+    if (index === undefined) {
+      const dot = operator.indexOf('.', operator.indexOf('::') + 2);
+      index = dot < 0 ? this.native.op(operator, '') : this.native.op(operator.slice(0, dot), operator.slice(dot + 1));
+      this.operators.set(operator, index);
+    }
+    return this.native.call(index, args);
+  }
+
+  /** `call` for operators that return one tensor: its id. */
+  callTensor(operator: string, args: readonly unknown[]): number {
+    return this.call(operator, args) as number;
+  }
+
+  /**
+   * Wraps an addon tensor id as a tfjs tensor (taking ownership of the id). A dtype that tfjs
+   * lacks (int64 indices, float64) is converted first; `dtype` asks for a specific one.
+   */
+  output(id: number, dtype?: DataType): TensorInfo {
+    const [code, ...shape] = this.native.meta(id);
+    const torchDtype = DTYPE_CODES[code as number] ?? 'other';
+    const want = dtype ?? TFJS_DTYPE_OF[torchDtype] ?? NARROWED[torchDtype];
+    if (want === undefined) {
+      this.native.dispose(id);
+      throw new Error(`@lab/backend-torch: LibTorch returned a ${torchDtype} tensor, which tfjs cannot hold`);
+    }
+    let owned = id;
+    if (TFJS_DTYPE_OF[torchDtype] !== want) {
+      owned = this.callTensor('aten::_to_copy', [id, want]);
+      this.native.dispose(id);
+    }
+    const dataId = {};
+    this.data.set(dataId, { id: owned, refCount: 1 });
+    return { dataId, shape, dtype: want };
+  }
+
+  /** Frees addon tensor ids a kernel made along the way. */
+  free(...ids: number[]): void {
+    this.native.dispose(...ids);
+  }
+
+  private upload(values: BackendValues | null, shape: number[], dtype: DataType): number {
+    if (dtype === 'string' || dtype === 'complex64')
+      throw new Error(`@lab/backend-torch: ${dtype} tensors are not supported (LibTorch holds numbers only)`);
+    const size = shape.reduce((a, b) => a * b, 1);
+    return this.native.fromArray(typedValues(values, size, dtype), shape, dtype);
+  }
+}
+
+function typedValues(values: BackendValues | null, size: number, dtype: DataType): Float32Array | Int32Array | Uint8Array {
+  const Type = dtype === 'float32' ? Float32Array : dtype === 'int32' ? Int32Array : Uint8Array;
+  if (values === null) return new Type(size);
+  if (values instanceof Type) return values;
+  if (ArrayBuffer.isView(values) || Array.isArray(values)) return Type.from(values as ArrayLike<number>);
+  throw new Error(`@lab/backend-torch: cannot write ${Object.prototype.toString.call(values)} as ${dtype}`);
+}

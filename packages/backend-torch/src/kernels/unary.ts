@@ -1,0 +1,74 @@
+import * as k from '@tensorflow/tfjs-core';
+import type { KernelConfig } from '@tensorflow/tfjs-core';
+import { input, torchKernel } from './kernel.js';
+
+/** Kernels that are one ATen operator applied to `x` (attrs-free, same dtype out unless noted). */
+const ONE_OPERATOR: ReadonlyArray<readonly [string, string]> = [
+  [k.Abs, 'aten::abs'],
+  [k.Acos, 'aten::acos'],
+  [k.Acosh, 'aten::acosh'],
+  [k.Asin, 'aten::asin'],
+  [k.Asinh, 'aten::asinh'],
+  [k.Atan, 'aten::atan'],
+  [k.Atanh, 'aten::atanh'],
+  [k.Ceil, 'aten::ceil'],
+  [k.Cos, 'aten::cos'],
+  [k.Cosh, 'aten::cosh'],
+  [k.Erf, 'aten::erf'],
+  [k.Exp, 'aten::exp'],
+  [k.Expm1, 'aten::expm1'],
+  [k.Floor, 'aten::floor'],
+  [k.IsNan, 'aten::isnan'],
+  [k.IsInf, 'aten::isinf'],
+  [k.IsFinite, 'aten::isfinite'],
+  [k.Log, 'aten::log'],
+  [k.Log1p, 'aten::log1p'],
+  [k.LogicalNot, 'aten::logical_not'],
+  [k.Neg, 'aten::neg'],
+  [k.Reciprocal, 'aten::reciprocal'],
+  [k.Relu, 'aten::relu'],
+  [k.Round, 'aten::round'], // half to even, as tfjs
+  [k.Rsqrt, 'aten::rsqrt'],
+  [k.Selu, 'aten::selu'],
+  [k.Sigmoid, 'aten::sigmoid'],
+  [k.Sign, 'aten::sign'],
+  [k.Sin, 'aten::sin'],
+  [k.Sinh, 'aten::sinh'],
+  [k.Sqrt, 'aten::sqrt'],
+  [k.Square, 'aten::square'],
+  [k.Tan, 'aten::tan'],
+  [k.Tanh, 'aten::tanh'],
+  [k.ZerosLike, 'aten::zeros_like'],
+  [k.OnesLike, 'aten::ones_like'],
+];
+
+export const unaryKernels: KernelConfig[] = [
+  ...ONE_OPERATOR.map(([name, operator]) =>
+    torchKernel(name, (b, inputs) => {
+      const x = input(inputs, 'x');
+      return b.output(b.callTensor(operator, [b.id(x)]), name === k.ZerosLike || name === k.OnesLike ? x.dtype : undefined);
+    }),
+  ),
+  // tfjs: log(1 + exp(x)) computed stably; ATen's threshold 20 returns x beyond it (exact in float32).
+  torchKernel(k.Softplus, (b, inputs) => b.output(b.callTensor('aten::softplus', [b.id(input(inputs, 'x')), 1, 20]))),
+  torchKernel(k.Relu6, (b, inputs) => b.output(b.callTensor('aten::hardtanh', [b.id(input(inputs, 'x')), 0, 6]))),
+  torchKernel(k.Elu, (b, inputs) => b.output(b.callTensor('aten::elu', [b.id(input(inputs, 'x'))]))),
+  torchKernel(k.LeakyRelu, (b, inputs, attrs) =>
+    b.output(b.callTensor('aten::leaky_relu', [b.id(input(inputs, 'x')), (attrs as unknown as k.LeakyReluAttrs).alpha])),
+  ),
+  torchKernel(k.ClipByValue, (b, inputs, attrs) => {
+    const { clipValueMin, clipValueMax } = attrs as unknown as k.ClipByValueAttrs;
+    return b.output(b.callTensor('aten::clamp', [b.id(input(inputs, 'x')), clipValueMin, clipValueMax]));
+  }),
+  // tfjs: x > 0 ? 1 : alpha, and NaN stays NaN.
+  torchKernel(k.Step, (b, inputs, attrs) => {
+    const x = b.id(input(inputs, 'x'));
+    const { alpha } = attrs as unknown as k.StepAttrs;
+    const positive = b.callTensor('aten::gt.Scalar', [x, 0]);
+    const ones = b.callTensor('aten::where.Scalar', [positive, 1, alpha]);
+    const nan = b.callTensor('aten::isnan', [x]);
+    const out = b.callTensor('aten::where.self', [nan, x, ones]);
+    b.free(positive, ones, nan);
+    return b.output(out, 'float32');
+  }),
+];

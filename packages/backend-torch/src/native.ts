@@ -1,0 +1,70 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** What the C++ addon (native/addon.cc) exports. Tensors are integer ids into its slot table. */
+export interface TorchNative {
+  fromArray(values: Float32Array | Int32Array | Uint8Array, shape: readonly number[], dtype: string): number;
+  toArray(id: number): Float32Array | Int32Array | Uint8Array | Float64Array | BigInt64Array;
+  dispose(...ids: number[]): void;
+  /** `[dtypeCode, ...shape]`; codes in `DTYPE_CODES`. */
+  meta(id: number): number[];
+  /** An index for `call`; throws when LibTorch has no such operator. */
+  op(name: string, overload: string): number;
+  call(op: number, args: readonly unknown[]): unknown;
+  setNumThreads(threads: number): void;
+  getNumThreads(): number;
+  setDevice(device: string): void;
+  facts(): TorchFacts;
+  liveTensors(): number;
+}
+
+export interface TorchFacts {
+  readonly torchVersion: string;
+  readonly cuda: boolean;
+  readonly cudaDevices: number;
+  readonly mkldnn: boolean;
+  readonly openmp: boolean;
+  readonly device: string;
+  readonly parallelInfo: string;
+  readonly config: string;
+}
+
+/** The addon's dtype codes, in its order. */
+export const DTYPE_CODES = ['float32', 'int32', 'bool', 'int64', 'float64', 'float16', 'uint8', 'other'] as const;
+
+const addonPath = fileURLToPath(new URL('../build/Release/genlab_torch.node', import.meta.url));
+const skippedPath = fileURLToPath(new URL('../build/skipped.json', import.meta.url));
+
+/** Thrown when the addon is not built or cannot load; `reason` says why, for `initBackend`. */
+export class TorchUnavailableError extends Error {
+  override readonly name = 'TorchUnavailableError';
+  constructor(readonly reason: string) {
+    super(`@lab/backend-torch is unavailable: ${reason}`);
+  }
+}
+
+let loaded: TorchNative | undefined;
+
+/** Loads the addon once; throws `TorchUnavailableError` naming the cause (and how to build it). */
+export function loadNative(): TorchNative {
+  if (loaded !== undefined) return loaded;
+  if (!existsSync(addonPath)) {
+    let reason = 'the LibTorch addon is not built';
+    if (existsSync(skippedPath)) {
+      try {
+        reason = `the LibTorch addon was not built at install: ${(JSON.parse(readFileSync(skippedPath, 'utf8')) as { reason: string }).reason}`;
+      } catch {
+        // keep the generic reason
+      }
+    }
+    throw new TorchUnavailableError(`${reason} (build it with \`npm run build:native -w @lab/backend-torch\`)`);
+  }
+  try {
+    loaded = createRequire(import.meta.url)(addonPath) as TorchNative;
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new TorchUnavailableError(`the LibTorch addon does not load: ${message}`);
+  }
+  return loaded;
+}
