@@ -4,6 +4,7 @@ import { initBackend, Rng, saveCheckpoint, silentLogger } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { TEST_BACKEND } from '../../../testing/backend.js';
 import { main } from '../src/cli.js';
 import { evaluateClassifierCommand } from '../src/commands/evaluate.js';
 import { recordsToBatch } from '../src/data/batches.js';
@@ -14,7 +15,7 @@ import { tempDir, writeCifarDir } from './fixtures.js';
 const env: Record<string, string | undefined> = {};
 beforeAll(async () => {
   for (const name of ['GENLAB_BACKEND', 'GENLAB_CACHE']) env[name] = process.env[name];
-  process.env.GENLAB_BACKEND = 'cpu';
+  process.env.GENLAB_BACKEND = TEST_BACKEND;
   process.env.GENLAB_CACHE = await tempDir('genlab-cache-');
   await initBackend({ force: 'cpu', logger: silentLogger });
 });

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCheckpoint, silentLogger, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_BACKEND } from '../../../testing/backend.js';
 import { main } from '../src/cli.js';
 import { RunDirectory } from '../src/run/run-dir.js';
 import { tempDir, writeCifarDir } from './fixtures.js';
@@ -11,7 +12,7 @@ import { tempDir, writeCifarDir } from './fixtures.js';
 let previousBackend: string | undefined;
 beforeAll(() => {
   previousBackend = process.env.GENLAB_BACKEND;
-  process.env.GENLAB_BACKEND = 'cpu';
+  process.env.GENLAB_BACKEND = TEST_BACKEND;
 });
 afterAll(() => {
   if (previousBackend === undefined) delete process.env.GENLAB_BACKEND;

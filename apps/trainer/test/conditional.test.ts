@@ -4,6 +4,7 @@ import { initBackend, loadCheckpoint, Rng, silentLogger, ValidationError } from 
 import { createSchedule, DDIMSampler, sampleDiffusion } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { TEST_BACKEND } from '../../../testing/backend.js';
 import { main } from '../src/cli.js';
 import { exportCommand } from '../src/commands/export.js';
 import { defaultWarmup } from '../src/commands/train.js';
@@ -15,7 +16,7 @@ import { MICRO_DIFFUSION, maxAbsDiff, tempDir, writeCifarDir } from './fixtures.
 let previousBackend: string | undefined;
 beforeAll(async () => {
   previousBackend = process.env.GENLAB_BACKEND;
-  process.env.GENLAB_BACKEND = 'cpu';
+  process.env.GENLAB_BACKEND = TEST_BACKEND;
   await initBackend({ force: 'cpu', logger: silentLogger });
 });
 afterAll(() => {

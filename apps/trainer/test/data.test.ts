@@ -6,13 +6,14 @@ import { NotFoundError, Rng, UnavailableError, ValidationError } from '@lab/core
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestBackend } from '../../../testing/backend.js';
 import { CifarBatches, recordsToBatch } from '../src/data/batches.js';
 import { CIFAR_RECORD_BYTES, filterClasses, parseCifarBatch } from '../src/data/cifar10-format.js';
 import { loadCifarSplit, resolveCifarDir } from '../src/data/cifar10-source.js';
 import { fixturePixel, makeCifarBytes, makeCifarTarball, tempDir, writeCifarDir } from './fixtures.js';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 describe('parseCifarBatch', () => {

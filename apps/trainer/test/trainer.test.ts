@@ -2,6 +2,7 @@ import { Rng } from '@lab/core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestBackend } from '../../../testing/backend.js';
 import { parseCifarBatch } from '../src/data/cifar10-format.js';
 import { accumulateGradients, clipByGlobalNorm, microBatchRanges } from '../src/train/gradients.js';
 import { Trainer } from '../src/train/trainer.js';
@@ -9,7 +10,7 @@ import { makeCifarBytes, maxAbsDiff, weightsOf } from './fixtures.js';
 import { ToyDenoiseTask } from './toy-task.js';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 const records = parseCifarBatch(makeCifarBytes(64), 'fixture.bin');

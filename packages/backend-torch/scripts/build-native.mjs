@@ -53,7 +53,9 @@ if (nodeDir) args.push(`--nodedir=${nodeDir}`);
 else if (existsSync('/usr/include/node/node_api.h') && process.execPath.startsWith('/usr/bin/')) args.push('--nodedir=/usr');
 args.push(`--jobs=${Math.max(1, Math.min(4, (await import('node:os')).availableParallelism()))}`);
 
-console.log(`@lab/backend-torch: building the LibTorch addon against ${libtorch.source}${libtorch.cuda ? ' (with CUDA)' : ''} (about a minute)…`);
+console.log(
+  `@lab/backend-torch: building the LibTorch addon against ${libtorch.source}${libtorch.cuda ? ' (with CUDA)' : ''} (about a minute)…`,
+);
 const started = Date.now();
 const result = spawnSync(process.execPath, args, { cwd: packageDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 if (result.status !== 0) {

@@ -15,7 +15,8 @@ export function settingsFromEnv(env: Record<string, string | undefined>, cudaAva
   let threads = availableParallelism();
   if (threadsValue) {
     threads = Number(threadsValue);
-    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`GENLAB_TORCH_THREADS must be a whole number ≥ 1, not '${threadsValue}'`);
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new RangeError(`GENLAB_TORCH_THREADS must be a whole number ≥ 1, not '${threadsValue}'`);
   }
   const deviceValue = env.GENLAB_TORCH_DEVICE?.trim().toLowerCase();
   const device = deviceValue || (cudaAvailable ? 'cuda' : 'cpu');

@@ -3,10 +3,11 @@ import { Rng, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestBackend } from '../../../testing/backend.js';
 import { dropLabels, LabelEmbedding, sinusoidalEmbedding, TimeEmbedding } from '../src/index.js';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 /** Saves a model to memory and loads it back (exercises registered custom layers). */

@@ -2,10 +2,11 @@ import '@tensorflow/tfjs-backend-cpu';
 import { ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestBackend } from '../../../testing/backend.js';
 import { type SinusoidalConvention, type SinusoidalOrder, sinusoidalEmbedding } from '../src/index.js';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 /** Closed form, in float64, written independently of the implementation. */

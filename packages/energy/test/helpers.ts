@@ -1,10 +1,9 @@
 import '@tensorflow/tfjs-backend-cpu';
-import * as tf from '@tensorflow/tfjs-core';
+import { useTestBackend } from '../../../testing/backend.js';
 
-/** Every test file runs on the cpu backend (deterministic, always available). */
+/** Every test file runs on the cpu backend (deterministic, always available), or on torch (`npm run test:torch`). */
 export async function useCpuBackend(): Promise<void> {
-  await tf.setBackend('cpu');
-  await tf.ready();
+  await useTestBackend();
 }
 
 /**

@@ -1,11 +1,11 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
+import { useTestBackend } from '../../../testing/backend.js';
 import { createSchedule, type NoiseSchedule } from '../src/index.js';
 
-/** Tests run on the tfjs cpu backend (deterministic, available everywhere). */
+/** Tests run on the tfjs cpu backend (deterministic, available everywhere), or on torch (`npm run test:torch`). */
 export async function useCpu(): Promise<void> {
-  await tf.setBackend('cpu');
-  await tf.ready();
+  await useTestBackend();
 }
 
 /** Per-column mean and (population) variance of an [N, D] matrix given row-major. */

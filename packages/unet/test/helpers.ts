@@ -2,6 +2,7 @@ import { Rng, selectBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { expect } from 'vitest';
+import { TEST_BACKEND, useTestBackend } from '../../../testing/backend.js';
 import type { UNetConfigInput } from '../src/index.js';
 
 /** Seeded standard-normal values as a plain array. */
@@ -41,8 +42,9 @@ export async function roundTrip(model: tfl.LayersModel): Promise<tfl.LayersModel
   return tfl.loadLayersModel(tf.io.fromMemory(saved!));
 }
 
-/** Switches to wasm when it can start (forward passes are ~5× faster than cpu), else cpu. */
+/** Under `GENLAB_BACKEND=torch`, torch; else wasm when it can start (forward passes are ~5× faster than cpu), else cpu. */
 export async function useFastBackend(): Promise<string> {
+  if (TEST_BACKEND === 'torch') return useTestBackend();
   const info = await selectBackend({ force: 'wasm' }).catch(() => selectBackend({ force: 'cpu' }));
   return info.tfBackend;
 }

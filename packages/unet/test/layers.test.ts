@@ -1,12 +1,12 @@
-import { selectBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestBackend } from '../../../testing/backend.js';
 import { Downsample, GroupNorm, groupNorm, ResBlock, SelfAttention2D, Upsample } from '../src/index.js';
 import { maxAbsDiff, randomArray, randomTensor, roundTrip } from './helpers.js';
 
 beforeAll(async () => {
-  await selectBackend({ force: 'cpu' }); // also installs core's fast cpu Conv2DBackpropFilter
+  await useTestBackend(); // on cpu, also installs core's fast Conv2DBackpropFilter
 });
 
 /** A model of one layer, called on an image (and an embedding for ResBlock). */

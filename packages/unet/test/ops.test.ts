@@ -1,11 +1,12 @@
-import { selectBackend, ValidationError } from '@lab/core';
+import { ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestBackend } from '../../../testing/backend.js';
 import { groupNorm, scaledDotProductAttention, upsampleNearest2x } from '../src/index.js';
 import { maxAbsDiff, randomArray, randomTensor } from './helpers.js';
 
 beforeAll(async () => {
-  await selectBackend({ force: 'cpu' }); // also installs core's fast cpu Conv2DBackpropFilter
+  await useTestBackend(); // on cpu, also installs core's fast Conv2DBackpropFilter
 });
 
 /** Group norm written out with loops over an NHWC array. */

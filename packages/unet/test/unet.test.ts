@@ -1,7 +1,8 @@
-import { selectBackend, ValidationError } from '@lab/core';
+import { ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestBackend } from '../../../testing/backend.js';
 import {
   countParams,
   createUNet,
@@ -14,7 +15,7 @@ import {
 import { expectTensorCountFlat, MICRO, maxAbsDiff, randomTensor, roundTrip, useFastBackend } from './helpers.js';
 
 beforeAll(async () => {
-  await selectBackend({ force: 'cpu' }); // also installs core's fast cpu Conv2DBackpropFilter
+  await useTestBackend(); // on cpu, also installs core's fast Conv2DBackpropFilter
 });
 
 async function values(t: tf.Tensor): Promise<number[]> {
@@ -25,7 +26,7 @@ async function values(t: tf.Tensor): Promise<number[]> {
 
 describe('presets', () => {
   beforeAll(useFastBackend);
-  afterAll(() => selectBackend({ force: 'cpu' }));
+  afterAll(useTestBackend);
 
   it('tiny: ≈0.6M parameters, output shaped like x', async () => {
     const model = createUNet('tiny');

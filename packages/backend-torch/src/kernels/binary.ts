@@ -1,5 +1,5 @@
-import * as k from '@tensorflow/tfjs-core';
 import type { DataType, KernelConfig } from '@tensorflow/tfjs-core';
+import * as k from '@tensorflow/tfjs-core';
 import { input, inputList, torchKernel } from './kernel.js';
 
 /**
@@ -35,10 +35,10 @@ export const binaryKernels: KernelConfig[] = [
       return b.output(b.callTensor(operator, [b.id(x), b.id(input(inputs, 'b'))]), dtype ?? x.dtype);
     }),
   ),
-  torchKernel(k.FloorDiv, (b, inputs) => {
-    const x = input(inputs, 'a');
-    return b.output(b.callTensor('aten::div.Tensor_mode', [b.id(x), b.id(input(inputs, 'b')), 'floor']), x.dtype);
-  }),
+  // tfjs's FloorDiv always returns int32, whatever the inputs' dtype.
+  torchKernel(k.FloorDiv, (b, inputs) =>
+    b.output(b.callTensor('aten::div.Tensor_mode', [b.id(input(inputs, 'a')), b.id(input(inputs, 'b')), 'floor']), 'int32'),
+  ),
   torchKernel(k.SquaredDifference, (b, inputs) => {
     const difference = b.callTensor('aten::sub.Tensor', [b.id(input(inputs, 'a')), b.id(input(inputs, 'b'))]);
     const out = b.callTensor('aten::square', [difference]);

@@ -80,7 +80,13 @@ function fromAten(b: TorchBackend, id: number, nhwc: boolean): TensorInfo {
 }
 
 /** Applies a fused activation in place of its tensor id (frees the input id). */
-function activate(b: TorchBackend, id: number, activation: string | undefined, alpha: number | undefined, prelu: TensorInfo | undefined): number {
+function activate(
+  b: TorchBackend,
+  id: number,
+  activation: string | undefined,
+  alpha: number | undefined,
+  prelu: TensorInfo | undefined,
+): number {
   let out: number;
   switch (activation ?? 'linear') {
     case 'linear':
@@ -269,7 +275,14 @@ function resize(b: TorchBackend, kernelName: string, bilinear: boolean, images: 
   return fromAten(b, out, true);
 }
 
-function resizeGrad(b: TorchBackend, kernelName: string, bilinear: boolean, images: TensorInfo, dy: TensorInfo, attrs: ResizeAttrs): TensorInfo {
+function resizeGrad(
+  b: TorchBackend,
+  kernelName: string,
+  bilinear: boolean,
+  images: TensorInfo,
+  dy: TensorInfo,
+  attrs: ResizeAttrs,
+): TensorInfo {
   const { operator, alignCorners } = resizeOperator(kernelName, bilinear, attrs);
   const [batch, height, width, channels] = images.shape as [number, number, number, number];
   const grad = toNchw(b, b.id(dy));

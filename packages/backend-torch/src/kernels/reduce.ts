@@ -1,10 +1,11 @@
-import * as k from '@tensorflow/tfjs-core';
 import type { DataType, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import * as k from '@tensorflow/tfjs-core';
 import type { TorchBackend } from '../backend.js';
 import { axesOf, input, torchKernel } from './kernel.js';
 
 interface ReduceAttrs {
-  axis: number | number[];
+  axis?: number | number[];
+  reductionIndices?: number | number[];
   keepDims: boolean;
 }
 
@@ -19,8 +20,9 @@ function reduction(
 ): KernelConfig {
   return torchKernel(kernelName, (b, inputs, attrs) => {
     const x = input(inputs, 'x');
-    const { axis, keepDims } = attrs as unknown as ReduceAttrs;
-    const dims = axesOf(axis, x.shape.length);
+    // Max names its axes reductionIndices; the other reductions, axis.
+    const { axis, reductionIndices, keepDims } = attrs as unknown as ReduceAttrs;
+    const dims = axesOf(axis ?? reductionIndices, x.shape.length);
     const dtype = outDtype?.(x) ?? x.dtype;
     if (dims.length === 0) return b.output(b.callTensor('aten::clone', [b.id(x)]), dtype);
     return b.output(over(b, b.id(x), dims, keepDims, x), dtype);
@@ -55,7 +57,10 @@ function cumulative(kernelName: string, operator: string): KernelConfig {
     const [dim] = axesOf(axis, x.shape.length);
     let source = b.id(x);
     const temps: number[] = [];
-    if (reverse) temps.push((source = b.callTensor('aten::flip', [source, [dim]])));
+    if (reverse) {
+      source = b.callTensor('aten::flip', [source, [dim]]);
+      temps.push(source);
+    }
     let out = b.callTensor(operator, [source, dim, x.dtype]);
     if (exclusive) {
       // Shift by one along dim: the identity element first, the last total dropped.
@@ -95,4 +100,3 @@ export const reduceKernels: KernelConfig[] = [
   cumulative(k.Cumsum, 'aten::cumsum'),
   cumulative(k.Cumprod, 'aten::cumprod'),
 ];
-

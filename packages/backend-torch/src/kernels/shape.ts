@@ -23,6 +23,11 @@ export const shapeKernels: KernelConfig[] = [
     const shape = util.inferFromImplicitShape((attrs as unknown as k.ReshapeAttrs).shape, util.sizeFromShape(x.shape));
     return b.output(b.callTensor('aten::reshape', [b.id(x), shape]), x.dtype);
   }),
+  torchKernel(k.ExpandDims, (b, inputs, attrs) => {
+    const x = input(inputs, 'input');
+    const [dim] = axesOf((attrs as unknown as k.ExpandDimsAttrs).dim, x.shape.length + 1);
+    return b.output(b.callTensor('aten::unsqueeze', [b.id(x), dim]), x.dtype);
+  }),
   torchKernel(k.Identity, (b, inputs) => {
     const x = input(inputs, 'x');
     return b.output(b.callTensor('aten::alias', [b.id(x)]), x.dtype);
@@ -49,13 +54,7 @@ export const shapeKernels: KernelConfig[] = [
     const tensors = inputList(inputs);
     const first = tensors[0] as TensorInfo;
     const [axis] = axesOf((attrs as unknown as k.PackAttrs).axis, first.shape.length + 1);
-    return b.output(
-      b.callTensor(
-        'aten::stack',
-        [tensors.map((t) => b.id(t)), axis],
-      ),
-      first.dtype,
-    );
+    return b.output(b.callTensor('aten::stack', [tensors.map((t) => b.id(t)), axis]), first.dtype);
   }),
   torchKernel(k.Unpack, (b, inputs, attrs) => {
     const x = input(inputs, 'value');
@@ -125,14 +124,14 @@ export const shapeKernels: KernelConfig[] = [
     const x = input(inputs, 'x');
     const { paddings, constantValue } = attrs as unknown as k.PadV2Attrs;
     // ATen lists pads from the last dim backwards.
-    const pad = [...paddings].reverse().flatMap(([before, after]) => [before, after]);
+    const pad = [...paddings].reverse().flat();
     return b.output(b.callTensor('aten::constant_pad_nd', [b.id(x), pad, constantValue]), x.dtype);
   }),
   torchKernel(k.MirrorPad, (b, inputs, attrs) => {
     const x = input(inputs, 'x');
     const { paddings, mode } = attrs as unknown as k.MirrorPadAttrs;
     if (mode !== 'reflect') throw new Error(`@lab/backend-torch: MirrorPad mode '${mode}' is not supported (only 'reflect')`);
-    const pad = [...paddings].reverse().flatMap(([before, after]) => [before, after]);
+    const pad = [...paddings].reverse().flat();
     return b.output(b.callTensor('aten::pad', [b.id(x), pad, 'reflect']), x.dtype);
   }),
   torchKernel(k.Reverse, (b, inputs, attrs) => {

@@ -1,5 +1,5 @@
-import * as k from '@tensorflow/tfjs-core';
 import type { KernelConfig } from '@tensorflow/tfjs-core';
+import * as k from '@tensorflow/tfjs-core';
 import { input, torchKernel } from './kernel.js';
 
 /** Kernels that are one ATen operator applied to `x` (attrs-free, same dtype out unless noted). */
@@ -53,6 +53,17 @@ export const unaryKernels: KernelConfig[] = [
   torchKernel(k.Softplus, (b, inputs) => b.output(b.callTensor('aten::softplus', [b.id(input(inputs, 'x')), 1, 20]))),
   torchKernel(k.Relu6, (b, inputs) => b.output(b.callTensor('aten::hardtanh', [b.id(input(inputs, 'x')), 0, 6]))),
   torchKernel(k.Elu, (b, inputs) => b.output(b.callTensor('aten::elu', [b.id(input(inputs, 'x'))]))),
+  // tfjs: dy where y > 0, else dy·(y + 1) (the derivative of elu through its output).
+  torchKernel(k.EluGrad, (b, inputs) => {
+    const dy = b.id(input(inputs, 'dy'));
+    const y = b.id(input(inputs, 'y'));
+    const negative = b.callTensor('aten::lt.Scalar', [y, 0]);
+    const slope = b.callTensor('aten::add.Scalar', [y, 1]);
+    const scaled = b.callTensor('aten::mul.Tensor', [dy, slope]);
+    const out = b.callTensor('aten::where.self', [negative, scaled, dy]);
+    b.free(negative, slope, scaled);
+    return b.output(out, 'float32');
+  }),
   torchKernel(k.LeakyRelu, (b, inputs, attrs) =>
     b.output(b.callTensor('aten::leaky_relu', [b.id(input(inputs, 'x')), (attrs as unknown as k.LeakyReluAttrs).alpha])),
   ),

@@ -24,10 +24,20 @@ export interface InitBackendOptions {
   loader?: ModuleLoader;
 }
 
-/** Best first. */
-export const BACKEND_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
+/**
+ * Best first, by measured speed (docs/bench/latest.md): GPU backends before CPU ones, then
+ * LibTorch (PyTorch's own kernels: ~4× tfjs-wasm here) before libtensorflow 2.9, wasm and
+ * pure JS. `torch` stands first because a CUDA LibTorch is the fastest GPU route; a
+ * CPU-only LibTorch is passed over there and tried after the GPU backends (`TORCH_CPU_AFTER`).
+ */
+export const BACKEND_ORDER: readonly BackendName[] = ['torch', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
+
+/** Where a CPU-only LibTorch is tried in the automatic order: after the GPU backends. */
+const TORCH_CPU_AFTER: BackendName = 'webgpu';
 
 const ALIASES: Record<string, BackendName> = {
+  torch: 'torch',
+  libtorch: 'torch',
   'tensorflow-gpu': 'tensorflow-gpu',
   'node-gpu': 'tensorflow-gpu',
   'tfjs-node-gpu': 'tensorflow-gpu',
@@ -46,7 +56,7 @@ export function parseBackendName(value: string): BackendName {
   return name;
 }
 
-type Attempt = { ok: true; tfBackend: string; detail: string } | { ok: false; reason: string };
+type Attempt = { ok: true; tfBackend: string; detail: string } | { ok: false; reason: string; cpuOnlyTorch?: true };
 
 const defaultLoader: ModuleLoader = (specifier) => import(specifier);
 
@@ -79,6 +89,25 @@ async function tryNative(name: 'tensorflow-gpu' | 'tensorflow', loader: ModuleLo
   }
   if (!(await activate('tensorflow'))) return { ok: false, reason: `${specifier} loaded but its backend did not start` };
   return { ok: true, tfBackend: 'tensorflow', detail: specifier };
+}
+
+/** The part of `@lab/backend-torch` that `initBackend` uses. */
+interface TorchModule {
+  torchStatus(): { available: true; detail: string; settings: { device: string } } | { available: false; reason: string };
+}
+
+async function tryTorch(loader: ModuleLoader, gpuOnly: boolean): Promise<Attempt> {
+  let torch: TorchModule;
+  try {
+    torch = (await loader('@lab/backend-torch')) as TorchModule;
+  } catch (error) {
+    return { ok: false, reason: `@lab/backend-torch ${describe(error)}` };
+  }
+  const status = torch.torchStatus();
+  if (!status.available) return { ok: false, reason: status.reason };
+  if (gpuOnly && !status.settings.device.startsWith('cuda')) return { ok: false, reason: 'LibTorch has no CUDA here', cpuOnlyTorch: true };
+  if (!(await activate('torch'))) return { ok: false, reason: `the torch backend did not start (${status.detail})` };
+  return { ok: true, tfBackend: 'torch', detail: status.detail };
 }
 
 async function tryWebGpu(loader: ModuleLoader, allowSoftware: boolean): Promise<Attempt> {
@@ -123,8 +152,14 @@ async function tryCpu(): Promise<Attempt> {
   return { ok: true, tfBackend: 'cpu', detail: 'pure JavaScript' };
 }
 
-function attempt(name: BackendName, options: { loader: ModuleLoader; allowSoftwareWebgpu: boolean }): Promise<Attempt> {
+function attempt(
+  name: BackendName,
+  options: { loader: ModuleLoader; allowSoftwareWebgpu: boolean },
+  torchGpuOnly = false,
+): Promise<Attempt> {
   switch (name) {
+    case 'torch':
+      return tryTorch(options.loader, torchGpuOnly);
     case 'tensorflow-gpu':
     case 'tensorflow':
       return tryNative(name, options.loader);
@@ -160,14 +195,21 @@ export async function selectBackend(options: InitBackendOptions = {}): Promise<B
     if (!result.ok) throw new UnavailableError(`Backend '${forcedValue}' was forced but is unavailable: ${result.reason}`);
     info = { name: forcedValue, tfBackend: result.tfBackend, detail: result.detail, skipped: [], forced: true };
   } else {
-    const order = options.prefer ? [options.prefer, ...BACKEND_ORDER.filter((n) => n !== options.prefer)] : BACKEND_ORDER;
+    const order = options.prefer ? [options.prefer, ...BACKEND_ORDER.filter((n) => n !== options.prefer)] : [...BACKEND_ORDER];
     const skipped: { name: BackendName; reason: string }[] = [];
     let chosen: BackendInfo | undefined;
-    for (const name of order) {
-      const result = await attempt(name, context);
+    for (let i = 0; i < order.length; i++) {
+      const name = order[i] as BackendName;
+      // Ahead of the GPU backends, torch counts only with CUDA; a CPU-only LibTorch moves behind them.
+      const torchGpuOnly = name === 'torch' && options.prefer !== 'torch' && order.includes(TORCH_CPU_AFTER, i);
+      const result = await attempt(name, context, torchGpuOnly);
       if (result.ok) {
         chosen = { name, tfBackend: result.tfBackend, detail: result.detail, skipped, forced: false };
         break;
+      }
+      if (result.cpuOnlyTorch) {
+        order.splice(order.indexOf(TORCH_CPU_AFTER) + 1, 0, 'torch');
+        continue;
       }
       skipped.push({ name, reason: result.reason });
     }
@@ -183,9 +225,9 @@ export async function selectBackend(options: InitBackendOptions = {}): Promise<B
 let initialised: Promise<BackendInfo> | undefined;
 
 /**
- * Initialises TensorFlow.js once with the best backend available: tfjs-node-gpu →
- * tfjs-node → WebGPU through Dawn (hardware adapters only unless allowed) → wasm (SIMD,
- * single-threaded) → cpu. `GENLAB_BACKEND` (or `force`) demands one backend and throws
+ * Initialises TensorFlow.js once with the best backend available: LibTorch on CUDA →
+ * tfjs-node-gpu → WebGPU through Dawn (hardware adapters only unless allowed) → LibTorch on
+ * CPU → tfjs-node → wasm (SIMD, single-threaded) → cpu. `GENLAB_BACKEND` (or `force`) demands one backend and throws
  * `UnavailableError` if it cannot start. Registers the training kernels the chosen backend
  * lacks, logs one line naming the backend and why better ones were skipped, and returns
  * the same `BackendInfo` on every later call (their options are ignored).

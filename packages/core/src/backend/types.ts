@@ -1,10 +1,10 @@
 /** The tfjs backends genlab can run on, best first. */
-export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export type BackendName = 'torch' | 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
 /** What `initBackend` chose, and why each better backend was passed over. */
 export interface BackendInfo {
   readonly name: BackendName;
-  /** The tfjs backend id now active (`tensorflow`, `webgpu`, `wasm`, `cpu`). */
+  /** The tfjs backend id now active (`torch`, `tensorflow`, `webgpu`, `wasm`, `cpu`). */
   readonly tfBackend: string;
   /** Human-readable details (adapter name, thread count, SIMD). */
   readonly detail: string;

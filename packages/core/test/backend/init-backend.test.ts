@@ -18,7 +18,24 @@ function fakeWebGpu(adapter: { info: { vendor: string; description: string } } |
  * A loader simulating which optional packages are installed. Present native/webgpu
  * packages register a stand-in backend under tfjs's real name, as the real ones do.
  */
-function loader(present: { native?: boolean; nativeGpu?: boolean; webgpu?: ReturnType<typeof fakeWebGpu>; wasm?: boolean }): {
+/** A `@lab/backend-torch` stand-in: LibTorch on `device`, or unavailable for `reason`. */
+function fakeTorch(state: { device: 'cpu' | 'cuda' } | { reason: string }) {
+  return {
+    torchStatus: () => {
+      if ('reason' in state) return { available: false, reason: state.reason };
+      tf.registerBackend('torch', () => new MathBackendCPU());
+      return { available: true, detail: `LibTorch 1.13.0, ${state.device}, 2 threads`, settings: { device: state.device } };
+    },
+  };
+}
+
+function loader(present: {
+  native?: boolean;
+  nativeGpu?: boolean;
+  webgpu?: ReturnType<typeof fakeWebGpu>;
+  wasm?: boolean;
+  torch?: ReturnType<typeof fakeTorch>;
+}): {
   load: ModuleLoader;
   requested: string[];
 } {
@@ -26,6 +43,9 @@ function loader(present: { native?: boolean; nativeGpu?: boolean; webgpu?: Retur
   const load: ModuleLoader = async (specifier) => {
     requested.push(specifier);
     switch (specifier) {
+      case '@lab/backend-torch':
+        if (!present.torch) throw missing(specifier);
+        return present.torch;
       case '@tensorflow/tfjs-node-gpu':
       case '@tensorflow/tfjs-node':
         if (!(specifier.endsWith('gpu') ? present.nativeGpu : present.native)) throw missing(specifier);
@@ -54,7 +74,7 @@ function recordingLogger(): Logger & { lines: string[] } {
 }
 
 afterEach(async () => {
-  for (const name of ['tensorflow', 'webgpu']) if (tf.findBackendFactory(name)) tf.removeBackend(name);
+  for (const name of ['tensorflow', 'webgpu', 'torch']) if (tf.findBackendFactory(name)) tf.removeBackend(name);
   await tf.setBackend('cpu');
 });
 
@@ -65,12 +85,14 @@ describe('selectBackend fallback order', () => {
     const info = await selectBackend({ loader: load, env: {}, logger });
     expect(info.name).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
-    expect(info.skipped.map((s) => s.name)).toEqual(['tensorflow-gpu', 'tensorflow', 'webgpu']);
+    expect(info.skipped.map((s) => s.name)).toEqual(['torch', 'tensorflow-gpu', 'webgpu', 'tensorflow']);
     expect(info.skipped[0]?.reason).toMatch(/not installed/);
     expect(info.skipped[2]?.reason).toMatch(/no WebGPU adapter/);
-    expect(requested.slice(0, 3)).toEqual(['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node', 'webgpu']);
+    expect(requested.slice(0, 4)).toEqual(['@lab/backend-torch', '@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-node']);
     expect(logger.lines).toHaveLength(1);
-    expect(logger.lines[0]).toMatch(/tfjs backend wasm .*tensorflow-gpu: .*not installed.*webgpu: no WebGPU adapter/);
+    expect(logger.lines[0]).toMatch(
+      /tfjs backend wasm .*torch: .*not installed.*tensorflow-gpu: .*not installed.*webgpu: no WebGPU adapter/,
+    );
     // The training kernels come with the choice.
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
   });
@@ -78,19 +100,56 @@ describe('selectBackend fallback order', () => {
   it('falls back to cpu when wasm is absent too', async () => {
     const info = await selectBackend({ loader: loader({}).load, env: {} });
     expect(info.name).toBe('cpu');
-    expect(info.skipped.map((s) => s.name)).toEqual(['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm']);
+    expect(info.skipped.map((s) => s.name)).toEqual(['torch', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm']);
   });
 
-  it('prefers tfjs-node over everything below it when present', async () => {
+  it('prefers tfjs-node over wasm when present', async () => {
     const { load, requested } = loader({ native: true, webgpu: fakeWebGpu(null), wasm: true });
     const info = await selectBackend({ loader: load, env: {} });
     expect(info).toMatchObject({ name: 'tensorflow', tfBackend: 'tensorflow', forced: false });
-    expect(info.skipped.map((s) => s.name)).toEqual(['tensorflow-gpu']);
-    expect(requested).not.toContain('webgpu');
+    expect(info.skipped.map((s) => s.name)).toEqual(['torch', 'tensorflow-gpu', 'webgpu']);
+    expect(requested).not.toContain('@tensorflow/tfjs-backend-wasm');
   });
 
-  it('takes tfjs-node-gpu first when it loads', async () => {
-    const info = await selectBackend({ loader: loader({ nativeGpu: true, native: true }).load, env: {} });
+  it('takes a CUDA LibTorch before every other backend', async () => {
+    const nvidia = fakeWebGpu({ info: { vendor: 'nvidia', description: 'NVIDIA H200' } });
+    const { load, requested } = loader({ torch: fakeTorch({ device: 'cuda' }), nativeGpu: true, webgpu: nvidia, wasm: true });
+    const info = await selectBackend({ loader: load, env: {} });
+    expect(info).toMatchObject({ name: 'torch', tfBackend: 'torch', skipped: [] });
+    expect(info.detail).toMatch(/cuda/);
+    expect(requested).toEqual(['@lab/backend-torch']);
+  });
+
+  it('tries a CPU-only LibTorch after the GPU backends and before tfjs-node and wasm', async () => {
+    const cpuTorch = () => fakeTorch({ device: 'cpu' });
+    const nvidia = fakeWebGpu({ info: { vendor: 'nvidia', description: 'NVIDIA H200' } });
+    const onGpu = await selectBackend({ loader: loader({ torch: cpuTorch(), webgpu: nvidia, wasm: true }).load, env: {} });
+    expect(onGpu.name).toBe('webgpu');
+    expect(onGpu.skipped.map((s) => s.name)).toEqual(['tensorflow-gpu']);
+    tf.removeBackend('webgpu');
+
+    const { load, requested } = loader({ torch: cpuTorch(), native: true, webgpu: fakeWebGpu(null), wasm: true });
+    const onCpu = await selectBackend({ loader: load, env: {} });
+    expect(onCpu).toMatchObject({ name: 'torch', tfBackend: 'torch' });
+    expect(onCpu.skipped.map((s) => s.name)).toEqual(['tensorflow-gpu', 'webgpu']);
+    expect(requested).not.toContain('@tensorflow/tfjs-node');
+  });
+
+  it("reports why LibTorch was skipped, and fails loudly when it is forced but can't run", async () => {
+    const reason = 'the LibTorch addon was not built at install: no LibTorch found';
+    const info = await selectBackend({ loader: loader({ torch: fakeTorch({ reason }), wasm: true }).load, env: {} });
+    expect(info.name).toBe('wasm');
+    expect(info.skipped.find((s) => s.name === 'torch')?.reason).toBe(reason);
+    await expect(
+      selectBackend({ loader: loader({ torch: fakeTorch({ reason }), wasm: true }).load, env: { GENLAB_BACKEND: 'torch' } }),
+    ).rejects.toThrow(/'torch' was forced but is unavailable: the LibTorch addon was not built/);
+  });
+
+  it('takes tfjs-node-gpu when it loads and no CUDA LibTorch does', async () => {
+    const info = await selectBackend({
+      loader: loader({ nativeGpu: true, native: true, torch: fakeTorch({ device: 'cpu' }) }).load,
+      env: {},
+    });
     expect(info.name).toBe('tensorflow-gpu');
     expect(info.skipped).toEqual([]);
   });
@@ -127,7 +186,7 @@ describe('selectBackend fallback order', () => {
     expect(info.name).toBe('wasm');
     const fallback = await selectBackend({ loader: loader({ native: true }).load, env: {}, prefer: 'wasm' });
     expect(fallback.name).toBe('tensorflow');
-    expect(fallback.skipped.map((s) => s.name)).toEqual(['wasm', 'tensorflow-gpu']);
+    expect(fallback.skipped.map((s) => s.name)).toEqual(['wasm', 'torch', 'tensorflow-gpu', 'webgpu']);
   });
 });
 

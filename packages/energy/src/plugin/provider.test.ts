@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestBackend } from '../../../../testing/backend.js';
 import { createClassifier } from '../classifier.js';
 import { energyFunction } from '../energy-function.js';
 import { resolveEnergyNetConfig } from '../energy-net/config.js';
@@ -25,7 +26,7 @@ const manifest = (kind: 'energy' | 'classifier', config: Record<string, unknown>
 });
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
   root = await mkdtemp(join(tmpdir(), 'genlab-energy-plugin-'));
   const net = resolveEnergyNetConfig({ ...resolveEnergyNetConfig('small'), inputShape: [SIZE, SIZE, 3] });
   const energy = createEnergyNet(net);

@@ -5,6 +5,7 @@ import { CheckpointError, saveCheckpoint } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestBackend } from '../../../../testing/backend.js';
 import { resolveUNetConfig } from '../config.js';
 import { createUNet } from '../unet.js';
 import { createDiffusionProvider } from './provider.js';
@@ -13,7 +14,7 @@ const SIZE = 8;
 let root = '';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
   root = await mkdtemp(join(tmpdir(), 'genlab-unet-plugin-'));
   const unet = resolveUNetConfig({
     preset: 'tiny',

@@ -1,0 +1,375 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { expectSameAsCpu, randn, torchReason } from './helpers.js';
+
+const suite = torchReason === undefined ? describe : describe.skip;
+if (torchReason !== undefined) console.warn(`backend-torch kernel tests skipped: ${torchReason}`);
+
+/** d(Σ f(inputs) · w)/d inputs, with a fixed random weighting so that every output element matters. */
+function gradsOf(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: () => tf.Tensor[]): () => tf.Tensor[] {
+  return () => {
+    const xs = inputs();
+    const probe = tf.tidy(() => f(...xs));
+    const weights = randn(probe.shape, 99);
+    probe.dispose();
+    const { value, grads } = tf.valueAndGrads((...args: tf.Tensor[]) => tf.sum(tf.mul(f(...args), weights)) as tf.Scalar)(xs);
+    return [value, ...grads];
+  };
+}
+
+suite('element-wise kernels match tfjs-backend-cpu', () => {
+  const unary: Array<[string, (x: tf.Tensor) => tf.Tensor]> = [
+    ['abs', tf.abs],
+    ['exp', tf.exp],
+    ['log of |x|+0.1', (x) => tf.log(tf.add(tf.abs(x), 0.1))],
+    ['log1p', (x) => tf.log1p(tf.abs(x))],
+    ['neg', tf.neg],
+    ['relu', tf.relu],
+    ['relu6', (x) => tf.relu6(tf.mul(x, 8))],
+    ['elu', tf.elu],
+    ['selu', tf.selu],
+    ['leakyRelu', (x) => tf.leakyRelu(x, 0.3)],
+    ['prelu', (x) => tf.prelu(x, tf.fill([x.shape.at(-1) as number], 0.25))],
+    ['sigmoid', tf.sigmoid],
+    ['tanh', tf.tanh],
+    ['softplus', (x) => tf.softplus(tf.mul(x, 30))],
+    ['sqrt', (x) => tf.sqrt(tf.abs(x))],
+    ['rsqrt', (x) => tf.rsqrt(tf.add(tf.abs(x), 0.5))],
+    ['square', tf.square],
+    ['reciprocal', (x) => tf.reciprocal(tf.add(tf.abs(x), 0.5))],
+    ['sin, cos', (x) => tf.add(tf.sin(x), tf.cos(x))],
+    ['erf', tf.erf],
+    ['floor, ceil, round', (x) => tf.stack([tf.floor(tf.mul(x, 4)), tf.ceil(tf.mul(x, 4)), tf.round(tf.mul(x, 4))])],
+    ['sign', tf.sign],
+    ['step', (x) => tf.step(x, 0.2)],
+    ['clipByValue', (x) => tf.clipByValue(x, -0.3, 0.4)],
+    ['zerosLike, onesLike', (x) => tf.add(tf.zerosLike(x), tf.onesLike(x))],
+  ];
+  it.each(unary)('%s (values and gradient)', async (_name, f) => {
+    await expectSameAsCpu(
+      gradsOf(f, () => [randn([2, 3, 4, 5], 1)]),
+      2e-5,
+    );
+  });
+
+  const binary: Array<[string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor]> = [
+    ['add', tf.add],
+    ['sub', tf.sub],
+    ['mul', tf.mul],
+    ['div', (a, b) => tf.div(a, tf.add(tf.abs(b), 0.5))],
+    ['maximum, minimum', (a, b) => tf.add(tf.maximum(a, tf.broadcastTo(b, a.shape)), tf.minimum(a, tf.broadcastTo(b, a.shape)))],
+    ['pow', (a, b) => tf.pow(tf.add(tf.abs(a), 0.5), b)],
+    ['squaredDifference', (a, b) => tf.squaredDifference(a, tf.broadcastTo(b, a.shape))],
+    ['atan2', tf.atan2],
+  ];
+  // (tfjs's own gradients of maximum, minimum and squaredDifference do not reduce broadcast inputs.)
+  it.each(binary)('%s with broadcasting (values and gradients)', async (_name, f) => {
+    await expectSameAsCpu(
+      gradsOf(f, () => [randn([2, 3, 4], 2), randn([3, 1], 3)]),
+      2e-5,
+    );
+  });
+
+  it('comparisons, logical ops, where, floorDiv and mod of int32', async () => {
+    await expectSameAsCpu(() => {
+      const a = randn([2, 6], 4);
+      const b = randn([2, 6], 5);
+      const i = tf.cast(tf.mul(a, 10), 'int32');
+      const j = tf.add(tf.cast(tf.abs(tf.mul(b, 5)), 'int32'), 1);
+      return [
+        tf.equal(a, a),
+        tf.notEqual(a, b),
+        tf.less(a, b),
+        tf.lessEqual(a, b),
+        tf.greater(a, b),
+        tf.greaterEqual(a, b),
+        tf.logicalOr(tf.less(a, 0), tf.less(b, 0)),
+        tf.logicalXor(tf.less(a, 0), tf.less(b, 0)),
+        tf.where(tf.less(a, b), a, b),
+        tf.cast(tf.logicalAnd(tf.logicalNot(tf.isNaN(a)), tf.isFinite(tf.div(a, tf.sub(a, a)))), 'float32'),
+        tf.floorDiv(i, j),
+        tf.mod(i, j),
+        tf.mod(a, tf.add(tf.abs(b), 0.5)),
+        tf.add(i, j),
+        tf.mul(i, j),
+        tf.cast(a, 'int32'),
+        tf.cast(tf.less(a, 0), 'float32'),
+        tf.cast(a, 'bool'),
+      ];
+    });
+  });
+
+  it('addN of many tensors', async () => {
+    await expectSameAsCpu(
+      gradsOf(
+        (...xs) => tf.addN(xs),
+        () => Array.from({ length: 9 }, (_, i) => randn([2, 3], 10 + i)),
+      ),
+    );
+  });
+});
+
+suite('reductions, shapes and indexing match tfjs-backend-cpu', () => {
+  it('sum, mean, max, min, prod, argMax, argMin over axes, with and without keepDims', async () => {
+    await expectSameAsCpu(() => {
+      const x = randn([2, 3, 4], 6);
+      const i = tf.cast(tf.mul(x, 5), 'int32');
+      return [
+        tf.sum(x),
+        tf.sum(x, [0, 2]),
+        tf.sum(x, -1, true),
+        tf.sum(i, 1),
+        tf.sum(x, []),
+        tf.mean(x, [1, 2]),
+        tf.mean(x, 0, true),
+        tf.max(x, [0, 1]),
+        tf.min(x, 2, true),
+        tf.prod(tf.add(x, 1.5), [1, 2]),
+        tf.argMax(x, 1),
+        tf.argMin(x, -1),
+        tf.any(tf.greater(x, 0.8), 1),
+        tf.all(tf.greater(x, -0.9), [0, 2]),
+        tf.logSumExp(x, 1),
+        tf.cumsum(x, 1),
+        tf.cumsum(x, 2, true, true),
+      ];
+    });
+  });
+
+  it('reductions differentiate (moments, logSumExp, max)', async () => {
+    await expectSameAsCpu(
+      gradsOf(
+        (x) => {
+          const { mean, variance } = tf.moments(x, [1, 2], true);
+          return tf.concat([
+            tf.reshape(mean, [-1]),
+            tf.reshape(variance, [-1]),
+            tf.reshape(tf.logSumExp(x, [0, 3]), [-1]),
+            tf.reshape(tf.max(x, 2), [-1]),
+          ]);
+        },
+        () => [randn([2, 3, 4, 5], 7)],
+      ),
+      2e-5,
+    );
+  });
+
+  it('reshape, transpose, concat, stack, unstack, split, slice, stridedSlice, tile, pad, reverse, gather', async () => {
+    await expectSameAsCpu(
+      gradsOf(
+        (x, y) => {
+          const parts = tf.split(x, [1, 3], 3);
+          const pieces = [
+            tf.transpose(x, [0, 3, 1, 2]),
+            tf.concat([x, y], 3),
+            tf.stack([x, y], 1),
+            ...tf.unstack(x, 1),
+            ...parts,
+            tf.slice(x, [1, 0, 1, 0], [1, -1, 2, 3]),
+            tf.tile(y, [1, 2, 1, 1]),
+            tf.pad(x, [
+              [0, 0],
+              [1, 2],
+              [0, 1],
+              [0, 0],
+            ]),
+            tf.reverse(x, [1, 2]),
+            tf.gather(x, tf.tensor1d([2, 0, 2], 'int32'), 1),
+            tf.broadcastTo(tf.slice(y, [0, 0, 0, 0], [1, 3, 4, 4]), [2, 3, 4, 4]),
+            tf.expandDims(tf.squeeze(tf.slice(x, [0, 0, 0, 0], [1, 3, 4, 4])), 0),
+          ];
+          return tf.concat(pieces.map((p) => tf.reshape(p, [-1])));
+        },
+        () => [randn([2, 3, 4, 4], 8), randn([2, 3, 4, 4], 9)],
+      ),
+    );
+  });
+
+  it('stridedSlice with negative strides, masks and new/shrunk axes', async () => {
+    await expectSameAsCpu(() => {
+      const x = randn([2, 3, 4, 4], 23);
+      return [
+        tf.stridedSlice(x, [0, 2, 0, 1], [2, 0, 4, 4], [1, -1, 2, 1]),
+        tf.stridedSlice(x, [1, 0, 3, 0], [0, 3, 0, 4], [1, 1, -2, 1], 0b0010, 0b0010),
+        tf.stridedSlice(x, [0, 1], [2, 2], [1, 1], 0, 0, 0, 0, 0b10),
+        tf.stridedSlice(x, [0, 0, 1], [1, 3, 3], [1, 1, 1], 0, 0, 0, 0b010, 0),
+      ];
+    });
+  });
+
+  it('gather of a label embedding and its gradient (UnsortedSegmentSum), oneHot, range, fill, linspace, topk', async () => {
+    await expectSameAsCpu(() => {
+      const table = randn([5, 3], 10);
+      const ids = tf.tensor1d([4, 0, 4, 2], 'int32');
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, ids), randn([4, 3], 11))))(table);
+      const { values, indices } = tf.topk(randn([2, 7], 12), 3);
+      return [
+        g,
+        tf.oneHot(tf.tensor1d([0, 3, -1, 7], 'int32'), 5),
+        tf.oneHot(tf.tensor2d([[1, 2]], [1, 2], 'int32'), 3, 2, -1),
+        tf.range(0, 10, 3),
+        tf.range(5, -3, -2.5),
+        tf.range(2, 9, 2, 'int32'),
+        tf.fill([2, 3], 1.5),
+        tf.fill([2], 7, 'int32'),
+        tf.linspace(-1, 1, 7),
+        values,
+        indices,
+      ];
+    });
+  });
+});
+
+suite('network kernels match tfjs-backend-cpu (values and gradients, batch 2)', () => {
+  const convCases: Array<
+    [string, number, 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]], number[]]
+  > = [
+    ['3×3 stride 1 same', 1, 'same', [3, 3, 3, 4]],
+    ['3×3 stride 2 same (asymmetric pad)', 2, 'same', [3, 3, 3, 4]],
+    ['3×3 stride 2 valid', 2, 'valid', [3, 3, 3, 4]],
+    [
+      '3×3 explicit pad',
+      1,
+      [
+        [0, 0],
+        [2, 0],
+        [1, 1],
+        [0, 0],
+      ],
+      [3, 3, 3, 4],
+    ],
+    ['1×1', 1, 'valid', [1, 1, 3, 5]],
+    ['2×2 stride 2 (downsample)', 2, 'same', [2, 2, 3, 2]],
+  ];
+  it.each(convCases)('conv2d %s', async (_name, stride, pad, filterShape) => {
+    await expectSameAsCpu(
+      gradsOf(
+        (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad),
+        () => [randn([2, 7, 6, 3], 13), randn(filterShape, 14)],
+      ),
+      2e-5,
+    );
+  });
+
+  it('fused conv2d with bias and relu, and conv2dTranspose (the UNet upsampler)', async () => {
+    await expectSameAsCpu(
+      gradsOf(
+        (x, w, b, wt) => {
+          const y = tf.fused.conv2d({
+            x: x as tf.Tensor4D,
+            filter: w as tf.Tensor4D,
+            strides: 1,
+            pad: 'same',
+            bias: b,
+            activation: 'relu',
+          });
+          return tf.conv2dTranspose(y, wt as tf.Tensor4D, [2, 10, 10, 3], 2, 'same');
+        },
+        () => [randn([2, 5, 5, 3], 15), randn([3, 3, 3, 4], 16), randn([4], 17), randn([2, 2, 3, 4], 18)],
+      ),
+      2e-5,
+    );
+  });
+
+  it('pooling and bilinear resizing: values and gradients (maxPool, 2×2 avgPool, align-corners bilinear)', async () => {
+    // Square images: tfjs-backend-cpu's ResizeBilinearGrad swaps height and width otherwise.
+    await expectSameAsCpu(
+      gradsOf(
+        (x) =>
+          tf.concat([
+            tf.reshape(tf.avgPool(x as tf.Tensor4D, 2, 2, 'valid'), [-1]),
+            tf.reshape(tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid'), [-1]),
+            tf.reshape(tf.image.resizeBilinear(x as tf.Tensor4D, [9, 9], true), [-1]),
+          ]),
+        () => [randn([2, 5, 5, 3], 19)],
+      ),
+      2e-5,
+    );
+    await expectSameAsCpu(() => {
+      const x = randn([2, 5, 5, 3], 19) as tf.Tensor4D;
+      return [tf.avgPool(x, 3, 1, 'same'), tf.image.resizeBilinear(x, [7, 7], false, true)];
+    });
+  });
+
+  // tfjs-backend-cpu's gradients of these two are wrong (found while writing this backend), so
+  // the reference is exact: each op is linear in x, so ∂/∂xᵢ Σ w·f(x) = Σ w·f(eᵢ).
+  it.each([
+    ["avgPool 3×3 'same' (padding not counted)", (x: tf.Tensor4D) => tf.avgPool(x, 3, 1, 'same')],
+    ['resizeBilinear with half-pixel centres', (x: tf.Tensor4D) => tf.image.resizeBilinear(x, [7, 9], false, true)],
+  ])('%s: the gradient at batch 2 is exact', async (_name, f) => {
+    await tf.setBackend('torch');
+    const shape: [number, number, number, number] = [2, 4, 5, 2];
+    const size = shape.reduce((a, b) => a * b, 1);
+    const weights = tf.tidy(() => randn(f(tf.zeros(shape)).shape, 26));
+    const loss = (x: tf.Tensor4D) => tf.sum(tf.mul(f(x), weights)) as tf.Scalar;
+    const gradient = tf.tidy(() =>
+      tf
+        .grad(loss)(randn(shape, 27) as tf.Tensor4D)
+        .dataSync(),
+    );
+    for (let i = 0; i < size; i++) {
+      const exact = tf.tidy(
+        () => loss(tf.reshape(tf.oneHot(tf.tensor1d([i], 'int32'), size, 1, 0, 'float32'), shape) as tf.Tensor4D).dataSync()[0] as number,
+      );
+      expect(Math.abs((gradient[i] as number) - exact), `element ${i}`).toBeLessThan(1e-5);
+    }
+    weights.dispose();
+  });
+
+  it('nearest-neighbour resizing, and its gradient at batch 2 against the block-sum it must equal', async () => {
+    // tfjs-backend-cpu's ResizeNearestNeighborGrad is wrong for batch > 1, so the reference
+    // for 2× upsampling is a broadcasting copy, whose gradient sums each 2×2 block.
+    const upsample = (x: tf.Tensor4D): tf.Tensor4D => {
+      const [b, h, w, c] = x.shape;
+      if (tf.getBackend() === 'torch') return tf.image.resizeNearestNeighbor(x, [2 * h, 2 * w]);
+      return tf.reshape(tf.mul(tf.reshape(x, [b, h, 1, w, 1, c]), tf.ones([1, 1, 2, 1, 2, 1])), [b, 2 * h, 2 * w, c]);
+    };
+    await expectSameAsCpu(
+      gradsOf(
+        (x) => upsample(x as tf.Tensor4D),
+        () => [randn([2, 3, 5, 4], 24)],
+      ),
+    );
+    await expectSameAsCpu(() => tf.image.resizeNearestNeighbor(randn([2, 4, 6, 3], 25) as tf.Tensor4D, [7, 5], false, true));
+  });
+
+  it('matMul with transposes and batch broadcasting, fused matMul, softmax, logSoftmax, batchNorm', async () => {
+    await expectSameAsCpu(
+      gradsOf(
+        (a, b, bias) =>
+          tf.concat([
+            tf.reshape(tf.matMul(a, b, false, true), [-1]),
+            tf.reshape(tf.matMul(a, b, true, false), [-1]),
+            tf.reshape(tf.fused.matMul({ a: tf.reshape(a, [-1, 4]), b: tf.reshape(b, [4, -1]), bias, activation: 'relu' }), [-1]),
+            tf.reshape(tf.softmax(a), [-1]),
+            tf.reshape(tf.logSoftmax(a), [-1]),
+            tf.reshape(tf.batchNorm(a, tf.scalar(0.1), tf.scalar(2), tf.scalar(0.3), tf.scalar(1.5), 1e-3), [-1]),
+          ]),
+        () => [randn([2, 4, 4], 20), randn([2, 4, 4], 21), randn([8], 22)],
+      ),
+      2e-5,
+    );
+  });
+});
+
+suite('failures are loud', () => {
+  it('a kernel the backend lacks fails with an error that names it', async () => {
+    await tf.setBackend('torch');
+    const before = tf.memory().numTensors;
+    expect(() => tf.tidy(() => tf.complex([1, 2], [3, 4]))).toThrow("Kernel 'Complex' not registered for backend 'torch'");
+    const y = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+    expect(() => tf.linalg.bandPart(y, 0, 0).dispose()).not.toThrow(); // composed of registered kernels
+    expect(() => tf.tidy(() => tf.einsum('ij,jk->ik', y, y))).toThrow("Kernel 'Einsum' not registered for backend 'torch'");
+    y.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('an unsupported variant names the kernel and its attributes', async () => {
+    await tf.setBackend('torch');
+    const x = tf.zeros([1, 4, 4, 1]) as tf.Tensor4D;
+    expect(() => tf.image.resizeBilinear(x, [8, 8], false, false)).toThrow(
+      /ResizeBilinear with alignCorners=false, halfPixelCenters=false/,
+    );
+    x.dispose();
+  });
+});
