@@ -38,17 +38,24 @@ const ONE_OPERATOR: ReadonlyArray<readonly [string, string]> = [
   [k.Square, 'aten::square'],
   [k.Tan, 'aten::tan'],
   [k.Tanh, 'aten::tanh'],
-  [k.ZerosLike, 'aten::zeros_like'],
-  [k.OnesLike, 'aten::ones_like'],
 ];
 
 export const unaryKernels: KernelConfig[] = [
   ...ONE_OPERATOR.map(([name, operator]) =>
     torchKernel(name, (b, inputs) => {
       const x = input(inputs, 'x');
-      return b.output(b.callTensor(operator, [b.id(x)]), name === k.ZerosLike || name === k.OnesLike ? x.dtype : undefined);
+      return b.output(b.callTensor(operator, [b.id(x)]));
     }),
   ),
+  // From the shape alone, as tfjs-backend-cpu does (tfjs code may pass a tensor already disposed).
+  torchKernel(k.ZerosLike, (b, inputs) => {
+    const x = input(inputs, 'x');
+    return b.output(b.callTensor('aten::zeros', [x.shape, x.dtype, null, b.device]), x.dtype);
+  }),
+  torchKernel(k.OnesLike, (b, inputs) => {
+    const x = input(inputs, 'x');
+    return b.output(b.callTensor('aten::ones', [x.shape, x.dtype, null, b.device]), x.dtype);
+  }),
   // tfjs: log(1 + exp(x)) computed stably; ATen's threshold 20 returns x beyond it (exact in float32).
   torchKernel(k.Softplus, (b, inputs) => b.output(b.callTensor('aten::softplus', [b.id(input(inputs, 'x')), 1, 20]))),
   torchKernel(k.Relu6, (b, inputs) => b.output(b.callTensor('aten::hardtanh', [b.id(input(inputs, 'x')), 0, 6]))),

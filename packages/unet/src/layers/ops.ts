@@ -113,7 +113,8 @@ const createAffineGroupNorm = (groups: number) =>
         const dx = tf.add(tf.add(tf.mul(dy, a), tf.mul(sx, p)), q);
         const dGamma = tf.sum(sumDyXHat, 0, true);
         const dBeta = tf.sum(sumDy, 0, true);
-        return [dx, dGamma, dBeta, tf.zerosLike(epsilon)];
+        // epsilon is not saved (it may be disposed by now): its zero gradient from its shape.
+        return [dx, dGamma, dBeta, tf.zeros(epsilon.shape)];
       },
     };
   });
