@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
  * Every project tests against the TypeScript sources of its sibling packages
@@ -10,6 +10,9 @@ export function projectConfig(overrides: { testTimeout?: number; include?: strin
     ssr: { resolve: { conditions: ['@lab/source'], externalConditions: ['@lab/source'] } },
     test: {
       include: overrides.include ?? ['src/**/*.test.ts', 'test/**/*.test.ts'],
+      // The WebGPU files compare webgpu in Chromium with tfjs-backend-cpu whatever the backend
+      // under test; the torch run (GENLAB_BACKEND=torch, scripts/test.mjs) need not repeat them.
+      exclude: process.env.GENLAB_BACKEND === 'torch' ? [...configDefaults.exclude, '**/*webgpu*'] : configDefaults.exclude,
       environment: 'node',
       pool: 'forks',
       testTimeout: overrides.testTimeout ?? 60_000,

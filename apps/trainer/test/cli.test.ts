@@ -35,7 +35,7 @@ describe('CLI', () => {
     const latest = await new RunDirectory(out).latestCheckpoint();
     expect(latest?.step).toBeGreaterThanOrEqual(1);
     const saved = await loadCheckpoint(latest?.path as string);
-    expect(saved.manifest).toMatchObject({ kind: 'classifier', step: latest?.step, backend: 'cpu' });
+    expect(saved.manifest).toMatchObject({ kind: 'classifier', step: latest?.step, backend: TEST_BACKEND });
     for (const m of Object.values(saved.models)) m.dispose();
     tf.dispose(Object.values(saved.tensors));
 

@@ -202,6 +202,7 @@ c10::IValue ToIValue(Napi::Env env, const Operator& op, const c10::Argument& arg
       if (value.IsNull() || value.IsUndefined()) return c10::IValue();
       return ToIValue(env, op, arg, type->castRaw<c10::OptionalType>()->getElementType(), value);
     case TypeKind::TensorType:
+      if (!value.IsNumber()) ArgError(env, op, arg, "expected a tensor id");
       return Get(env, value);
     case TypeKind::IntType:
     case TypeKind::SymIntType:

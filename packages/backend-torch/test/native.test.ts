@@ -1,0 +1,77 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { loadNative } from '../src/index.js';
+import { randn, torchReason } from './helpers.js';
+
+const suite = torchReason === undefined ? describe : describe.skip;
+
+suite('the addon', () => {
+  it('round-trips float32, int32 and bool values through LibTorch', () => {
+    const native = loadNative();
+    const cases = [
+      [new Float32Array([1.5, -2, 3e-8, Number.POSITIVE_INFINITY]), 'float32'],
+      [new Int32Array([7, -8, 2 ** 31 - 1, 0]), 'int32'],
+      [new Uint8Array([1, 0, 0, 1]), 'bool'],
+    ] as const;
+    for (const [values, dtype] of cases) {
+      const id = native.fromArray(values, [2, 2], dtype);
+      expect(native.toArray(id)).toEqual(values);
+      expect(native.meta(id)).toEqual([{ float32: 0, int32: 1, bool: 2 }[dtype], 2, 2]);
+      native.dispose(id);
+    }
+  });
+
+  it('calls operators by schema, fills defaults, and names the operator and argument in errors', () => {
+    const native = loadNative();
+    const x = native.fromArray(new Float32Array([1, 2, 3, 4]), [2, 2], 'float32');
+    const sum = native.call(native.op('aten::sum', 'dim_IntList'), [x, [1]]) as number; // keepdim, dtype defaulted
+    expect(Array.from(native.toArray(sum))).toEqual([3, 7]);
+    const add = native.op('aten::add', 'Tensor');
+    expect(() => native.call(add, [x])).toThrow("aten::add.Tensor argument 'other' (Tensor): missing, and the schema has no default");
+    expect(() => native.call(add, [x, 'two'])).toThrow(/argument 'other'/);
+    expect(() => native.op('aten::no_such_op', '')).toThrow('LibTorch has no operator aten::no_such_op');
+    const bad = native.fromArray(new Float32Array(3), [3], 'float32');
+    expect(() => native.call(native.op('aten::matmul', ''), [x, bad])).toThrow(/aten::matmul: .*(size|shape)/i);
+    expect(() => native.fromArray(new Float32Array(3), [2, 2], 'float32')).toThrow('fromArray: 12 bytes given for a tensor of 16 bytes');
+    native.dispose(x, sum, bad);
+    expect(() => native.dispose(x)).toThrow(/is not live/);
+  });
+
+  it('frees LibTorch tensors when tfjs disposes them, views included', async () => {
+    await tf.setBackend('torch');
+    const native = loadNative();
+    const before = native.liveTensors();
+    const x = randn([2, 3, 4], 1);
+    const views = [tf.transpose(x), tf.slice(x, [0, 1, 0], [2, 2, 4]), tf.reshape(x, [6, 4])];
+    expect(native.liveTensors()).toBe(before + 4);
+    tf.dispose([x, ...views]);
+    expect(native.liveTensors()).toBe(before);
+  });
+});
+
+suite('the backend', () => {
+  it('keeps tfjs tensors and LibTorch tensors in step over repeated training steps (no leaks)', async () => {
+    await tf.setBackend('torch');
+    const native = loadNative();
+    const w = tf.variable(randn([3, 3, 2, 4], 2));
+    const optimizer = tf.train.adam(1e-2);
+    const x = randn([2, 6, 6, 2], 3);
+    const step = () =>
+      tf.dispose(optimizer.minimize(() => tf.mean(tf.square(tf.relu(tf.conv2d(x as tf.Tensor4D, w as tf.Variable<tf.Rank.R4>, 1, 'same')))) as tf.Scalar, true));
+    step();
+    const tensors = tf.memory().numTensors;
+    const live = native.liveTensors();
+    const dataIds = tf.engine().backend.numDataIds();
+    for (let i = 0; i < 20; i++) step();
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(native.liveTensors()).toBe(live);
+    expect(tf.engine().backend.numDataIds()).toBe(dataIds);
+    optimizer.dispose();
+    tf.dispose([w, x]);
+  });
+
+  it('refuses string tensors with a clear error', async () => {
+    await tf.setBackend('torch');
+    expect(() => tf.tensor(['a'])).toThrow('@lab/backend-torch: string tensors are not supported');
+  });
+});
