@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createLogger, initBackend, isGenlabError, type Logger, ValidationError } from '@lab/core';
+import { createLogger, initBackend, isGenlabError, type Logger, parseBackendName, ValidationError } from '@lab/core';
 import { evaluateClassifierCommand, evaluateCommand } from './commands/evaluate.js';
 import { exportCommand } from './commands/export.js';
 import { sampleCommand } from './commands/sample.js';
@@ -29,13 +29,16 @@ Commands:
   sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--guidance G] [--step N] [--seed S]
 
 Data: --data-dir or GENLAB_CIFAR10_DIR (a cifar-10-batches-bin folder); otherwise the official
-archive is downloaded once into GENLAB_CACHE (default ~/.cache/genlab). Backend: GENLAB_BACKEND.
+archive is downloaded once into GENLAB_CACHE (default ~/.cache/genlab).
+Backend (every command): --backend torch|tensorflow-gpu|tensorflow|webgpu|wasm|cpu, or GENLAB_BACKEND;
+otherwise the fastest available. torch uses every core (GENLAB_TORCH_THREADS sets how many).
 Ctrl-C during training writes a checkpoint and exits (a second Ctrl-C quits at once).
 --lr-decay anneals the learning rate to --min-lr (default 0) at the run's last step, starting at
 --lr-decay-start (default: the end of warm-up; on --resume, the step the run is at). It may be
 added, changed or removed (none) on --resume; a decayed run extended with --steps is stretched.
 --workers N (default 0) computes each batch's gradients in N worker threads plus the main thread,
-split into N+1 shards: the same step, on more cores (allowed on --resume; not stored in the run).`;
+split into N+1 shards: the same step, on more cores (allowed on --resume; not stored in the run);
+for wasm and cpu only (unnecessary on torch, which is multi-threaded).`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -76,6 +79,7 @@ const OPTIONS = {
   step: { type: 'string' },
   guidance: { type: 'string' },
   force: { type: 'boolean' },
+  backend: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -121,7 +125,7 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
     return command || values.help ? 0 : 2;
   }
   const dataDir = values['data-dir'] ? { dataDir: atBase(values['data-dir']) } : {};
-  const backend = await initBackend({ logger });
+  const backend = await initBackend({ logger, ...(values.backend ? { force: parseBackendName(values.backend) } : {}) });
   logger.info('backend', { backend: backend.name, tfjs: backend.tfBackend, detail: backend.detail });
   process.stderr.write(`backend: ${backend.name} (${backend.detail})\n`);
 

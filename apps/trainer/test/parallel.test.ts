@@ -172,6 +172,12 @@ describe('gradient worker failures', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('refuses workers on torch, saying why they are unnecessary', () => {
+    expect(
+      () => new Trainer(DiffusionTask.fromConfig(MICRO_DIFFUSION), records, optimization(4, 2), 7, { workers: 1, backend: 'torch' }),
+    ).toThrow(/--workers is unnecessary on torch: LibTorch already computes each step on every core .*GENLAB_TORCH_THREADS/);
+  });
+
   it('a worker that cannot build its replica rejects the shard with its own message', async () => {
     const pool = new GradientWorkerPool({ size: 1, kind: 'diffusion', config: { unet: 'no-such-preset' }, backend: 'cpu' });
     try {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { type Job, type JobResult, type ModelRegistry, QueuedExecutor, type RunOptions } from '@lab/api-plugin';
 import { CancelledError } from '@lab/core';
@@ -29,7 +30,12 @@ export class PoolExecutor extends QueuedExecutor {
       const spec = registry.spec(id);
       return spec && registry.describe(id).status !== 'unavailable' ? [{ id, spec }] : [];
     });
-    const data: WorkerData = { models, ...(options.backend ? { backend: options.backend } : {}) };
+    const data: WorkerData = {
+      models,
+      ...(options.backend ? { backend: options.backend } : {}),
+      // LibTorch would give every worker all the cores; the workers divide them instead.
+      torchThreads: torchThreadsPerWorker(options.size),
+    };
     const filename = options.workerFile ?? new URL('./worker.js', import.meta.url);
     this.pool = new Piscina({
       filename: filename instanceof URL ? filename.href : filename,
@@ -84,4 +90,9 @@ export function compiledExecArgv(argv: readonly string[]): string[] {
     out.push(arg);
   }
   return out;
+}
+
+/** Each worker's share of the cores for LibTorch's intra-op threads (at least 1). */
+export function torchThreadsPerWorker(workers: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, workers)));
 }

@@ -13,6 +13,8 @@ import {
 export interface WorkerData {
   readonly models: ReadonlyArray<{ readonly id: string; readonly spec: ProviderSpec }>;
   readonly backend?: string;
+  /** LibTorch intra-op threads for each worker (its share of the cores), unless GENLAB_TORCH_THREADS is set. */
+  readonly torchThreads?: number;
 }
 
 /** One task sent to a worker. `cancel` is a shared Int32 flag the main thread sets to 1. */

@@ -9,6 +9,8 @@ import { CancelledError, initBackend, parseBackendName, silentLogger } from '@la
 import { serializeError, type WorkerData, type WorkerReply, type WorkerTask } from './protocol.js';
 
 async function setup(data: WorkerData): Promise<ModelRegistry> {
+  // A worker's process.env is its own copy: this sets only this thread's share of the cores.
+  if (data.torchThreads !== undefined && !process.env.GENLAB_TORCH_THREADS) process.env.GENLAB_TORCH_THREADS = String(data.torchThreads);
   await initBackend({ ...(data.backend ? { force: parseBackendName(data.backend) } : {}), logger: silentLogger });
   const registry = new ModelRegistry();
   for (const { spec } of data.models) {

@@ -107,9 +107,14 @@ export class Trainer {
     const workers = runtime.workers ?? 0;
     if (!(Number.isInteger(workers) && workers >= 0)) throw new ValidationError(`workers must be a non-negative integer, got ${workers}`);
     const workerBackend = runtime.backend ?? parseBackendName(tf.getBackend());
-    // Workers spread a step over CPU cores for the single-threaded backends; a GPU (or libtensorflow,
-    // which is multi-threaded) gains nothing from them, and webgpu cannot read tensors synchronously
-    // as the shard exchange does.
+    // Workers spread a step over CPU cores for the single-threaded backends; a GPU, LibTorch and
+    // libtensorflow (multi-threaded: every core already) gain nothing from them, and webgpu
+    // cannot read tensors synchronously as the shard exchange does.
+    if (workers > 0 && workerBackend === 'torch') {
+      throw new ValidationError(
+        '--workers is unnecessary on torch: LibTorch already computes each step on every core (set their number with GENLAB_TORCH_THREADS); drop --workers',
+      );
+    }
     if (workers > 0 && workerBackend !== 'wasm' && workerBackend !== 'cpu') {
       throw new ValidationError(
         `--workers is for the wasm and cpu backends (one core each); the run uses ${workerBackend}: drop --workers`,

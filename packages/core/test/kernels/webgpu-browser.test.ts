@@ -9,7 +9,7 @@ import type { WebgpuPage } from '../helpers/webgpu-page/entry.js';
 if (!hasChromium) console.warn('SKIPPED webgpu kernel test: /usr/bin/chromium is absent (apt-get install -y chromium)');
 
 // tfjs-backend-webgpu's stock Conv2DBackpropFilter took 83 % of a UNet training step on an H200
-// (docs/gpu-webgpu.md), and its AddN breaks past 7 inputs; genlab registers its own kernels for
+// (docs/gpu.md), and its AddN breaks past 7 inputs; genlab registers its own kernels for
 // webgpu instead. Chromium's SwiftShader adapter runs the real WebGPU backend on the CPU, so their
 // results can be checked here.
 describe.skipIf(!hasChromium)("genlab's webgpu kernels (Chromium, SwiftShader adapter)", () => {

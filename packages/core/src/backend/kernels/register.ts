@@ -82,7 +82,7 @@ export interface TrainingKernelReport {
  * - `cpu`: `Conv2DBackpropFilter`, replacing the stock scalar loop (~0.014 GFLOP/s) with
  *   one forward conv; the stock kernel stays as fallback for NCHW.
  * - `webgpu`: the same `Conv2DBackpropFilter` (the stock shader took 83 % of a UNet training
- *   step on an H200, docs/gpu-webgpu.md; checked for correctness in Chromium's SwiftShader), and
+ *   step on an H200, docs/gpu.md; checked for correctness in Chromium's SwiftShader), and
  *   an `AddN` that sums long lists in chunks (the stock one binds every input in one shader and
  *   silently returns garbage beyond WebGPU's 8 storage buffers per stage).
  * Other backends are left alone. Idempotent. `initBackend` calls it.
