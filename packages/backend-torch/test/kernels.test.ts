@@ -301,7 +301,7 @@ suite('network kernels match tfjs-backend-cpu (values and gradients, batch 2)', 
     const shape: [number, number, number, number] = [2, 4, 5, 2];
     const size = shape.reduce((a, b) => a * b, 1);
     const weights = tf.tidy(() => randn(f(tf.zeros(shape)).shape, 26));
-    const loss = (x: tf.Tensor4D) => tf.sum(tf.mul(f(x), weights)) as tf.Scalar;
+    const loss = (x: tf.Tensor) => tf.sum(tf.mul(f(x as tf.Tensor4D), weights)) as tf.Scalar;
     const gradient = tf.tidy(() =>
       tf
         .grad(loss)(randn(shape, 27) as tf.Tensor4D)

@@ -23,5 +23,6 @@ export { type GridOptions, gridLayout, gridPng, tileGrid } from './images/grid.j
 export { type DecodedImage, decodePng, encodePng, type PixelChannels } from './images/png.js';
 export { tensorToUint8, uint8ToTensor } from './images/tensor.js';
 export * from './logger.js';
+export { ADAM_UPDATE_KERNEL, type AdamUpdateAttrs, adam, FusedAdamOptimizer } from './optim/adam.js';
 export * from './rng.js';
 export * from './tokens.js';

@@ -29,7 +29,10 @@ export const CLASSIFIER_PRESETS: Readonly<Record<ClassifierPreset, ClassifierCon
 /** Fills a classifier config from the `small` preset and validates it. */
 export function resolveClassifierConfig(options: Partial<ClassifierConfig> | ClassifierPreset = 'small'): ClassifierConfig {
   const config: ClassifierConfig = typeof options === 'string' ? CLASSIFIER_PRESETS[options] : { ...CLASSIFIER_PRESETS.small, ...options };
-  if (!config) throw new ValidationError(`Unknown classifier preset '${String(options)}'; expected one of ${Object.keys(CLASSIFIER_PRESETS).join(', ')}`);
+  if (!config)
+    throw new ValidationError(
+      `Unknown classifier preset '${String(options)}'; expected one of ${Object.keys(CLASSIFIER_PRESETS).join(', ')}`,
+    );
   const positive = (n: number) => Number.isInteger(n) && n >= 1;
   if (config.inputShape.length !== 3 || !config.inputShape.every(positive))
     throw new ValidationError(`inputShape must be [H, W, C], got [${config.inputShape}]`);

@@ -1,4 +1,4 @@
-import { type BackendName, parseBackendName, Rng, type RngState, ValidationError } from '@lab/core';
+import { adam, type BackendName, parseBackendName, Rng, type RngState, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type BatchCursor, CifarBatches } from '../data/batches.js';
@@ -129,7 +129,7 @@ export class Trainer {
     }
     this.ema = new EmaModel(this.model, task.createModel(), emaDecay, optimization.emaWarmup ?? true);
     this.ema.reset();
-    this.optimizer = tf.train.adam(lr, optimization.beta1 ?? 0.9, optimization.beta2 ?? 0.999) as tf.AdamOptimizer;
+    this.optimizer = adam(lr, optimization.beta1 ?? 0.9, optimization.beta2 ?? 0.999);
     this.rng = new Rng(seed);
     this.batches = new CifarBatches(data, seed);
     this.workerPool =

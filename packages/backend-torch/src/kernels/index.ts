@@ -1,11 +1,19 @@
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { binaryKernels } from './binary.js';
 import { nnKernels } from './nn.js';
+import { optimizerKernels } from './optimizer.js';
 import { reduceKernels } from './reduce.js';
 import { shapeKernels } from './shape.js';
 import { unaryKernels } from './unary.js';
 
 /** Every kernel the torch backend has; any other kernel fails with tfjs's "not registered" error naming it. */
-export const torchKernels: readonly KernelConfig[] = [...unaryKernels, ...binaryKernels, ...reduceKernels, ...shapeKernels, ...nnKernels];
+export const torchKernels: readonly KernelConfig[] = [
+  ...unaryKernels,
+  ...binaryKernels,
+  ...reduceKernels,
+  ...shapeKernels,
+  ...nnKernels,
+  ...optimizerKernels,
+];
 
 export { TORCH } from './kernel.js';

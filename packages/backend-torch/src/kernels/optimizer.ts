@@ -1,0 +1,45 @@
+import type { KernelConfig } from '@tensorflow/tfjs-core';
+import type { TorchBackend } from '../backend.js';
+import { input, torchKernel } from './kernel.js';
+
+/** `@lab/core`'s ADAM_UPDATE_KERNEL: the kernel its FusedAdamOptimizer calls when registered. */
+export const ADAM_UPDATE_KERNEL = 'GenlabAdamUpdate';
+
+interface AdamUpdateAttrs {
+  count: number;
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  biasCorrection1: number;
+  biasCorrection2: number;
+}
+
+/** One ATen `_foreach_` call over lists of tensor ids; frees nothing. */
+function foreach(b: TorchBackend, operator: string, args: readonly unknown[]): number[] {
+  return b.call(`aten::_foreach_${operator}`, args) as number[];
+}
+
+/**
+ * Adam for every variable in eight list operations (PyTorch's foreach Adam):
+ *   m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  w ← w − (lr / (1−β₁ᵗ)) · m / (√(v / (1−β₂ᵗ)) + ε)
+ */
+export const optimizerKernels: KernelConfig[] = [
+  torchKernel(ADAM_UPDATE_KERNEL, (b, inputs, attrs) => {
+    const a = attrs as unknown as AdamUpdateAttrs;
+    const list = (name: string) => Array.from({ length: a.count }, (_, i) => b.id(input(inputs, `${name}${i}`)));
+    const [values, gradients, ms, vs] = [list('value'), list('gradient'), list('m'), list('v')];
+    const temps: number[][] = [];
+    const keep = (ids: number[]) => {
+      temps.push(ids);
+      return ids;
+    };
+    const m = foreach(b, 'add.List', [keep(foreach(b, 'mul.Scalar', [ms, a.beta1])), gradients, 1 - a.beta1]);
+    const v = foreach(b, 'addcmul.Scalar', [keep(foreach(b, 'mul.Scalar', [vs, a.beta2])), gradients, gradients, 1 - a.beta2]);
+    const corrected = keep(foreach(b, 'div.Scalar', [v, a.biasCorrection2]));
+    const denominator = keep(foreach(b, 'add.Scalar', [keep(foreach(b, 'sqrt', [corrected])), a.epsilon]));
+    const w = foreach(b, 'addcdiv.Scalar', [values, m, denominator, -a.learningRate / a.biasCorrection1]);
+    b.free(...temps.flat());
+    return [...m, ...v, ...w].map((id) => b.output(id, 'float32'));
+  }),
+];
