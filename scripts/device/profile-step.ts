@@ -1,7 +1,7 @@
 /**
  * Profiles one training step of the UNet `small` and the classifier `small` on the GPU through
  * WebGPU: milliseconds per step (single process) and the kernels that take the time.
- * Bundled with esbuild and run with a carried Node (see docs/gpu-webgpu.md).
+ * Bundled with esbuild and run with a carried Node (see docs/gpu.md).
  */
 import { createLogger, initBackend, type ModuleLoader } from '@lab/core';
 import { createClassifier } from '@lab/energy';

@@ -1,7 +1,7 @@
 /**
  * Trains one of the bundled default models on a GPU machine reached through WebGPU (Dawn),
  * then exports it in the layout the API loads. Bundled with esbuild and run with a carried
- * Node (see docs/gpu-webgpu.md); not part of the test suite.
+ * Node (see docs/gpu.md); not part of the test suite.
  *
  *   node train-defaults.mjs <diffusion|energy|classifier> <cifar dir or batch files…> <runs dir> <models dir>
  *
