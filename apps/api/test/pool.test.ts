@@ -1,12 +1,15 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { encodePng } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultPlugins } from '../src/plugins.js';
+import { torchThreadsPerWorker } from '../src/pool/pool-executor.js';
 import { fakePlugin } from './fixtures/fake-provider.mjs';
 import { TEST_SIZE, writeTinyModels } from './fixtures/tiny-models.js';
 import { compiledWorker, startServer, type TestServer } from './helpers.js';
@@ -161,6 +164,43 @@ describe.skipIf(!fullWorker)('worker pool on real tiny models', () => {
       expect(cls.probabilities).toHaveLength(10);
     } finally {
       await real.stop();
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe('torchThreadsPerWorker', () => {
+  it('divides the cores among the workers, at least one thread each', () => {
+    expect(torchThreadsPerWorker(1, 8)).toBe(8);
+    expect(torchThreadsPerWorker(3, 8)).toBe(2);
+    expect(torchThreadsPerWorker(2, 2)).toBe(1);
+    expect(torchThreadsPerWorker(4, 2)).toBe(1);
+  });
+});
+
+const torchWorker = compiledWorker(['api-plugin', 'core', 'samplers', 'embeddings', 'unet', 'energy', 'backend-torch']);
+const torchAddon = existsSync(fileURLToPath(new URL('../../../packages/backend-torch/build/Release/genlab_torch.node', import.meta.url)));
+if (!torchWorker || !torchAddon) console.warn('SKIPPED pool test on LibTorch: needs the build and the @lab/backend-torch addon');
+
+describe.skipIf(!torchWorker || !torchAddon)('worker pool on LibTorch', () => {
+  it('two worker threads, each with its own addon state and share of the cores, serve concurrent requests alike', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'genlab-api-torch-'));
+    await writeTinyModels(root);
+    const server = await startServer(
+      defaultPlugins(root),
+      { poolSize: 2, queueSize: 4, backend: 'torch' },
+      { workerFile: torchWorker as string },
+    );
+    try {
+      const body = { count: 2, steps: 3, seed: 5 };
+      const replies = await Promise.all([1, 2, 3, 4].map(() => server.post('/v1/models/ddpm-cifar10/samples', body)));
+      expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+      const images = await Promise.all(replies.map(async (r) => Buffer.from(await r.arrayBuffer())));
+      // Both workers ran the same seed to the same bytes.
+      for (const image of images) expect(image.equals(images[0] as Buffer)).toBe(true);
+      expect((await server.post('/v1/models/ebm-cifar10/samples', { count: 1, steps: 2 })).status).toBe(200);
+    } finally {
+      await server.stop();
       await rm(root, { recursive: true, force: true });
     }
   }, 120_000);
