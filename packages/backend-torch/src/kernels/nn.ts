@@ -155,6 +155,29 @@ function conv2d(b: TorchBackend, x: TensorInfo, filter: TensorInfo, bias: Tensor
   return b.output(withBias, 'float32');
 }
 
+/** `aten::convolution_backward` for one of its gradients: index 0 (input) or 1 (weight). */
+function convolutionGradient(
+  b: TorchBackend,
+  which: 0 | 1,
+  [gradOutput, input, weight]: [number, number, number],
+  geometry: ConvGeometry,
+): number {
+  const outputs = b.call('aten::convolution_backward', [
+    gradOutput,
+    input,
+    weight,
+    null,
+    geometry.stride,
+    geometry.padding,
+    geometry.dilation,
+    false,
+    [0, 0],
+    1,
+    [which === 0, which === 1, false],
+  ]) as Array<number | null>;
+  return outputs[which] as number;
+}
+
 function conv2dBackpropInput(b: TorchBackend, dy: TensorInfo, filter: TensorInfo, inputShape: number[], attrs: ConvAttrs): TensorInfo {
   const nhwc = attrs.dataFormat !== 'NCHW';
   const info = convInfo(inputShape, filter.shape, attrs);
@@ -172,19 +195,7 @@ function conv2dBackpropInput(b: TorchBackend, dy: TensorInfo, filter: TensorInfo
   ]);
   const dyAten = nhwc ? toNchw(b, b.id(dy)) : b.callTensor('aten::alias', [b.id(dy)]);
   const weight = atenWeight(b, b.id(filter));
-  const [dx] = b.call('aten::convolution_backward', [
-    dyAten,
-    shapeOnly,
-    weight,
-    null,
-    geometry.stride,
-    geometry.padding,
-    geometry.dilation,
-    false,
-    [0, 0],
-    1,
-    [true, false, false],
-  ]) as [number, null, null];
+  const dx = convolutionGradient(b, 0, [dyAten, shapeOnly, weight], geometry);
   b.free(shapeOnly, dyAten, weight);
   let result = dx;
   if (geometry.extra !== undefined) {
@@ -205,19 +216,7 @@ function conv2dBackpropFilter(b: TorchBackend, x: TensorInfo, dy: TensorInfo, fi
   const [kh, kw, inChannels, outChannels] = filterShape as [number, number, number, number];
   // Only the weight's shape is read for the filter gradient.
   const shapeOnly = b.callTensor('aten::empty.memory_format', [[outChannels, inChannels, kh, kw], 'float32', null, b.device, null, null]);
-  const [, dw] = b.call('aten::convolution_backward', [
-    dyAten,
-    xAten,
-    shapeOnly,
-    null,
-    geometry.stride,
-    geometry.padding,
-    geometry.dilation,
-    false,
-    [0, 0],
-    1,
-    [false, true, false],
-  ]) as [null, number, null];
+  const dw = convolutionGradient(b, 1, [dyAten, xAten, shapeOnly], geometry);
   b.free(xAten, dyAten, shapeOnly);
   const out = b.callTensor('aten::permute', [dw, [2, 3, 1, 0]]);
   b.free(dw);
