@@ -2,7 +2,8 @@
  * `npm run bench`: tfjs (every available backend) against PyTorch, one run, one report.
  *
  * Runs each case in its own child process (node + tsx on the TypeScript sources, `@lab/*`
- * resolved through the `@lab/source` export condition), then the PyTorch mirror
+ * resolved through the `@lab/source` export condition): tfjs-wasm, tfjs-cpu and tfjs-torch
+ * (@lab/backend-torch, LibTorch; with GENLAB_TORCH_THREADS=2 and =1, when its addon loads), then the PyTorch mirror
  * (bench/torch/bench_torch.py) when Debian's python3-torch is installed, a training-loop
  * memory check, the Conv2DBackpropFilter before/after comparison, and "both cores" (bench/lib/parallel.ts:
  * the trainer CLI with and without data-parallel workers, and a pool of two inference processes). Writes
@@ -12,8 +13,8 @@
  *   npm run bench -- --quick           # tiny + energy only, fewer steps (5–6 min there)
  *   npm run bench -- --no-write        # print the report, leave docs/ alone
  *
- * Options: --quick, --no-torch, --no-write, --no-memory, --no-kernels, --no-parallel (skip "both cores"),
- * --parallel (run "both cores" under --quick too), --backends wasm,cpu, --models unet-tiny,…,
+ * Options: --quick, --no-torch (no PyTorch reference), --no-write, --no-memory, --no-kernels, --no-parallel (skip "both cores"),
+ * --parallel (run "both cores" under --quick too), --backends wasm,cpu,torch (the default), --models unet-tiny,…,
  * --memory-steps N (default 1000), --memory-budget-s S (default 90), --case-timeout-s S (default 300).
  */
 import { execSync } from 'node:child_process';
@@ -31,11 +32,14 @@ import {
   type MemoryCheckResult,
   type RuntimeRow,
   renderLatest,
+  TFJS_TORCH,
+  TFJS_TORCH_ONE_THREAD,
+  type TfjsTorchConfig,
   TORCH_ONE_THREAD,
 } from './lib/report.js';
 import { writeSyntheticCifarDir } from './lib/synthetic-cifar.js';
 import type { CaseResult } from './lib/tfjs-case.js';
-import { SYSTEM_PYTHON, type TorchResult, torchArgs, torchAvailable, torchEnv } from './lib/torch.js';
+import { SYSTEM_PYTHON, type TfjsTorchStatus, type TorchResult, tfjsTorchEnv, torchArgs, torchAvailable, torchEnv } from './lib/torch.js';
 import type { BenchModelName } from './lib/workloads.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -50,7 +54,7 @@ const { values: opts } = parseArgs({
     'no-kernels': { type: 'boolean', default: false },
     'no-parallel': { type: 'boolean', default: false },
     parallel: { type: 'boolean', default: false },
-    backends: { type: 'string', default: 'wasm,cpu' },
+    backends: { type: 'string', default: 'wasm,cpu,torch' },
     models: { type: 'string', default: 'unet-tiny,energy-small,unet-small' },
     'memory-steps': { type: 'string', default: '1000' },
     'memory-budget-s': { type: 'string', default: '90' },
@@ -58,9 +62,17 @@ const { values: opts } = parseArgs({
   },
 });
 
+/** The tfjs backends the bench knows (`--backends`). */
+const BACKENDS = ['wasm', 'cpu', 'torch'] as const;
+type Backend = (typeof BACKENDS)[number];
+
 /** One tfjs measurement to make. */
 interface Case {
-  backend: 'wasm' | 'cpu';
+  backend: Backend;
+  /** The row's name: `tfjs-wasm`, `tfjs-cpu`, `tfjs-torch` (2 threads), `tfjs-torch 1 thread`. */
+  runtime: string;
+  /** torch only: LibTorch's intra-op threads (GENLAB_TORCH_THREADS), and the PyTorch rows' environment. */
+  threads?: number;
   model: BenchModelName;
   trainBatch: number;
   inferBatch: number;
@@ -79,18 +91,52 @@ const INFER_BATCH = 64;
  */
 const WASM_SMALL_TRAIN_BATCH = 8;
 
+/** The tfjs-torch rows: LibTorch with 2 intra-op threads (against 2-thread PyTorch) and with 1 (like with like per CPU-second). */
+const TFJS_TORCH_RUNS = [
+  { runtime: TFJS_TORCH, threads: 2 },
+  { runtime: TFJS_TORCH_ONE_THREAD, threads: 1 },
+] as const;
+
 /**
  * What to measure. The cpu backend (pure JS) is ~10× slower than wasm: it runs only the
- * tiny UNet (at batch 4 / 8, or one step would take minutes) and the energy net.
+ * tiny UNet (at batch 4 / 8, or one step would take minutes) and the energy net. torch runs
+ * every model at 32 / 64 (no wasm heap limit), twice: 2 threads, then 1; when its addon does
+ * not load (`torchSkip`), its rows say why.
  */
-function plan(backends: string[], models: BenchModelName[], quick: boolean): { cases: Case[]; skipped: RuntimeRow[] } {
+function plan(
+  backends: Backend[],
+  models: BenchModelName[],
+  quick: boolean,
+  torchSkip: string | undefined,
+): { cases: Case[]; skipped: RuntimeRow[] } {
   const cases: Case[] = [];
   const skipped: RuntimeRow[] = [];
   const budgetMs = quick ? 5_000 : 15_000;
   const maxSteps = quick ? 2 : 5;
-  for (const backend of backends as Array<'wasm' | 'cpu'>) {
+  for (const backend of backends) {
     for (const model of models) {
       if (quick && model === 'unet-small') continue;
+      if (backend === 'torch') {
+        if (torchSkip !== undefined) {
+          skipped.push({ model, runtime: TFJS_TORCH, skipped: torchSkip });
+          continue;
+        }
+        for (const { runtime, threads } of TFJS_TORCH_RUNS) {
+          // Profiles (not under --quick) of the 2-thread row only: per-kernel times are the same work either way.
+          cases.push({
+            backend,
+            runtime,
+            threads,
+            model,
+            trainBatch: TRAIN_BATCH,
+            inferBatch: INFER_BATCH,
+            profile: !quick && threads === 2,
+            budgetMs,
+            maxSteps,
+          });
+        }
+        continue;
+      }
       if (backend === 'cpu' && model === 'unet-small') {
         skipped.push({ model, runtime: 'tfjs-cpu', skipped: 'one batch-32 training step takes several minutes on the pure-JS backend' });
         continue;
@@ -98,6 +144,7 @@ function plan(backends: string[], models: BenchModelName[], quick: boolean): { c
       const small = backend === 'cpu' && model === 'unet-tiny';
       cases.push({
         backend,
+        runtime: `tfjs-${backend}`,
         model,
         trainBatch: small ? 4 : backend === 'wasm' && model === 'unet-small' ? WASM_SMALL_TRAIN_BATCH : TRAIN_BATCH,
         inferBatch: small ? 8 : INFER_BATCH,
@@ -158,7 +205,7 @@ function tfjsVersion(): string {
 }
 
 function caseRow(c: Case, outcome: ChildOutcome<CaseResult>): RuntimeRow {
-  const runtime = `tfjs-${c.backend}`;
+  const runtime = c.runtime;
   if (!outcome.ok) return { model: c.model, runtime, skipped: outcome.reason };
   const r = outcome.value;
   return {
@@ -173,6 +220,9 @@ function caseRow(c: Case, outcome: ChildOutcome<CaseResult>): RuntimeRow {
     peakStepBytes: r.peakStepBytes,
     ...(r.tensorsAfterFirstTrain !== undefined && r.tensorsAfterLastTrain !== undefined
       ? { tensors: [r.tensorsAfterFirstTrain, r.tensorsAfterLastTrain] as [number, number] }
+      : {}),
+    ...(r.liveTensorsAfterFirstTrain !== undefined && r.liveTensorsAfterLastTrain !== undefined
+      ? { liveTensors: [r.liveTensorsAfterFirstTrain, r.liveTensorsAfterLastTrain] as [number, number] }
       : {}),
     loadAverage: r.loadAverage,
   };
@@ -268,18 +318,48 @@ async function main(): Promise<void> {
   const started = performance.now();
   const load0 = loadavg()[0] ?? 0;
   const timeoutMs = Number(opts['case-timeout-s']) * 1000;
-  const backends = (opts.backends ?? '').split(',').filter(Boolean);
+  const backends = (opts.backends ?? '').split(',').filter(Boolean) as Backend[];
+  const unknown = backends.filter((b) => !BACKENDS.includes(b));
+  if (unknown.length > 0) throw new Error(`--backends: unknown ${unknown.join(', ')} (known: ${BACKENDS.join(', ')})`);
   const models = (opts.models ?? '').split(',').filter(Boolean) as BenchModelName[];
-  const { cases, skipped } = plan(backends, models, opts.quick === true);
+  const node = process.execPath;
+
+  // The tfjs torch backend: in a child process (the parent never loads LibTorch), with the
+  // 2-thread rows' environment. Unavailable → its rows are skipped, with the reason.
+  let tfjsTorch: TfjsTorchConfig | { skipped: string } | undefined;
+  if (backends.includes('torch')) {
+    const outcome = await runJsonChild<TfjsTorchStatus>(node, tsxArgs(join(BENCH_DIR, 'lib/torch-status.ts'), []), {
+      cwd: ROOT,
+      env: tfjsTorchEnv(2),
+      timeoutMs: 120_000,
+      onStderr: quiet,
+    });
+    if (!outcome.ok) tfjsTorch = { skipped: `torchStatus() failed: ${outcome.reason}` };
+    else if (!outcome.value.available) tfjsTorch = { skipped: `torchStatus(): ${outcome.value.reason}` };
+    else {
+      const env = tfjsTorchEnv(2);
+      tfjsTorch = {
+        details: [],
+        ldLibraryPath: env.LD_LIBRARY_PATH ?? '',
+        device: outcome.value.settings.device,
+        mallocMmapThreshold: env.MALLOC_MMAP_THRESHOLD_ ?? '',
+        mallocTrimThreshold: env.MALLOC_TRIM_THRESHOLD_ ?? '',
+      };
+      log(`tfjs-torch: ${outcome.value.detail}`);
+    }
+    if (tfjsTorch && 'skipped' in tfjsTorch) log(`tfjs-torch skipped: ${tfjsTorch.skipped}`);
+  }
+  const torchSkip = tfjsTorch && 'skipped' in tfjsTorch ? tfjsTorch.skipped : undefined;
+  const { cases, skipped } = plan(backends, models, opts.quick === true, torchSkip);
   const rows: RuntimeRow[] = [];
   const profiles: BenchReport['profiles'] = [];
   const allProfiles: BenchReport['profiles'] = [];
   const notes: string[] = [];
   const specs = new Map<BenchModelName, CaseResult['spec']>();
-  const node = process.execPath;
 
   for (const c of cases) {
-    log(`tfjs-${c.backend} ${c.model}: train b${c.trainBatch}, infer b${c.inferBatch}${c.profile ? ', profiled' : ''}`);
+    log(`${c.runtime} ${c.model}: train b${c.trainBatch}, infer b${c.inferBatch}${c.profile ? ', profiled' : ''}`);
+    const env = c.threads === undefined ? undefined : tfjsTorchEnv(c.threads);
     const args = [
       '--backend',
       c.backend,
@@ -299,6 +379,7 @@ async function main(): Promise<void> {
     ];
     let outcome = await runJsonChild<CaseResult>(node, tsxArgs(join(BENCH_DIR, 'lib/tfjs-case.ts'), args), {
       cwd: ROOT,
+      ...(env ? { env } : {}),
       timeoutMs,
       onStderr: quiet,
     });
@@ -321,13 +402,15 @@ async function main(): Promise<void> {
     rows.push(row);
     if (outcome.ok) {
       specs.set(c.model, outcome.value.spec);
+      if (c.backend === 'torch' && tfjsTorch && !('skipped' in tfjsTorch) && !tfjsTorch.details.some((d) => d.runtime === c.runtime))
+        tfjsTorch.details.push({ runtime: c.runtime, detail: outcome.value.backendDetail });
       const { trainProfile, inferProfile } = outcome.value;
-      if (trainProfile) allProfiles.push({ title: `tfjs-${c.backend} ${c.model} train b${c.trainBatch}`, profile: trainProfile });
-      if (inferProfile) allProfiles.push({ title: `tfjs-${c.backend} ${c.model} infer b${c.inferBatch}`, profile: inferProfile });
+      if (trainProfile) allProfiles.push({ title: `${c.runtime} ${c.model} train b${c.trainBatch}`, profile: trainProfile });
+      if (inferProfile) allProfiles.push({ title: `${c.runtime} ${c.model} infer b${c.inferBatch}`, profile: inferProfile });
       if (c.model === 'unet-small' && trainProfile)
-        profiles.push({ title: `tfjs-${c.backend} ${c.model} training step (batch ${c.trainBatch})`, profile: trainProfile });
+        profiles.push({ title: `${c.runtime} ${c.model} training step (batch ${c.trainBatch})`, profile: trainProfile });
       if (c.model === 'unet-small' && inferProfile)
-        profiles.push({ title: `tfjs-${c.backend} ${c.model} inference step (batch ${c.inferBatch})`, profile: inferProfile });
+        profiles.push({ title: `${c.runtime} ${c.model} inference step (batch ${c.inferBatch})`, profile: inferProfile });
       log(
         `  done in ${outcome.seconds.toFixed(0)} s: train ${row.train?.imagesPerSec.toFixed(2)} img/s, infer ${row.infer?.imagesPerSec.toFixed(2)} img/s`,
       );
@@ -340,6 +423,13 @@ async function main(): Promise<void> {
         `tfjs-wasm ${c.model} trained at batch ${c.trainBatch}, not ${TRAIN_BATCH}: its training step peaks at ${perSample.toFixed(0)} MiB of tensors per sample, ` +
           `so batch ${TRAIN_BATCH} would need ≈ ${((perSample * TRAIN_BATCH) / 1024).toFixed(1)} GiB, over the wasm heap's 4 GiB (batch 32 aborted in XNNPACK Conv2D when tried). The ratios use torch at batch ${c.trainBatch} too; torch at 32 has its own row.`,
       );
+    }
+    if (c.backend === 'torch' && c.threads === 2 && outcome.ok) {
+      const wasmBatch = cases.find((o) => o.model === c.model && o.backend === 'wasm')?.trainBatch;
+      if (wasmBatch !== undefined && wasmBatch !== c.trainBatch)
+        notes.push(
+          `tfjs-torch ${c.model} trained at batch ${c.trainBatch} (LibTorch has no wasm heap limit), tfjs-wasm at ${wasmBatch}: each row's training ratios are against the torch rows at its own batch (\`torch (train b${c.trainBatch})\`, \`${TORCH_ONE_THREAD} (train b${c.trainBatch})\` for tfjs-torch).`,
+        );
     }
     if (c.backend === 'cpu' && c.model === 'unet-tiny' && outcome.ok) {
       notes.push(
@@ -356,14 +446,19 @@ async function main(): Promise<void> {
     torchNote = `not installed (${SYSTEM_PYTHON} cannot import torch; apt-get install python3-torch libopenblas0-pthread)`;
   else {
     // Same train batch as tfjs-wasm (smaller than 32 only where the wasm heap refuses 32); then,
-    // for such a model, torch at 32 too (issue 8's reference), in a row of its own.
+    // for such a model, torch at 32 too (issue 8's reference), in a row of its own, and, when
+    // tfjs-torch trained at 32 beside it, 1-thread torch at 32 as well (its per-CPU-second reference).
     const torchRuns = models.flatMap((model) => {
       const wasmBatch = cases.find((c) => c.model === model && c.backend === 'wasm')?.trainBatch ?? TRAIN_BATCH;
       const runs = [
         { model, trainBatch: wasmBatch, runtime: 'torch', threads: 2 },
         { model, trainBatch: wasmBatch, runtime: TORCH_ONE_THREAD, threads: 1 },
       ];
-      if (wasmBatch !== TRAIN_BATCH) runs.push({ model, trainBatch: TRAIN_BATCH, runtime: `torch (train b${TRAIN_BATCH})`, threads: 2 });
+      if (wasmBatch !== TRAIN_BATCH) {
+        runs.push({ model, trainBatch: TRAIN_BATCH, runtime: `torch (train b${TRAIN_BATCH})`, threads: 2 });
+        if (cases.some((c) => c.model === model && c.backend === 'torch' && c.trainBatch === TRAIN_BATCH))
+          runs.push({ model, trainBatch: TRAIN_BATCH, runtime: `${TORCH_ONE_THREAD} (train b${TRAIN_BATCH})`, threads: 1 });
+      }
       return runs;
     });
     for (const { model, trainBatch, runtime, threads } of torchRuns) {
@@ -408,15 +503,16 @@ async function main(): Promise<void> {
   const parallel = await bothCores(models, backends, opts.quick === true, timeoutMs);
 
   let memoryCheck: BenchReport['memoryCheck'];
-  if (opts['no-memory']) memoryCheck = { skipped: '--no-memory' };
-  else {
-    const budgetS = Number(opts['memory-budget-s']) * (opts.quick ? 0.25 : 1);
-    log(`memory check: tfjs-wasm unet-tiny, batch 2, up to ${opts['memory-steps']} steps or ${budgetS} s`);
+  let torchMemoryCheck: BenchReport['torchMemoryCheck'];
+  const memoryBudgetS = Number(opts['memory-budget-s']) * (opts.quick ? 0.25 : 1);
+  /** One training-loop memory check (bench/lib/memory-check.ts): unet-tiny at batch 2 on `backend`. */
+  const runMemoryCheck = async (backend: 'wasm' | 'torch', env?: NodeJS.ProcessEnv): Promise<MemoryCheckResult | { skipped: string }> => {
+    log(`memory check: tfjs-${backend} unet-tiny, batch 2, up to ${opts['memory-steps']} steps or ${memoryBudgetS} s`);
     const outcome = await runJsonChild<MemoryCheckResult>(
       node,
       tsxArgs(join(BENCH_DIR, 'lib/memory-check.ts'), [
         '--backend',
-        'wasm',
+        backend,
         '--model',
         'unet-tiny',
         '--batch',
@@ -424,17 +520,29 @@ async function main(): Promise<void> {
         '--steps',
         String(opts['memory-steps']),
         '--budget-ms',
-        String(budgetS * 1000),
+        String(memoryBudgetS * 1000),
         '--out',
         '{out}',
       ]),
-      { cwd: ROOT, timeoutMs: budgetS * 1000 + 120_000, onStderr: quiet },
+      { cwd: ROOT, ...(env ? { env } : {}), timeoutMs: memoryBudgetS * 1000 + 120_000, onStderr: quiet },
     );
-    memoryCheck = outcome.ok ? outcome.value : { skipped: outcome.reason };
-    if (outcome.ok)
-      log(
-        `  ${outcome.value.steps} steps, tensors ${outcome.value.tensors.join(' → ')}, growth at ${outcome.value.growthSteps.length} steps`,
-      );
+    if (!outcome.ok) {
+      log(`  skipped: ${outcome.reason}`);
+      return { skipped: outcome.reason };
+    }
+    const live = outcome.value.liveTensors;
+    log(
+      `  ${outcome.value.steps} steps, tensors ${outcome.value.tensors.join(' → ')}${live ? `, LibTorch tensors ${live.afterFirst} → ${live.afterLast} (${live.beforeModel} before the model, ${live.afterDispose} after dispose)` : ''}, growth at ${outcome.value.growthSteps.length} steps`,
+    );
+    return outcome.value;
+  };
+  if (opts['no-memory']) memoryCheck = { skipped: '--no-memory' };
+  else memoryCheck = await runMemoryCheck('wasm');
+  // The torch backend's check, when torch is in --backends.
+  if (backends.includes('torch')) {
+    if (opts['no-memory']) torchMemoryCheck = { skipped: '--no-memory' };
+    else if (torchSkip !== undefined) torchMemoryCheck = { skipped: torchSkip };
+    else torchMemoryCheck = await runMemoryCheck('torch', tfjsTorchEnv(2));
   }
 
   let kernelComparison: BenchReport['kernelComparison'];
@@ -462,9 +570,11 @@ async function main(): Promise<void> {
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     ...(torchConfig ? { torch: torchConfig } : {}),
     ...(torchNote ? { torchNote } : {}),
+    ...(tfjsTorch ? { tfjsTorch } : {}),
     rows,
     profiles,
     ...(memoryCheck ? { memoryCheck } : {}),
+    ...(torchMemoryCheck ? { torchMemoryCheck } : {}),
     ...(kernelComparison ? { kernelComparison } : {}),
     parallel,
     notes,
@@ -472,6 +582,8 @@ async function main(): Promise<void> {
   const markdown = renderLatest(report);
   if (opts['no-write']) {
     process.stdout.write(markdown);
+    // What would have gone into docs/bench/history.md.
+    process.stdout.write(`\nHistory line (not written under --no-write):\n\n${historyLine(report)}\n`);
   } else {
     const docs = join(ROOT, 'docs/bench');
     mkdirSync(docs, { recursive: true });

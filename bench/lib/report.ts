@@ -5,7 +5,7 @@ import type { TorchConfig } from './torch.js';
 /** One measured (or skipped) runtime for one model: a tfjs backend or PyTorch. */
 export interface RuntimeRow {
   model: string;
-  /** `tfjs-wasm`, `tfjs-cpu`, `torch`. */
+  /** `tfjs-wasm`, `tfjs-cpu`, `tfjs-torch`, `tfjs-torch 1 thread`, `torch`, `torch 1 thread`, `torch (train b32)`, … */
   runtime: string;
   params?: number;
   train?: StepTiming;
@@ -16,6 +16,8 @@ export interface RuntimeRow {
   peakStepBytes?: number;
   /** Tensors after the first and the last timed training step. */
   tensors?: [number, number];
+  /** tfjs-torch: the addon's live LibTorch tensors after the first and the last timed training step. */
+  liveTensors?: [number, number];
   loadAverage?: number;
   skipped?: string;
 }
@@ -32,8 +34,28 @@ export interface MemoryCheckResult {
   /** RSS after step 1, after step 10 (allocators settled) and after the last step. */
   rssMiB: [number, number, number];
   peakRssMiB: number;
-  /** Steps after which the tensor count or bytes differed from step 1's. */
+  /** Steps after which the tensor count or bytes (or, on torch, the live LibTorch tensors) differed from step 1's. */
   growthSteps: number[];
+  /** On the torch backend: the addon's live LibTorch tensors (`loadNative().liveTensors()`). */
+  liveTensors?: {
+    /** After the backend started, before the model was built. */
+    beforeModel: number;
+    afterFirst: number;
+    afterLast: number;
+    /** After the model, optimizer and inputs were disposed. */
+    afterDispose: number;
+  };
+}
+
+/** How the tfjs-torch rows ran (the Configuration section). */
+export interface TfjsTorchConfig {
+  /** `torchStatus().detail` as each tfjs-torch row's process reported it, e.g. "LibTorch 1.13.0, cpu, 2 threads, oneDNN, BLAS libblas.so.3, …". */
+  details: Array<{ runtime: string; detail: string }>;
+  /** The environment the cases ran with (the PyTorch rows' own, plus GENLAB_TORCH_THREADS / GENLAB_TORCH_DEVICE). */
+  ldLibraryPath: string;
+  device: string;
+  mallocMmapThreshold: string;
+  mallocTrimThreshold: string;
 }
 
 export interface KernelComparisonRow {
@@ -65,9 +87,13 @@ export interface BenchReport {
   command: string;
   torch?: TorchConfig;
   torchNote?: string;
+  /** The tfjs-torch backend (LibTorch through @lab/backend-torch), or why it was not measured. */
+  tfjsTorch?: TfjsTorchConfig | { skipped: string };
   rows: RuntimeRow[];
   profiles: Array<{ title: string; profile: StepProfile }>;
   memoryCheck?: MemoryCheckResult | { skipped: string };
+  /** The same training-loop memory check on the torch backend. */
+  torchMemoryCheck?: MemoryCheckResult | { skipped: string };
   kernelComparison?: KernelComparisonRow[] | { skipped: string };
   /** The "both cores" section: the trainer with data-parallel workers and a pool of inference processes. */
   parallel?: ParallelReport | { skipped: string };
@@ -102,31 +128,103 @@ function table(header: string[], rows: string[][]): string {
 
 /** The runtime name of the single-threaded PyTorch rows. */
 export const TORCH_ONE_THREAD = 'torch 1 thread';
+/** The runtime names of the tfjs torch backend's rows (GENLAB_TORCH_THREADS=2 and =1). */
+export const TFJS_TORCH = 'tfjs-torch';
+export const TFJS_TORCH_ONE_THREAD = 'tfjs-torch 1 thread';
+
+/** A PyTorch reference row (`torch`, `torch 1 thread`, `torch (train b32)`, `torch 1 thread (train b32)`), not a tfjs one. */
+export function isPyTorchRow(r: RuntimeRow): boolean {
+  return r.runtime === 'torch' || r.runtime.startsWith('torch ');
+}
+
+/** A single-threaded row: `torch 1 thread…` or `tfjs-torch 1 thread`. */
+function oneThread(runtime: string): boolean {
+  return runtime.startsWith(TORCH_ONE_THREAD) || runtime === TFJS_TORCH_ONE_THREAD;
+}
 
 function torchRow(rows: RuntimeRow[], model: string, runtime = 'torch'): RuntimeRow | undefined {
   return rows.find((r) => r.model === model && r.runtime === runtime && !r.skipped);
 }
 
+/**
+ * The PyTorch row to compare a tfjs row's training with: of the model's 2-thread (or, with
+ * `single`, 1-thread) PyTorch rows, the one trained at the same batch, else the main one
+ * (`torch` / `torch 1 thread`: tfjs-cpu's small batches compare against torch at 32).
+ */
+function torchRefAt(rows: RuntimeRow[], model: string, single: boolean, trainBatch: number | undefined): RuntimeRow | undefined {
+  const candidates = rows.filter((r) => r.model === model && isPyTorchRow(r) && !r.skipped && oneThread(r.runtime) === single);
+  const main = candidates.find((r) => r.runtime === (single ? TORCH_ONE_THREAD : 'torch'));
+  return (trainBatch === undefined ? undefined : candidates.find((r) => r.train?.batch === trainBatch)) ?? main ?? candidates[0];
+}
+
+/** The references of one tfjs row: wall-clock and per-CPU-second, for training and inference. */
+interface References {
+  /** 2-thread PyTorch; for a `tfjs-torch 1 thread` row, 1-thread PyTorch (`wallOneThread`). */
+  wallTrain?: StepTiming;
+  wallInfer?: StepTiming;
+  wallOneThread: boolean;
+  /** 1-thread PyTorch where measured, else (unless `oneThreadOnly`) 2-thread. */
+  cpuTrain?: StepTiming;
+  cpuInfer?: StepTiming;
+}
+
+export function references(rows: RuntimeRow[], r: RuntimeRow, oneThreadOnly = false): References {
+  // A single-threaded tfjs-torch row is LibTorch on one thread: like with like is PyTorch on one thread.
+  // tfjs-wasm and tfjs-cpu (single-threaded too) keep 2-thread torch as their wall-clock reference, as before.
+  const wallOneThread = r.runtime === TFJS_TORCH_ONE_THREAD;
+  const wallTrainRow = torchRefAt(rows, r.model, wallOneThread, r.train?.batch);
+  const wallInferRow = torchRefAt(rows, r.model, wallOneThread, undefined);
+  // Per CPU-second, against single-threaded torch where measured: both then do one core's work and
+  // neither stalls at thread barriers when other processes hold the cores.
+  // The history line has always used 1-thread torch alone; the Speed table falls back to 2-thread torch.
+  const cpuTrainRow =
+    torchRefAt(rows, r.model, true, r.train?.batch) ?? (oneThreadOnly ? undefined : torchRefAt(rows, r.model, false, r.train?.batch));
+  const cpuInferRow =
+    torchRefAt(rows, r.model, true, undefined) ?? (oneThreadOnly ? undefined : torchRefAt(rows, r.model, false, undefined));
+  return {
+    ...(wallTrainRow?.train ? { wallTrain: wallTrainRow.train } : {}),
+    ...(wallInferRow?.infer ? { wallInfer: wallInferRow.infer } : {}),
+    wallOneThread,
+    ...(cpuTrainRow?.train ? { cpuTrain: cpuTrainRow.train } : {}),
+    ...(cpuInferRow?.infer ? { cpuInfer: cpuInferRow.infer } : {}),
+  };
+}
+
 export function speedTable(rows: RuntimeRow[]): string {
   const body = rows.map((r) => {
     if (r.skipped) return [r.model, r.runtime, '—', '—', '—', '—', '—', '—', '—', '—', `skipped: ${r.skipped}`];
-    const ref = r.runtime.startsWith('torch') ? undefined : torchRow(rows, r.model);
-    // Per CPU-second, against single-threaded torch where measured: both then do one core's work and
-    // neither stalls at thread barriers when other processes hold the cores.
-    const cpuRef = r.runtime.startsWith('torch') ? undefined : (torchRow(rows, r.model, TORCH_ONE_THREAD) ?? ref);
+    if (isPyTorchRow(r)) {
+      return [
+        r.model,
+        r.runtime,
+        r.train ? `${fmt(r.train.imagesPerSec, 2)} (b${r.train.batch}, ${r.train.steps} steps)` : '—',
+        '',
+        r.infer ? `${fmt(r.infer.imagesPerSec, 2)} (b${r.infer.batch}, ${r.infer.steps} steps)` : '—',
+        '',
+        fmt(imagesPerCpuSecond(r.train), 2),
+        '',
+        fmt(imagesPerCpuSecond(r.infer), 2),
+        '',
+        r.loadAverage === undefined ? '' : `load ${r.loadAverage.toFixed(1)}`,
+      ];
+    }
+    const ref = references(rows, r);
+    // A wall-clock ratio against 1-thread torch (the tfjs-torch 1 thread row) says so.
+    const wall = (value: number | undefined, against: StepTiming | undefined) =>
+      against ? `${ratio(value, against.imagesPerSec)}${ref.wallOneThread ? ' (vs 1 thread)' : ''}` : '';
     const trainCpu = imagesPerCpuSecond(r.train);
     const inferCpu = imagesPerCpuSecond(r.infer);
     return [
       r.model,
       r.runtime,
       r.train ? `${fmt(r.train.imagesPerSec, 2)} (b${r.train.batch}, ${r.train.steps} steps)` : '—',
-      ref ? ratio(r.train?.imagesPerSec, ref.train?.imagesPerSec) : '',
+      wall(r.train?.imagesPerSec, ref.wallTrain),
       r.infer ? `${fmt(r.infer.imagesPerSec, 2)} (b${r.infer.batch}, ${r.infer.steps} steps)` : '—',
-      ref ? ratio(r.infer?.imagesPerSec, ref.infer?.imagesPerSec) : '',
+      wall(r.infer?.imagesPerSec, ref.wallInfer),
       fmt(trainCpu, 2),
-      cpuRef ? ratio(trainCpu, imagesPerCpuSecond(cpuRef.train)) : '',
+      ref.cpuTrain ? ratio(trainCpu, imagesPerCpuSecond(ref.cpuTrain)) : '',
       fmt(inferCpu, 2),
-      cpuRef ? ratio(inferCpu, imagesPerCpuSecond(cpuRef.infer)) : '',
+      ref.cpuInfer ? ratio(inferCpu, imagesPerCpuSecond(ref.cpuInfer)) : '',
       r.loadAverage === undefined ? '' : `load ${r.loadAverage.toFixed(1)}`,
     ];
   });
@@ -148,6 +246,14 @@ export function speedTable(rows: RuntimeRow[]): string {
   );
 }
 
+/** "yes (505)", or "NO: 505 → 507"; on tfjs-torch the addon's live LibTorch tensors too. */
+function flatCell(tensors: [number, number] | undefined, live: [number, number] | undefined): string {
+  if (!tensors) return '—';
+  const tfjs = tensors[0] === tensors[1] ? `yes (${tensors[0]})` : `NO: ${tensors[0]} → ${tensors[1]}`;
+  if (!live) return tfjs;
+  return `${tfjs}; LibTorch ${live[0] === live[1] ? `yes (${live[0]})` : `NO: ${live[0]} → ${live[1]}`}`;
+}
+
 export function memoryTable(rows: RuntimeRow[]): string {
   const mib = (b: number | undefined) => (b === undefined || b === 0 ? '—' : fmt(b / MiB, 1));
   const body = rows
@@ -160,7 +266,7 @@ export function memoryTable(rows: RuntimeRow[]): string {
       mib(r.weightBytes),
       mib(r.steadyBytes),
       mib(r.peakStepBytes),
-      r.tensors ? (r.tensors[0] === r.tensors[1] ? `yes (${r.tensors[0]})` : `NO: ${r.tensors[0]} → ${r.tensors[1]}`) : '—',
+      flatCell(r.tensors, r.liveTensors),
     ]);
   return table(
     [
@@ -194,14 +300,22 @@ export function profileTable(profile: StepProfile, top = 12): string {
   return `${head}\n\n${kernels}\n\nSlowest (kernel, input shapes) pairs:\n\n${calls}\n\nTensor memory added per kernel over the step:\n\n${allocations}`;
 }
 
-function memoryCheckSection(check: BenchReport['memoryCheck']): string {
+export function memoryCheckSection(check: BenchReport['memoryCheck'], backend?: string): string {
   if (!check) return 'Not run.';
-  if ('skipped' in check) return `Skipped: ${check.skipped}.`;
+  if ('skipped' in check) return `${backend ? `tfjs-${backend}: skipped` : 'Skipped'}: ${check.skipped}.`;
   const flat = check.growthSteps.length === 0;
+  const live = check.liveTensors;
   return [
     `${check.model} on tfjs-${check.backend}, batch ${check.batch}, ${check.steps} training steps (forward + backward + Adam) in ${fmt(check.seconds, 0)} s:`,
     `tensors ${check.tensors[0]} → ${check.tensors[1]}, tensor bytes ${check.bytes[0]} → ${check.bytes[1]}` +
+      (live ? `, live LibTorch tensors ${live.afterFirst} → ${live.afterLast}` : '') +
       ` (${flat ? 'no growth at any step' : `changed after steps ${check.growthSteps.slice(0, 10).join(', ')}`});`,
+    ...(live
+      ? [
+          `LibTorch tensors ${live.beforeModel} before the model was built and ${live.afterDispose} after it, its optimizer and inputs were disposed` +
+            `${live.afterDispose === live.beforeModel ? '' : ` (**${live.afterDispose - live.beforeModel} not freed**)`};`,
+        ]
+      : []),
     `RSS ${fmt(check.rssMiB[0], 0)} MiB after step 1, ${fmt(check.rssMiB[1], 0)} MiB after step ${Math.min(10, check.steps)}, ` +
       `${fmt(check.rssMiB[2], 0)} MiB after step ${check.steps}; peak RSS ${fmt(check.peakRssMiB, 0)} MiB.`,
   ].join(' ');
@@ -236,9 +350,7 @@ function kernelSection(rows: BenchReport['kernelComparison']): string {
 
 /** The 2-thread torch training at `batch` for `model` (the `torch` row, or `torch (train bN)`). */
 function torchTrainAt(rows: RuntimeRow[], model: string, batch: number): StepTiming | undefined {
-  return rows.find(
-    (r) => r.model === model && r.runtime.startsWith('torch') && r.runtime !== TORCH_ONE_THREAD && !r.skipped && r.train?.batch === batch,
-  )?.train;
+  return rows.find((r) => r.model === model && isPyTorchRow(r) && !oneThread(r.runtime) && !r.skipped && r.train?.batch === batch)?.train;
 }
 
 function trainerCell(run: TrainerRunResult): string {
@@ -349,6 +461,39 @@ export function starvedTorchNotes(rows: RuntimeRow[]): string[] {
   return notes;
 }
 
+/** The Configuration lines of the tfjs torch backend: which LibTorch, BLAS and threads ran (from `torchStatus().detail`). */
+export function tfjsTorchConfigLines(config: BenchReport['tfjsTorch']): string[] {
+  if (!config) return [];
+  if ('skipped' in config) return [`- tfjs-torch (@lab/backend-torch): not measured: ${config.skipped}.`];
+  const ran = config.details.map((d) => `\`${d.detail}\` in the "${d.runtime}" rows`).join('; ');
+  return [
+    `- tfjs-torch (@lab/backend-torch: tfjs kernels on LibTorch through an N-API addon): ${ran || 'no case ran'} ` +
+      `(GENLAB_TORCH_THREADS=2 / 1, GENLAB_TORCH_DEVICE=${config.device}; the PyTorch rows' environment: LD_LIBRARY_PATH=${config.ldLibraryPath || '(unset)'}, ` +
+      `MALLOC_MMAP_THRESHOLD_=${config.mallocMmapThreshold}, MALLOC_TRIM_THRESHOLD_=${config.mallocTrimThreshold}). ` +
+      'Its wall-clock ratios are against 2-thread torch ("tfjs-torch 1 thread": against 1-thread torch, marked "vs 1 thread"), its per-CPU-second ratios against 1-thread torch; ' +
+      'unet-small trains at batch 32 there (no wasm heap), against the torch rows at 32.',
+  ];
+}
+
+/** Flags models where tfjs-torch with 2 threads ran slower per image than with 1 (as starvedTorchNotes does for PyTorch). */
+export function starvedTfjsTorchNotes(rows: RuntimeRow[]): string[] {
+  const notes: string[] = [];
+  for (const two of rows.filter((r) => r.runtime === TFJS_TORCH && !r.skipped)) {
+    const one = torchRow(rows, two.model, TFJS_TORCH_ONE_THREAD);
+    const slower = (['train', 'infer'] as const).filter((k) => {
+      const a = two[k];
+      const b = one?.[k];
+      return a && b && a.batch === b.batch && b.imagesPerSec > a.imagesPerSec;
+    });
+    if (slower.length === 0) continue;
+    notes.push(
+      `${two.model}: tfjs-torch with 2 threads was slower than with 1 (${slower.map((k) => `${k} ${fmt(two[k]?.imagesPerSec, 2)} vs ${fmt(one?.[k]?.imagesPerSec, 2)} img/s`).join(', ')}): ` +
+        "LibTorch's OpenMP threads waited for a core; compare its per-CPU-second ratios.",
+    );
+  }
+  return notes;
+}
+
 /** The whole of docs/bench/latest.md. */
 export function renderLatest(report: BenchReport): string {
   const torch = report.torch;
@@ -363,6 +508,7 @@ export function renderLatest(report: BenchReport): string {
       ? `- PyTorch ${torch.torch} (Debian python3-torch), ${torch.threads} threads (1 in the "${TORCH_ONE_THREAD}" rows), BLAS ${torch.blas} (1024² sgemm ${fmt(torch.matmulGflops, 1)} GFLOP/s), ` +
         `LD_LIBRARY_PATH=${torch.ldLibraryPath || '(unset)'}, MALLOC_MMAP_THRESHOLD_=${torch.mallocMmapThreshold}, MALLOC_TRIM_THRESHOLD_=${torch.mallocTrimThreshold}.`
       : `- PyTorch: ${report.torchNote ?? 'not measured'}.`,
+    ...tfjsTorchConfigLines(report.tfjsTorch),
     '- Each case runs in its own process (peak RSS = that case alone): 1 untimed warm-up step, then timed steps (median reported).',
     '- train = forward + backward + Adam update (UNet: DDPM ε-loss at random t; energy: contrastive-divergence loss, half data, half negatives). ' +
       'infer = one sampling step (UNet: one denoiser call; energy: one Langevin step, ∂E/∂x).',
@@ -380,37 +526,39 @@ export function renderLatest(report: BenchReport): string {
     `## Both cores\n\n${bothCoresSection(report.parallel, report.rows)}`,
     '## Memory',
     memoryTable(report.rows),
-    `### Training-loop memory check\n\n${memoryCheckSection(report.memoryCheck)}`,
+    `### Training-loop memory check\n\n${memoryCheckSection(report.memoryCheck)}` +
+      (report.torchMemoryCheck ? `\n\n${memoryCheckSection(report.torchMemoryCheck, 'torch')}` : ''),
     ...report.profiles.map(({ title, profile }) => `## Profile: ${title}\n\n${profileTable(profile)}`),
     `## Conv2DBackpropFilter: genlab's kernel against stock tfjs\n\n${kernelSection(report.kernelComparison)}`,
   ];
-  const notes = [...starvedTorchNotes(report.rows), ...report.notes];
+  const notes = [...starvedTorchNotes(report.rows), ...starvedTfjsTorchNotes(report.rows), ...report.notes];
   if (notes.length > 0) sections.push(`## Notes\n\n${notes.map((n) => `- ${n}`).join('\n')}`);
   return `${sections.join('\n\n')}\n`;
 }
 
 /** One dated line per run for docs/bench/history.md. */
 export function historyLine(report: BenchReport): string {
-  const parts = report.rows
-    .filter((r) => !r.runtime.startsWith('torch') && !r.skipped)
-    .map((r) => {
-      const ref = torchRow(report.rows, r.model);
-      const one = torchRow(report.rows, r.model, TORCH_ONE_THREAD);
-      const kind = (t: StepTiming | undefined, refTwo: StepTiming | undefined, refOne: StepTiming | undefined, name: string) => {
-        if (!t) return '';
-        const ratios = [
-          refTwo ? ratio(t.imagesPerSec, refTwo.imagesPerSec) : '',
-          refOne ? ratio(imagesPerCpuSecond(t), imagesPerCpuSecond(refOne)) : '',
-        ]
-          .filter(Boolean)
-          .join(' / ');
-        return `${name} ${fmt(t.imagesPerSec, 2)}${ratios ? ` (${ratios})` : ''}`;
-      };
-      const parts = [kind(r.train, ref?.train, one?.train, 'train'), kind(r.infer, ref?.infer, one?.infer, 'infer')];
-      return `${r.model} ${r.runtime}: ${parts.filter(Boolean).join(', ')}`;
-    });
+  const tfjsRows = report.rows.filter((r) => !isPyTorchRow(r) && !r.skipped);
+  const parts = tfjsRows.map((r) => {
+    const ref = references(report.rows, r, true);
+    const kind = (t: StepTiming | undefined, refWall: StepTiming | undefined, refCpu: StepTiming | undefined, name: string) => {
+      if (!t) return '';
+      const ratios = [
+        refWall ? ratio(t.imagesPerSec, refWall.imagesPerSec) : '',
+        refCpu ? ratio(imagesPerCpuSecond(t), imagesPerCpuSecond(refCpu)) : '',
+      ]
+        .filter(Boolean)
+        .join(' / ');
+      return `${name} ${fmt(t.imagesPerSec, 2)}${ratios ? ` (${ratios})` : ''}`;
+    };
+    const parts = [kind(r.train, ref.wallTrain, ref.cpuTrain, 'train'), kind(r.infer, ref.wallInfer, ref.cpuInfer, 'infer')];
+    return `${r.model} ${r.runtime}: ${parts.filter(Boolean).join(', ')}`;
+  });
+  const legend = tfjsRows.some((r) => r.runtime === TFJS_TORCH_ONE_THREAD)
+    ? 'img/s (wall × torch 2 threads / per-CPU·s × torch 1 thread; tfjs-torch 1 thread: wall × torch 1 thread)'
+    : 'img/s (wall × torch 2 threads / per-CPU·s × torch 1 thread)';
   const both = bothCoresHistory(report);
-  return `- ${report.date} ${report.commit} load ${report.loadAverage[0].toFixed(1)}: ${parts.join('; ')} (img/s (wall × torch 2 threads / per-CPU·s × torch 1 thread))${both ? `; ${both}` : ''}`;
+  return `- ${report.date} ${report.commit} load ${report.loadAverage[0].toFixed(1)}: ${parts.join('; ')} (${legend})${both ? `; ${both}` : ''}`;
 }
 
 /** The "both cores" part of a history line, or '' when it was not run. */

@@ -1,6 +1,7 @@
 /**
  * One bench case in its own process (so the peak RSS is this case's alone): one model on one
- * tfjs backend, inference then training. Writes a JSON `CaseResult` to `--out`.
+ * tfjs backend (wasm, cpu or torch; torch's threads come from GENLAB_TORCH_THREADS), inference
+ * then training. Writes a JSON `CaseResult` to `--out`.
  *
  *   node --conditions=@lab/source --import tsx bench/lib/tfjs-case.ts \
  *     --backend wasm --model unet-small --train-batch 32 --infer-batch 64 --out /tmp/case.json
@@ -36,6 +37,9 @@ export interface CaseResult {
   /** Tensors and bytes held after the first and after the last training step (must be equal). */
   tensorsAfterFirstTrain?: number;
   tensorsAfterLastTrain?: number;
+  /** On the torch backend: the addon's live LibTorch tensors after the first and the last training step (must be equal). */
+  liveTensorsAfterFirstTrain?: number;
+  liveTensorsAfterLastTrain?: number;
   bytesAfterFirstTrain?: number;
   bytesAfterLastTrain?: number;
   losses: number[];
@@ -69,6 +73,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   if (!values.backend || !values.model || !values.out) throw new Error('--backend, --model and --out are required');
   const info = await initBackend({ force: values.backend as BackendName });
+  const native = info.tfBackend === 'torch' ? (await import('@lab/backend-torch')).loadNative() : undefined;
   const trainBatch = Number(values['train-batch']);
   const inferBatch = Number(values['infer-batch']);
   const timing = { warmup: 1, minSteps: 2, maxSteps: Number(values['max-steps']), budgetMs: Number(values['budget-ms']) };
@@ -118,6 +123,10 @@ async function main(): Promise<void> {
       }
       result.tensorsAfterLastTrain = memory.numTensors;
       result.bytesAfterLastTrain = memory.numBytes;
+      if (native) {
+        result.liveTensorsAfterFirstTrain ??= native.liveTensors();
+        result.liveTensorsAfterLastTrain = native.liveTensors();
+      }
     };
     const trainRun = await timeSteps(train, trainBatch, timing, values.profile);
     result.train = trainRun.timing;

@@ -81,3 +81,22 @@ export function torchArgs(
     String(options.maxSteps),
   ];
 }
+
+/** What `bench/lib/torch-status.ts` prints: `torchStatus()` of `@lab/backend-torch`. */
+export type TfjsTorchStatus =
+  | { available: true; detail: string; settings: { threads: number; device: string } }
+  | { available: false; reason: string };
+
+/**
+ * The environment of a tfjs-torch case: the PyTorch rows' own (same BLAS on LD_LIBRARY_PATH,
+ * same thread counts, same malloc thresholds), LibTorch's intra-op threads through
+ * GENLAB_TORCH_THREADS, and the CPU unless GENLAB_TORCH_DEVICE says otherwise (the PyTorch
+ * reference runs on the CPU).
+ */
+export function tfjsTorchEnv(threads: number): NodeJS.ProcessEnv {
+  return {
+    ...torchEnv(threads),
+    GENLAB_TORCH_THREADS: String(threads),
+    GENLAB_TORCH_DEVICE: process.env.GENLAB_TORCH_DEVICE || 'cpu',
+  };
+}
