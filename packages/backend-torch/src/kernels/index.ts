@@ -1,6 +1,7 @@
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { binaryKernels } from './binary.js';
 import { nnKernels } from './nn.js';
+import { normalizationKernels } from './normalization.js';
 import { optimizerKernels } from './optimizer.js';
 import { reduceKernels } from './reduce.js';
 import { shapeKernels } from './shape.js';
@@ -13,6 +14,7 @@ export const torchKernels: readonly KernelConfig[] = [
   ...reduceKernels,
   ...shapeKernels,
   ...nnKernels,
+  ...normalizationKernels,
   ...optimizerKernels,
 ];
 

@@ -25,8 +25,37 @@ function reduction(
     const dims = axesOf(axis ?? reductionIndices, x.shape.length);
     const dtype = outDtype?.(x) ?? x.dtype;
     if (dims.length === 0) return b.output(b.callTensor('aten::clone', [b.id(x)]), dtype);
-    return b.output(over(b, b.id(x), dims, keepDims, x), dtype);
+    const gathered = gatherReducedAxes(b, x, dims);
+    if (gathered === undefined) return b.output(over(b, b.id(x), dims, keepDims, x), dtype);
+    // Reduce the copy's trailing axes; keepDims puts size-1 axes back where tfjs expects them.
+    const trailing = dims.map((_, i) => x.shape.length - dims.length + i);
+    const reduced = over(b, gathered, trailing, false, x);
+    b.free(gathered);
+    if (!keepDims) return b.output(reduced, dtype);
+    const shape = x.shape.map((size, axis) => (dims.includes(axis) ? 1 : size));
+    const out = b.callTensor('aten::reshape', [reduced, shape]);
+    b.free(reduced);
+    return b.output(out, dtype);
   });
+}
+
+/**
+ * ATen reduces slowly over axes that are not innermost when the kept block inside them is
+ * small (group norm's mean over [B, L, G, C/G] axes 1 and 3 with C/G = 2: 27 ms against 17 ms
+ * for a copy plus a contiguous reduction, measured with python3-torch). Then this returns a
+ * contiguous copy with the reduced axes moved last; otherwise undefined.
+ */
+function gatherReducedAxes(b: TorchBackend, x: TensorInfo, dims: number[]): number | undefined {
+  const rank = x.shape.length;
+  const last = dims[dims.length - 1] as number;
+  const trailingKept = x.shape.slice(last + 1).reduce((a, c) => a * c, 1);
+  const isSuffix = dims.every((d, i) => d === rank - dims.length + i);
+  if (isSuffix || trailingKept >= 16) return undefined;
+  const kept = [...Array(rank).keys()].filter((axis) => !dims.includes(axis));
+  const view = b.callTensor('aten::permute', [b.id(x), [...kept, ...dims]]);
+  const copy = b.callTensor('aten::contiguous', [view, 'contiguous']);
+  b.free(view);
+  return copy;
 }
 
 /** Reduces one dim at a time (ATen's any/all/prod take a single dim), innermost first. */

@@ -1,4 +1,4 @@
-import { ValidationError } from '@lab/core';
+import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, hasFusedKernel, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** SiLU (swish): `x · σ(x)`. */
@@ -14,6 +14,7 @@ export function silu(x: tf.Tensor): tf.Tensor {
 export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, epsilon: number): tf.Tensor4D {
   const [batch, height, width, channels] = x.shape;
   if (channels % groups !== 0) throw new ValidationError(`GroupNorm: ${channels} channels do not split into ${groups} groups`);
+  if (hasFusedKernel(GROUP_NORM_KERNEL)) return fusedGroupNorm(x, gamma, beta, groups, epsilon);
   return tf.tidy(() => {
     const flat = tf.reshape(x, [batch, height * width, channels]) as tf.Tensor3D;
     const y = affineGroupNorm(
@@ -25,6 +26,33 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, gro
     );
     return tf.reshape(y, x.shape) as tf.Tensor4D;
   });
+}
+
+/** customGrad takes tensors only, so there is one op per (groups, epsilon). */
+const fusedGroupNormOps = new Map<string, (...inputs: tf.Tensor[]) => tf.Tensor>();
+
+/** Group norm as the backend's own kernel and its gradient (e.g. LibTorch's native_group_norm). */
+function fusedGroupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, epsilon: number): tf.Tensor4D {
+  const key = `${groups}/${epsilon}`;
+  let op = fusedGroupNormOps.get(key);
+  if (!op) {
+    op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const [input, scale, shift, save] = args as [tf.Tensor4D, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+      const attrs = { groups, epsilon } as unknown as tf.NamedAttrMap;
+      const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM_KERNEL, { x: input, gamma: scale, beta: shift }, attrs) as tf.Tensor[];
+      save([input, scale, mean as tf.Tensor, rstd as tf.Tensor]);
+      return {
+        value: y as tf.Tensor,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [sx, sGamma, sMean, sRstd] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+          const inputs = { dy, x: sx, mean: sMean, rstd: sRstd, gamma: sGamma };
+          return tf.engine().runKernel(GROUP_NORM_GRAD_KERNEL, inputs, { groups } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        },
+      };
+    });
+    fusedGroupNormOps.set(key, op);
+  }
+  return op(x, tf.reshape(gamma, [-1]), tf.reshape(beta, [-1])) as tf.Tensor4D;
 }
 
 /**

@@ -1,0 +1,23 @@
+/**
+ * Kernels a backend may register to run a whole layer in one call. genlab's ops check for them
+ * (`hasFusedKernel`) and otherwise compose tfjs ops; `@lab/backend-torch` registers them with
+ * LibTorch's own implementations.
+ */
+import { getBackend, getKernel } from '@tensorflow/tfjs-core';
+
+/**
+ * Group normalisation of an NHWC `x` with per-channel `gamma` and `beta` (attrs `groups`,
+ * `epsilon`). Outputs: y (like x), and the per-(sample, group) mean and 1/√(σ² + ε), `[B, G]`.
+ */
+export const GROUP_NORM_KERNEL = 'GenlabGroupNorm';
+
+/**
+ * The gradient of `GROUP_NORM_KERNEL`: inputs `dy`, `x`, `mean`, `rstd`, `gamma` (attrs `groups`);
+ * outputs dx, dγ, dβ.
+ */
+export const GROUP_NORM_GRAD_KERNEL = 'GenlabGroupNormGrad';
+
+/** Whether the active tfjs backend registers `kernelName`. */
+export function hasFusedKernel(kernelName: string): boolean {
+  return getKernel(kernelName, getBackend()) !== undefined;
+}
