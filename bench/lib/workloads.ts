@@ -1,4 +1,4 @@
-import { Rng } from '@lab/core';
+import { adam, Rng } from '@lab/core';
 import { contrastiveDivergenceLoss, createEnergyNet, energyFunction, resolveEnergyNetConfig } from '@lab/energy';
 import { epsilonLoss } from '@lab/samplers';
 import { countParams, createUNet, resolveUNetConfig } from '@lab/unet';
@@ -73,7 +73,7 @@ export function unetWorkload(preset: 'tiny' | 'small', options: WorkloadOptions)
   const tTrain = tf.tidy(() => tf.floor(rng.uniform([options.trainBatch, 1], 0, 1000)));
   const xInfer = rng.normal([options.inferBatch, size, size, c]);
   const tInfer = tf.fill([options.inferBatch, 1], 500);
-  const optimizer = tf.train.adam(1e-4);
+  const optimizer = adam(1e-4);
   const variables = trainableVariables(model);
   return {
     spec: { kind: 'unet', config, params: countParams(model) },
@@ -108,7 +108,7 @@ export function energyWorkload(options: WorkloadOptions): Workload {
   const xTrain = rng.uniform([options.trainBatch, h, w, c], -1, 1);
   const xInfer = rng.uniform([options.inferBatch, h, w, c], -1, 1);
   const half = options.trainBatch / 2;
-  const optimizer = tf.train.adam(1e-4);
+  const optimizer = adam(1e-4);
   const variables = trainableVariables(model);
   const energy = energyFunction(model);
   const gradient = tf.grad((x: tf.Tensor) => tf.sum(energy(x)));

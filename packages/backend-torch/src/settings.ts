@@ -24,6 +24,15 @@ export function settingsFromEnv(env: Record<string, string | undefined>, cudaAva
   return { threads, device };
 }
 
+/** `GENLAB_TORCH_THREADS`, or every core. */
+export function threadsFromEnv(env: Record<string, string | undefined>): number {
+  const value = env.GENLAB_TORCH_THREADS?.trim();
+  if (!value) return availableParallelism();
+  const threads = Number(value);
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`GENLAB_TORCH_THREADS must be a whole number ≥ 1, not '${value}'`);
+  return threads;
+}
+
 /** The BLAS libraries mapped into this process (Linux), e.g. ['libopenblasp-r0.3.21.so']. */
 export function loadedBlasLibraries(): string[] {
   try {
