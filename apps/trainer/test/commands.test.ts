@@ -180,6 +180,17 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     expect(warnings).toEqual([expect.stringMatching(/learning rate at step 6 changes from 0\.00 to 0\.000400/)]);
   });
 
+  it('refuses a --steps target behind the run, and keeps the stored target', async () => {
+    const out = join(root, 'behind');
+    await trainCommand(diffusionRun(out, { steps: 3, sampleEvery: 0 }));
+    await expect(trainCommand({ out, resume: true, records, steps: 2 } as TrainCommandOptions)).rejects.toThrow(
+      /--steps 2 is behind the run, which is at step 3/,
+    );
+    expect((await new RunDirectory(out).readInfo()).steps).toBe(3);
+    await expect(trainCommand({ out, resume: true, records, steps: 4 } as TrainCommandOptions)).resolves.toMatchObject({ step: 4 });
+    expect((await new RunDirectory(out).readInfo()).steps).toBe(4);
+  });
+
   it('exports the EMA weights in the API layout and refuses to overwrite without force', async () => {
     const to = join(root, 'models', 'diffusion-test');
     const result = await exportCommand({ run: straight, to });

@@ -171,6 +171,11 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
     }
     checkResumedTaskFlags(existing, options);
     const resumeStep = latest?.step ?? 0;
+    if (options.steps !== undefined && options.steps < resumeStep) {
+      throw new ValidationError(
+        `--steps ${options.steps} is behind the run, which is at step ${resumeStep}: give a larger target, or leave --steps out to continue to ${existing.steps}`,
+      );
+    }
     info = withResumeOverrides(existing, options, resumeStep);
     if (info !== existing) {
       const before = learningRateAt(resumeStep, existing.optimization);
@@ -181,7 +186,6 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
           lrDecay: info.optimization.lrDecay ?? 'none',
         });
       }
-      await dir.writeInfo(info);
     }
   } else {
     if (!options.model) throw new ValidationError('--model is required for a new run (diffusion, energy or classifier)');
@@ -239,6 +243,8 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
     ...(options.backend ? { backend: parseBackendName(options.backend) } : {}),
   });
   try {
+    // A resumed run's new settings are stored only once training can go on from its checkpoint.
+    if (existing && info !== existing) await dir.writeInfo(info);
     if (existing && latest) {
       await readTrainerCheckpoint(latest.path, trainer);
       await dir.truncateMetricsAfter(latest.step);
