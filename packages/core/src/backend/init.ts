@@ -5,7 +5,7 @@ import { type Logger, silentLogger } from '../logger.js';
 import { registerTrainingKernels } from './kernels/register.js';
 import type { BackendInfo, BackendName } from './types.js';
 import { prepareWasm, type WasmModule } from './wasm-setup.js';
-import { probeNodeWebGpu, type WebGpuModule } from './webgpu-probe.js';
+import { probeInChildProcess, probeNodeWebGpu, type WebGpuModule } from './webgpu-probe.js';
 
 /** Imports a module by specifier; injected in tests to simulate optional packages present or absent. */
 export type ModuleLoader = (specifier: string) => Promise<unknown>;
@@ -111,6 +111,23 @@ async function tryTorch(loader: ModuleLoader, gpuOnly: boolean): Promise<Attempt
 }
 
 async function tryWebGpu(loader: ModuleLoader, allowSoftware: boolean): Promise<Attempt> {
+  // With the real module loader, look for an adapter in a child process first: without a GPU
+  // driver, Dawn prints its diagnostics to stderr, which belong in the skip reason instead.
+  if (loader === defaultLoader) {
+    let url: string | undefined;
+    try {
+      url = import.meta.resolve('webgpu');
+    } catch (error) {
+      return { ok: false, reason: `webgpu (Dawn) ${describe(error)}` };
+    }
+    const outside = probeInChildProcess(url);
+    if (outside !== undefined && !outside.adapter) {
+      return {
+        ok: false,
+        reason: `no WebGPU adapter (no Vulkan/Metal/D3D12 driver${outside.diagnostics ? `: ${outside.diagnostics}` : ''})`,
+      };
+    }
+  }
   let webgpu: WebGpuModule;
   try {
     webgpu = (await loader('webgpu')) as WebGpuModule;

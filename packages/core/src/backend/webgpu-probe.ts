@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+
 /** What the `webgpu` (Dawn) package reports about the adapter it would use. */
 export interface WebGpuAdapterReport {
   readonly description: string;
@@ -25,6 +27,45 @@ export interface WebGpuProbe extends WebGpuAdapterReport {
    * sees `navigator.gpu` then.
    */
   install(): void;
+}
+
+/** What `probeInChildProcess` learned: whether Dawn found an adapter, and what it printed. */
+export interface OutOfProcessProbe {
+  readonly adapter: boolean;
+  /** Dawn's own diagnostics (stderr), e.g. why it could not load Vulkan. */
+  readonly diagnostics: string;
+}
+
+const CHILD_PROBE = `
+const webgpu = await import(process.argv[1]);
+const adapter = await webgpu.create([]).requestAdapter({ powerPreference: 'high-performance' });
+process.stdout.write(JSON.stringify({ adapter: adapter !== null }));
+process.exit(0);`;
+
+/**
+ * Asks Dawn for an adapter in a child process, so that what Dawn prints when it finds no
+ * driver ("Warning: Couldn't load Vulkan … BackendVk.cpp:368") goes into the skip reason
+ * instead of this process's stderr. Undefined when the child itself fails.
+ */
+export function probeInChildProcess(webgpuUrl: string, timeoutMs = 20_000): OutOfProcessProbe | undefined {
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD_PROBE, webgpuUrl], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (child.status !== 0) return undefined;
+  try {
+    const { adapter } = JSON.parse(child.stdout) as { adapter: boolean };
+    const diagnostics = (child.stderr ?? '')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('at '))
+      .map((line) => line.replace(/^Warning: /, ''))
+      .join('; ');
+    return { adapter, diagnostics };
+  } catch {
+    return undefined;
+  }
 }
 
 /**

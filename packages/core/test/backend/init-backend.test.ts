@@ -2,6 +2,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { initBackend, type ModuleLoader, selectBackend } from '../../src/backend/init.js';
+import { probeInChildProcess } from '../../src/backend/webgpu-probe.js';
 import { UnavailableError, ValidationError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
 
@@ -196,5 +197,23 @@ describe('initBackend', () => {
     const second = await initBackend({ force: 'wasm' });
     expect(second).toBe(first);
     expect(first.name).toBe('cpu');
+  });
+});
+
+describe('probeInChildProcess', () => {
+  it("reports Dawn's adapter and diagnostics from a child process, and undefined when the child fails", () => {
+    let url: string | undefined;
+    try {
+      url = import.meta.resolve('webgpu');
+    } catch {
+      url = undefined;
+    }
+    if (url !== undefined) {
+      const probe = probeInChildProcess(url);
+      expect(typeof probe?.adapter).toBe('boolean');
+      // Without a GPU driver Dawn says why (this machine and CI: no libvulkan).
+      if (probe?.adapter === false) expect(probe.diagnostics).toMatch(/Vulkan/);
+    }
+    expect(probeInChildProcess('file:///no/such/module.js')).toBeUndefined();
   });
 });
