@@ -352,6 +352,20 @@ suite('network kernels match tfjs-backend-cpu (values and gradients, batch 2)', 
   });
 });
 
+suite("genlab's fused kernels match their tfjs compositions on tfjs-backend-cpu", () => {
+  it('GenlabSilu and GenlabSiluGrad: x·σ(x) and its derivative', async () => {
+    await expectSameAsCpu(() => {
+      const x = tf.mul(randn([2, 3, 4, 5], 30), 4);
+      const dy = randn([2, 3, 4, 5], 31);
+      if (tf.getBackend() !== 'torch') {
+        const silu = (t: tf.Tensor) => tf.mul(t, tf.sigmoid(t));
+        return [silu(x), tf.grad(silu)(x, dy)];
+      }
+      return [tf.engine().runKernel('GenlabSilu', { x }) as tf.Tensor, tf.engine().runKernel('GenlabSiluGrad', { dy, x }) as tf.Tensor];
+    }, 2e-6);
+  });
+});
+
 suite('failures are loud', () => {
   it('a kernel the backend lacks fails with an error that names it', async () => {
     await tf.setBackend('torch');

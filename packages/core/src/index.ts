@@ -1,4 +1,10 @@
-export { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, hasFusedKernel } from './backend/fused-kernels.js';
+export {
+  GROUP_NORM_GRAD_KERNEL,
+  GROUP_NORM_KERNEL,
+  hasFusedKernel,
+  SILU_GRAD_KERNEL,
+  SILU_KERNEL,
+} from './backend/fused-kernels.js';
 export * from './backend/init.js';
 export { getStockKernel, registerTrainingKernels, type TrainingKernelReport } from './backend/kernels/register.js';
 export type * from './backend/types.js';

@@ -47,6 +47,11 @@ export const unaryKernels: KernelConfig[] = [
       return b.output(b.callTensor(operator, [b.id(x)]));
     }),
   ),
+  // @lab/core's SILU_KERNEL and SILU_GRAD_KERNEL: one pass each instead of tfjs's mul/sigmoid chain.
+  torchKernel('GenlabSilu', (b, inputs) => b.output(b.callTensor('aten::silu', [b.id(input(inputs, 'x'))]), 'float32')),
+  torchKernel('GenlabSiluGrad', (b, inputs) =>
+    b.output(b.callTensor('aten::silu_backward', [b.id(input(inputs, 'dy')), b.id(input(inputs, 'x'))]), 'float32'),
+  ),
   // From the shape alone, as tfjs-backend-cpu does (tfjs code may pass a tensor already disposed).
   torchKernel(k.ZerosLike, (b, inputs) => {
     const x = input(inputs, 'x');

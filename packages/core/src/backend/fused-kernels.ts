@@ -17,6 +17,12 @@ export const GROUP_NORM_KERNEL = 'GenlabGroupNorm';
  */
 export const GROUP_NORM_GRAD_KERNEL = 'GenlabGroupNormGrad';
 
+/** SiLU, x·σ(x), of `x` (one output). */
+export const SILU_KERNEL = 'GenlabSilu';
+
+/** The gradient of `SILU_KERNEL`: inputs `dy`, `x`; output dx = dy·σ(x)·(1 + x·(1 − σ(x))). */
+export const SILU_GRAD_KERNEL = 'GenlabSiluGrad';
+
 /** Whether the active tfjs backend registers `kernelName`. */
 export function hasFusedKernel(kernelName: string): boolean {
   return getKernel(kernelName, getBackend()) !== undefined;
