@@ -8,6 +8,7 @@ export type { DDIMSamplerOptions } from './ddim.js';
 export { DDIMSampler } from './ddim.js';
 export type { DDPMSamplerOptions, DDPMStepCoefficients, DDPMVarianceType } from './ddpm.js';
 export { DDPMSampler, ddpmStepCoefficients } from './ddpm.js';
+export { DPMSolverMultistepSampler } from './dpm-solver.js';
 export type { SamplerSpec } from './factory.js';
 export { createSampler } from './factory.js';
 export type { Prediction, PredictionType } from './forward.js';

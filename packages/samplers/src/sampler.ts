@@ -25,7 +25,7 @@ export interface SamplerStepResult {
  * output at (x, t) to `step`.
  */
 export interface Sampler {
-  readonly kind: 'ddpm' | 'ddim';
+  readonly kind: 'ddpm' | 'ddim' | 'dpm-solver++';
   readonly schedule: NoiseSchedule;
   /** The timesteps of one sampling run, descending; all T of them until `setTimesteps` is called. */
   readonly timesteps: readonly number[];
@@ -73,7 +73,7 @@ export function spacedTimesteps(T: number, n: number, spacing: TimestepSpacing):
 
 /** Timestep bookkeeping and option handling shared by the concrete samplers. */
 export abstract class BaseSampler implements Sampler {
-  abstract readonly kind: 'ddpm' | 'ddim';
+  abstract readonly kind: 'ddpm' | 'ddim' | 'dpm-solver++';
   readonly schedule: NoiseSchedule;
   readonly predictionType: PredictionType;
   /** The x̂_0 clamp bound, or null for none. */

@@ -36,7 +36,11 @@ async function sampleMoments(spec: SamplerSpec, kind: 'linear' | 'cosine', steps
 }
 
 const updateOf = (spec: SamplerSpec) =>
-  spec.kind === 'ddim' ? { eta: spec.eta ?? 0 } : spec.varianceType === 'fixed-large' ? ('ddpm-large' as const) : ('ddpm-small' as const);
+  spec.kind === 'ddim'
+    ? { eta: spec.eta ?? 0 }
+    : spec.kind === 'ddpm' && spec.varianceType === 'fixed-large'
+      ? ('ddpm-large' as const)
+      : ('ddpm-small' as const);
 
 describe('reverse process with the analytic denoiser of N(μ, σ²) data', () => {
   it('the exact law of a fine discretisation is the data law (both schedules, every sampler)', () => {
