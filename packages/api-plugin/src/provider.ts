@@ -5,7 +5,7 @@ export const CAPABILITIES = ['unconditional', 'class-conditional', 'inpaint', 's
 export type Capability = (typeof CAPABILITIES)[number];
 
 export type ModelKind = 'diffusion' | 'energy' | 'classifier';
-export type SamplerName = 'ddpm' | 'ddim' | 'langevin';
+export type SamplerName = 'ddpm' | 'ddim' | 'dpm-solver++' | 'langevin';
 
 /** Static facts about a loaded model, used for validation and `GET /v1/models`. */
 export interface ModelInfo {

@@ -46,11 +46,25 @@ describe('diffusion provider', () => {
     const info = await provider.load();
     expect(info).toMatchObject({
       capabilities: ['unconditional', 'inpaint'],
-      samplers: ['ddim', 'ddpm'],
+      samplers: ['ddim', 'ddpm', 'dpm-solver++'],
       defaultSteps: 3,
       maxSteps: 20,
       imageShape: [SIZE, SIZE, 3],
     });
+    provider.dispose();
+  });
+
+  it('samples with DPM-Solver++(2M): deterministic per seed, no tensor left behind', async () => {
+    const provider = createDiffusionProvider({ id: 'd', dir: join(root, 'ok') });
+    await provider.load();
+    const params = { count: 2, seed: 5, sampler: 'dpm-solver++' as const, steps: 3 };
+    const first = (await provider.sample?.(params, {})) as tf.Tensor;
+    const before = tf.memory().numTensors;
+    const again = (await provider.sample?.(params, {})) as tf.Tensor;
+    expect(tf.memory().numTensors).toBe(before + 1);
+    expect(Array.from(await again.data())).toEqual(Array.from(await first.data()));
+    expect(first.shape).toEqual([2, SIZE, SIZE, 3]);
+    tf.dispose([first, again]);
     provider.dispose();
   });
 

@@ -5,6 +5,7 @@ import {
   DDIMSampler,
   DDPMSampler,
   type Denoiser,
+  DPMSolverMultistepSampler,
   type NoiseSchedule,
   type Sampler,
   type ScheduleKind,
@@ -55,8 +56,11 @@ export function createDiffusionProvider(options: DiffusionProviderOptions): Mode
     (x, t, y) =>
       m.apply(y ? [x, tf.cast(t, 'float32'), y] : [x, tf.cast(t, 'float32')], { training: false }) as tf.Tensor4D;
 
-  const samplerFor = (params: SampleParams, s: NoiseSchedule): Sampler =>
-    params.sampler === 'ddpm' ? new DDPMSampler(s) : new DDIMSampler(s, { eta: params.eta ?? 0 });
+  const samplerFor = (params: SampleParams, s: NoiseSchedule): Sampler => {
+    if (params.sampler === 'ddpm') return new DDPMSampler(s);
+    if (params.sampler === 'dpm-solver++') return new DPMSolverMultistepSampler(s);
+    return new DDIMSampler(s, { eta: params.eta ?? 0 });
+  };
 
   const run = async (params: SampleParams, control: JobControl, inpaint?: { image: tf.Tensor4D; mask: tf.Tensor4D }) => {
     const { model: m, schedule: s } = ready();
@@ -114,7 +118,7 @@ export function createDiffusionProvider(options: DiffusionProviderOptions): Mode
       const classNames = config.classNames ?? (numClasses === 10 ? [...CIFAR10_CLASSES] : undefined);
       return {
         capabilities: numClasses ? ['unconditional', 'class-conditional', 'inpaint'] : ['unconditional', 'inpaint'],
-        samplers: ['ddim', 'ddpm'],
+        samplers: ['ddim', 'ddpm', 'dpm-solver++'],
         defaultSampler: 'ddim',
         defaultSteps: Math.min(config.sampleSteps ?? 50, schedule.timesteps),
         maxSteps: Math.min(options.maxSteps ?? schedule.timesteps, schedule.timesteps),
