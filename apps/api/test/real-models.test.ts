@@ -84,6 +84,12 @@ describe('real tiny models through the plugins', () => {
     expect(decodeImage(Buffer.from(body.images[0] as string, 'base64')).width).toBe(TEST_SIZE);
   });
 
+  it('refuses guidance without a classLabel (it would sample unguided) with a 400 that says so', async () => {
+    const res = await s.post('/v1/models/ddpm-cifar10/samples', { count: 1, seed: 1, steps: 2, guidance: 4 });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { detail: string }).detail).toMatch(/guidance steers samples towards a class: give classLabel too/);
+  });
+
   it('streams the denoising with previews every 2 steps', async () => {
     const res = await s.post('/v1/models/ddpm-cifar10/samples?stream=1', { count: 1, seed: 5, steps: 4 });
     const list = events(await res.text());

@@ -267,6 +267,10 @@ function sampleParams(
   if (body.guidance !== undefined && !info.capabilities.includes('class-conditional')) {
     throw new ValidationError(`guidance needs a class-conditional model; "${id}" is not`);
   }
+  // Guidance steers towards a class: without one it would silently sample unguided.
+  if (body.guidance !== undefined && body.classLabel === undefined) {
+    throw new ValidationError('guidance steers samples towards a class: give classLabel too');
+  }
   if (body.eta !== undefined && sampler !== 'ddim') throw new ValidationError('eta applies only to the ddim sampler');
   return {
     count: body.count,
