@@ -10,6 +10,7 @@ import helmet from 'helmet';
 import type { ApiConfig } from './config.js';
 import { type ApiMetrics, createMetrics } from './metrics.js';
 import { PoolExecutor } from './pool/pool-executor.js';
+import { startQueueMode } from './queue/queue-mode.js';
 import { DOCS_HTML, DOCS_INIT_JS, PLAYGROUND_CSS, PLAYGROUND_HTML, PLAYGROUND_JS } from './web/playground.js';
 
 export interface ApiApp {
@@ -23,7 +24,7 @@ export interface ApiApp {
 
 export interface CreateApiAppOptions {
   readonly config: Pick<ApiConfig, 'poolSize' | 'queueSize' | 'timeoutMs' | 'bodyLimit' | 'previewEvery'> &
-    Partial<Pick<ApiConfig, 'token' | 'corsOrigins' | 'backend'>>;
+    Partial<Pick<ApiConfig, 'token' | 'corsOrigins' | 'backend' | 'queue'>>;
   readonly plugins: readonly GenlabPlugin[];
   readonly logger?: Logger;
   /** Overrides the executor (tests); default: a worker pool, or in-process when poolSize is 0. */
@@ -96,8 +97,11 @@ export async function createApiApp(options: CreateApiAppOptions): Promise<ApiApp
   });
   const registry = genlab.registry;
   await genlab.loaded;
+  const queueMode =
+    config.queue && !options.executor ? startQueueMode(registry, config, config.queue, options.workerFile, logger) : undefined;
   executor =
     options.executor?.(registry) ??
+    queueMode?.executor ??
     (config.poolSize > 0
       ? new PoolExecutor(registry, {
           size: config.poolSize,
@@ -111,14 +115,17 @@ export async function createApiApp(options: CreateApiAppOptions): Promise<ApiApp
     return executor;
   }
   metrics = createMetrics(registry, () => executor);
+  queueMode?.registerMetrics(metrics.registry);
 
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) });
   });
-  app.get('/ready', (_req, res) => {
+  app.get('/ready', async (_req, res) => {
     const models = registry.list().map((m) => ({ id: m.id, status: m.status, ...(m.reason ? { reason: m.reason } : {}) }));
-    const ready = registry.settled();
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'loading', models, queue: executor?.stats() });
+    const shared = await queueMode?.executor.health();
+    const ready = registry.settled() && shared?.reachable !== false;
+    const status = ready ? 'ready' : shared?.reachable === false ? 'queue unreachable' : 'loading';
+    res.status(ready ? 200 : 503).json({ status, models, queue: executor?.stats(), ...(shared ? { sharedQueue: shared } : {}) });
   });
   app.get('/metrics', async (_req, res) => {
     res.type(metrics?.registry.contentType ?? 'text/plain').send(await metrics?.registry.metrics());
@@ -154,6 +161,9 @@ export async function createApiApp(options: CreateApiAppOptions): Promise<ApiApp
     genlab,
     registry,
     metrics,
-    close: () => genlab.close(),
+    close: async () => {
+      await queueMode?.closeLocalWorker();
+      await genlab.close();
+    },
   };
 }

@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ValidationError } from '@lab/core';
 import { z } from 'zod';
+import { QueueEnvSchema, type QueueSettings, queueSettings } from './queue/settings.js';
 
 /** The bundled models folder, `apps/api/models/` (next to `src/` and `dist/`). */
 export const BUNDLED_MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'models');
@@ -12,7 +13,7 @@ const EnvSchema = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
   GENLAB_MODELS_DIR: z.string().min(1).optional(),
-  GENLAB_POOL_SIZE: int(0, 64).default(1),
+  GENLAB_POOL_SIZE: int(0, 64).optional(),
   GENLAB_QUEUE_SIZE: int(0, 10_000).default(16),
   GENLAB_API_TOKEN: z.string().min(1).optional(),
   GENLAB_TIMEOUT_MS: int(100, 3_600_000).default(120_000),
@@ -24,6 +25,7 @@ const EnvSchema = z.object({
   GENLAB_PREVIEW_EVERY: int(1, 1000).default(10),
   GENLAB_SHUTDOWN_GRACE_MS: int(0, 600_000).default(30_000),
   GENLAB_BACKEND: z.string().optional(),
+  ...QueueEnvSchema.shape,
 });
 
 /** Every setting of the API server; see apps/api/README.md. */
@@ -31,7 +33,10 @@ export interface ApiConfig {
   readonly port: number;
   readonly host: string;
   readonly modelsDir: string;
-  /** Worker threads for sampling; 0 runs jobs in-process (tests, debugging). */
+  /**
+   * Worker threads for sampling; 0 runs jobs in-process (tests, debugging). With a queue, the
+   * threads of this process's own queue worker (default 0: the API samples nothing).
+   */
   readonly poolSize: number;
   /** Jobs allowed to wait beyond the running ones; more → 429. */
   readonly queueSize: number;
@@ -45,6 +50,8 @@ export interface ApiConfig {
   readonly shutdownGraceMs: number;
   /** Forced tfjs backend for the workers (cpu, wasm, …); default: initBackend's choice. */
   readonly backend?: string;
+  /** The shared job queue (GENLAB_QUEUE_URL set): jobs go to Redis, workers anywhere sample them. */
+  readonly queue?: QueueSettings;
 }
 
 /** Reads the configuration from environment variables; throws ValidationError naming the bad variable. */
@@ -59,7 +66,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT,
     host: e.HOST,
     modelsDir: resolve(e.GENLAB_MODELS_DIR ?? BUNDLED_MODELS_DIR),
-    poolSize: e.GENLAB_POOL_SIZE,
+    poolSize: e.GENLAB_POOL_SIZE ?? (e.GENLAB_QUEUE_URL ? 0 : 1),
     queueSize: e.GENLAB_QUEUE_SIZE,
     ...(e.GENLAB_API_TOKEN ? { token: e.GENLAB_API_TOKEN } : {}),
     timeoutMs: e.GENLAB_TIMEOUT_MS,
@@ -74,5 +81,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     previewEvery: e.GENLAB_PREVIEW_EVERY,
     shutdownGraceMs: e.GENLAB_SHUTDOWN_GRACE_MS,
     ...(e.GENLAB_BACKEND ? { backend: e.GENLAB_BACKEND } : {}),
+    ...(e.GENLAB_QUEUE_URL ? { queue: queueSettings(e) } : {}),
   };
 }
