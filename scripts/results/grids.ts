@@ -11,8 +11,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ModelProvider, SampleParams } from '@lab/api-plugin';
 import { gridPng, initBackend, silentLogger } from '@lab/core';
-import { createEnergyProvider } from '@lab/energy';
-import { CIFAR10_CLASSES, createDiffusionProvider } from '@lab/unet';
+import { createEnergyProvider } from '@lab/energy/plugin';
+import { CIFAR10_CLASSES, createDiffusionProvider } from '@lab/unet/plugin';
 import * as tf from '@tensorflow/tfjs-core';
 
 const modelsDir = resolve(process.argv[2] ?? 'apps/api/models');

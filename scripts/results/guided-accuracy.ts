@@ -15,7 +15,7 @@
  */
 import { join, resolve } from 'node:path';
 import { initBackend, silentLogger } from '@lab/core';
-import { CIFAR10_CLASSES, createDiffusionProvider } from '@lab/unet';
+import { CIFAR10_CLASSES, createDiffusionProvider } from '@lab/unet/plugin';
 import type * as tf from '@tensorflow/tfjs-core';
 import { classifierAccuracy } from '../../apps/trainer/src/evaluation/accuracy.js';
 import { FeatureExtractor } from '../../apps/trainer/src/evaluation/features.js';

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GenlabPlugin } from '@lab/api-plugin';
-import { classifierPlugin, energyPlugin } from '@lab/energy';
-import { diffusionPlugin } from '@lab/unet';
+import { classifierPlugin, energyPlugin } from '@lab/energy/plugin';
+import { diffusionPlugin } from '@lab/unet/plugin';
 
 /** The model ids the server always lists (unavailable with a reason when their folder is missing). */
 export const DEFAULT_MODELS = { diffusion: 'ddpm-cifar10', energy: 'ebm-cifar10', classifier: 'classifier-cifar10' } as const;

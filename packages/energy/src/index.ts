@@ -14,8 +14,6 @@ export { ENERGY_NET_PRESETS, resolveEnergyNetConfig } from './energy-net/config.
 export { createEnergyNet, FEATURES_LAYER } from './energy-net/create.js';
 export type { SpectralConv2DArgs, SpectralDenseArgs } from './layers/spectral-norm.js';
 export { powerIteration, SpectralConv2D, SpectralDense, spectralNormEstimate } from './layers/spectral-norm.js';
-// Model plugins for the API (packages/energy/src/plugin/, owned by the API engineer).
-export * from './plugin/index.js';
 export type { ContrastiveDivergenceLoss } from './training/cd-loss.js';
 export { contrastiveDivergenceLoss } from './training/cd-loss.js';
 export type { ReplayBatch, ReplayBufferMeta, ReplayBufferOptions, SerializedReplayBuffer } from './training/replay-buffer.js';

@@ -21,5 +21,4 @@ export {
 } from './layers/ops.js';
 export { ResBlock, type ResBlockArgs } from './layers/res-block.js';
 export { Downsample, Upsample } from './layers/resample.js';
-export * from './plugin/index.js';
 export { countParams, createUNet, UNET_BOTTLENECK_LAYER } from './unet.js';

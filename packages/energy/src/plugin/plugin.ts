@@ -11,7 +11,7 @@ export function energyPlugin(options: { readonly models: readonly EnergyProvider
     {
       name: '@lab/energy/energy',
       version: '0.1.0',
-      module: '@lab/energy',
+      module: '@lab/energy/plugin',
       exportName: 'createEnergyProvider',
       factory: createEnergyProvider,
     },
@@ -27,7 +27,7 @@ export function classifierPlugin(
     {
       name: '@lab/energy/classifier',
       version: '0.1.0',
-      module: '@lab/energy',
+      module: '@lab/energy/plugin',
       exportName: 'createClassifierProvider',
       factory: createClassifierProvider,
     },

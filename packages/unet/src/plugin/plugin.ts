@@ -9,7 +9,7 @@ export interface DiffusionPluginOptions {
 /**
  * The diffusion model plugin: registers one provider per configured checkpoint with the
  * host's ModelRegistry (capabilities: unconditional, class-conditional when the UNet has
- * labels, inpaint). Worker threads rebuild the same providers from `@lab/unet`'s
+ * labels, inpaint). Worker threads rebuild the same providers from `@lab/unet/plugin`'s
  * `createDiffusionProvider`.
  */
 export function diffusionPlugin(options: DiffusionPluginOptions | DiffusionProviderOptions): GenlabPlugin {
@@ -17,7 +17,7 @@ export function diffusionPlugin(options: DiffusionPluginOptions | DiffusionProvi
     {
       name: '@lab/unet/diffusion',
       version: '0.1.0',
-      module: '@lab/unet',
+      module: '@lab/unet/plugin',
       exportName: 'createDiffusionProvider',
       factory: createDiffusionProvider,
     },
