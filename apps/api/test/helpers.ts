@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { GenlabPlugin, JobExecutor, ModelRegistry } from '@lab/api-plugin';
 import { type ApiApp, createApiApp } from '../src/app.js';
+import type { QueueSettings } from '../src/queue/settings.js';
 import { listen, type RunningServer } from '../src/server.js';
 
 export interface TestServer {
@@ -16,7 +17,7 @@ export const DEFAULT_TEST_CONFIG = { poolSize: 0, queueSize: 8, timeoutMs: 30_00
 
 export async function startServer(
   plugins: GenlabPlugin[],
-  config: Partial<typeof DEFAULT_TEST_CONFIG & { token: string; corsOrigins: string[] }> = {},
+  config: Partial<typeof DEFAULT_TEST_CONFIG & { token: string; corsOrigins: string[]; queue: QueueSettings }> = {},
   extra: { executor?: (registry: ModelRegistry) => JobExecutor; workerFile?: string } = {},
 ): Promise<TestServer> {
   const api = await createApiApp({ config: { ...DEFAULT_TEST_CONFIG, ...config }, plugins, ...extra });

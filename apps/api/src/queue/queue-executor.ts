@@ -109,19 +109,21 @@ export class QueueExecutor implements JobExecutor {
       void this.cancel(entry.queue, id);
     };
     try {
-      await this.admit(job.model, entry.queue);
-      if (onProgress) {
-        this.progress.set(id, onProgress);
-        await this.subscriber.subscribe(this.keys.progress(id));
-      }
-      this.pending.set(id, settle as Pending);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (signal?.aborted) throw signal.reason;
-      await entry.queue
-        .add(job.op, encodeJob(job), { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: true })
-        .catch((error: unknown) => {
-          throw unreachable(error);
-        });
+      const data = encodeJob(job);
+      await this.admit(job.model, entry.queue, async () => {
+        if (onProgress) {
+          this.progress.set(id, onProgress);
+          await this.subscriber.subscribe(this.keys.progress(id));
+        }
+        this.pending.set(id, settle as Pending);
+        signal?.addEventListener('abort', onAbort, { once: true });
+        if (signal?.aborted) throw signal.reason;
+        await entry.queue
+          .add(job.op, data, { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: true })
+          .catch((error: unknown) => {
+            throw unreachable(error);
+          });
+      });
       await finished;
       const text = await this.client.getdel(this.keys.result(id)).catch((error: unknown) => {
         throw unreachable(error);
@@ -138,8 +140,11 @@ export class QueueExecutor implements JobExecutor {
     }
   }
 
-  /** Checks the shared depth and worker count; one check at a time per model on this node. */
-  private admit(model: string, queue: Queue): Promise<void> {
+  /**
+   * Checks the shared depth and worker count, then `add`s the job; one check-and-add at a time
+   * per model on this node, so its own burst cannot overfill the queue (nodes may still race).
+   */
+  private admit(model: string, queue: Queue, add: () => Promise<void>): Promise<void> {
     const previous = this.gates.get(model) ?? Promise.resolve();
     const check = previous.then(async () => {
       if (this.client.status !== 'ready') throw new UnavailableError('The job queue (Redis) is unreachable');
@@ -154,14 +159,11 @@ export class QueueExecutor implements JobExecutor {
           this.retryAfterSeconds(health),
         );
       }
+      await add();
     });
-    // The next check waits for this one (and for the job's `add`, a tick later) to keep the count honest.
     this.gates.set(
       model,
-      check.then(
-        () => new Promise((r) => setImmediate(r)),
-        () => undefined,
-      ),
+      check.catch(() => undefined),
     );
     return check;
   }

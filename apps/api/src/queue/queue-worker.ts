@@ -65,6 +65,7 @@ export class QueueWorker {
 
   private async process(model: string, bullJob: BullJob, bullSignal?: AbortSignal): Promise<string> {
     const id = bullJob.id as string;
+    const start = performance.now();
     const controller = new AbortController();
     const abort = () => controller.abort(cancelled());
     bullSignal?.addEventListener('abort', abort, { once: true });
@@ -80,6 +81,7 @@ export class QueueWorker {
         },
       });
       await this.commands.set(this.keys.result(id), encodeResult(result), 'EX', this.options.settings.resultTtlSeconds);
+      this.logger.info('job done', { jobId: id, model, op: job.op, ms: Math.round(performance.now() - start) });
       return 'ok';
     } catch (error) {
       // The API node rebuilds the error with its class (400, 404, 503…) from this JSON.

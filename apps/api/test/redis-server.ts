@@ -1,0 +1,64 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+
+/** The redis-server binary, or undefined when it is not installed. */
+export function redisServerBinary(): string | undefined {
+  const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
+  const path = found.stdout.trim();
+  return found.status === 0 && path ? path : undefined;
+}
+
+/** Whether a missing redis-server fails the run (CI sets GENLAB_REQUIRE_REDIS=1) instead of skipping. */
+export const REDIS_REQUIRED = process.env.GENLAB_REQUIRE_REDIS === '1';
+
+export interface TestRedis {
+  readonly port: number;
+  readonly url: string;
+  /** Kills the server at once (SIGKILL: no save), as a crash would. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A real redis-server on a free loopback port, without persistence, password-protected when `password` is given. */
+export async function startRedis(options: { password?: string } = {}): Promise<TestRedis> {
+  const binary = redisServerBinary();
+  if (!binary) throw new Error('redis-server is not installed (apt-get install redis-server)');
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  if (options.password) args.push('--requirepass', options.password);
+  const start = async () => {
+    const proc = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    let log = '';
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        log += chunk.toString();
+        if (log.includes('Ready to accept connections')) resolve();
+      };
+      proc.stdout?.on('data', onData);
+      proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${log}`)));
+    });
+  };
+  const kill = async () => {
+    const proc = child;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
+  return { port, url: `redis://${auth}127.0.0.1:${port}`, kill, start, stop: kill };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (typeof address !== 'object' || !address) throw new Error('no free port');
+  return address.port;
+}
