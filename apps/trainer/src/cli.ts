@@ -21,6 +21,7 @@ Commands:
             [--data-dir DIR] [--classes 0,1,…] [--limit N] [--checkpoint-every K] [--sample-every K]
             [--samples N] [--sample-steps N] [--langevin-steps N] [--schedule linear|cosine]
             [--timesteps T] [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
+            [--init-from <run or exported model>]
   evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
             [--test-n N] [--batch B] [--sample-steps N] [--guidance G] [--step N] [--seed S] [--data-dir DIR]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
@@ -38,7 +39,10 @@ Ctrl-C during training writes a checkpoint and exits (a second Ctrl-C quits at o
 added, changed or removed (none) on --resume; a decayed run extended with --steps is stretched.
 --workers N (default 0) computes each batch's gradients in N worker threads plus the main thread,
 split into N+1 shards: the same step, on more cores (allowed on --resume; not stored in the run);
-for wasm and cpu only (unnecessary on torch, which is multi-threaded).`;
+for wasm and cpu only (unnecessary on torch, which is multi-threaded).
+--init-from starts a new run from trained weights (a run's latest EMA weights, or an exported
+model folder such as apps/api/models/ddpm-cifar10) with their architecture; Adam, the step count
+and the learning-rate schedule start afresh (fine-tuning, or training on across machines).`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -48,6 +52,7 @@ const OPTIONS = {
   'micro-batch': { type: 'string' },
   lr: { type: 'string' },
   warmup: { type: 'string' },
+  'init-from': { type: 'string' },
   'lr-decay': { type: 'string' },
   'lr-decay-start': { type: 'string' },
   'min-lr': { type: 'string' },
@@ -146,6 +151,7 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
           ...(values.model ? { model: parseModelKind(values.model) } : {}),
           ...(values.preset ? { preset: values.preset } : {}),
           resume: values.resume === true,
+          ...(values['init-from'] ? { initFrom: atBase(values['init-from']) } : {}),
           steps: num(values, 'steps'),
           batch: num(values, 'batch'),
           microBatch: num(values, 'micro-batch'),

@@ -208,6 +208,56 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     await expect(exportCommand({ run: straight, to, force: true })).resolves.toMatchObject({ step: 4 });
   });
 
+  it('starts a new run from an exported model or a run (--init-from): its architecture and weights, a fresh step count', async () => {
+    const exported = join(root, 'models', 'init-source');
+    await exportCommand({ run: straight, to: exported, force: true });
+    const source = (await modelWeights(exported)).model as Float32Array[];
+    const straightInfo = await new RunDirectory(straight).readInfo();
+    // lr 1e-30: one Adam step moves no weight by more than ~1e-30, so the checkpoint shows the start.
+    const fineTune = (out: string, from: string, extra: Partial<TrainCommandOptions> = {}): TrainCommandOptions => ({
+      out,
+      initFrom: from,
+      records,
+      steps: 1,
+      batch: 4,
+      lr: 1e-30,
+      warmup: 0,
+      seed: 3,
+      checkpointEvery: 1,
+      sampleEvery: 0,
+      ...extra,
+    });
+    for (const [name, from] of [
+      ['from-export', exported],
+      ['from-run', straight],
+    ] as const) {
+      const out = join(root, name);
+      await expect(trainCommand(fineTune(out, from))).resolves.toMatchObject({ step: 1 });
+      const info = await new RunDirectory(out).readInfo();
+      expect(info.kind).toBe('diffusion');
+      expect(info.task).toEqual(straightInfo.task);
+      expect(info.initFrom).toEqual({ path: from, step: 4 });
+      const started = await modelWeights(join(out, 'checkpoints', 'step-00000001'));
+      expect(maxAbsDiff(started.model as Float32Array[], source)).toBeLessThan(1e-12);
+      // The EMA update mixes the same weights (d·w + (1 − d)·w): float32 rounding only.
+      expect(maxAbsDiff(started.ema as Float32Array[], source)).toBeLessThan(1e-6);
+    }
+    // Killed before its first checkpoint: --resume starts again from the source's weights, not random ones.
+    const killed = join(root, 'from-export');
+    await rm(join(killed, 'checkpoints'), { recursive: true });
+    await expect(trainCommand({ out: killed, resume: true, records })).resolves.toMatchObject({ step: 1 });
+    const restarted = await modelWeights(join(killed, 'checkpoints', 'step-00000001'));
+    expect(maxAbsDiff(restarted.model as Float32Array[], source)).toBeLessThan(1e-12);
+    await expect(trainCommand(fineTune(join(root, 'init-preset'), exported, { preset: 'tiny' }))).rejects.toThrow(
+      /takes the architecture .* leave out --preset/,
+    );
+    await expect(trainCommand(fineTune(join(root, 'init-kind'), exported, { model: 'energy' }))).rejects.toThrow(
+      /holds a diffusion model; --model energy/,
+    );
+    await expect(trainCommand(fineTune(join(root, 'from-export'), exported, { resume: true }))).rejects.toThrow(/starts a new run/);
+    await expect(trainCommand(fineTune(join(root, 'init-missing'), join(root, 'nowhere')))).rejects.toThrow(/neither a run/);
+  });
+
   it('writes a sample grid from a run', async () => {
     const out = join(root, 'grid.png');
     await sampleCommand({ run: straight, out, n: 4, steps: 2 });

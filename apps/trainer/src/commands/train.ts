@@ -1,6 +1,8 @@
+import { resolve } from 'node:path';
 import { type Logger, parseBackendName, silentLogger, ValidationError } from '@lab/core';
 import type { CifarRecords } from '../data/cifar10-format.js';
 import { readTrainerCheckpoint } from '../run/checkpoint-io.js';
+import { type InitialWeights, loadInitialWeights } from '../run/load-run.js';
 import type { ProgressReporter } from '../run/progress.js';
 import { RunDirectory, type RunInfo } from '../run/run-dir.js';
 import { type TrainLoopResult, trainLoop } from '../run/train-loop.js';
@@ -14,6 +16,11 @@ export interface TrainCommandOptions extends TaskOptions, DataOptions {
   out: string;
   model?: ModelKind;
   resume?: boolean;
+  /**
+   * A new run starts from these trained weights (an exported model folder or a run) instead of
+   * random ones, with their architecture; Adam, the step count and the schedule start afresh.
+   */
+  initFrom?: string;
   steps?: number;
   batch?: number;
   microBatch?: number;
@@ -104,6 +111,25 @@ function checkResumedTaskFlags(existing: RunInfo, options: TrainCommandOptions):
   }
 }
 
+/** The flags that choose an architecture: with `--init-from` the architecture is the source's. */
+const ARCHITECTURE_FLAGS = ['preset', 'conditional', 'labelDropout', 'timesteps', 'schedule', 'langevinSteps', 'taskConfig'] as const;
+
+async function loadInitFrom(options: TrainCommandOptions): Promise<InitialWeights> {
+  const path = options.initFrom as string;
+  const fixed = ARCHITECTURE_FLAGS.filter((flag) => options[flag] !== undefined);
+  if (fixed.length > 0) {
+    throw new ValidationError(
+      `--init-from takes the architecture of ${path}; leave out ${fixed.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`,
+    );
+  }
+  const source = await loadInitialWeights(path);
+  if (options.model && options.model !== source.kind) {
+    source.model.dispose();
+    throw new ValidationError(`--init-from ${path} holds a ${source.kind} model; --model ${options.model} does not match it`);
+  }
+  return source;
+}
+
 /**
  * What `--resume` may change: the length of the run and its logistics (checkpoint and sample
  * cadence, sample count, checkpoints kept), none of which changes the arithmetic of a step, and
@@ -164,7 +190,13 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
   const { dir, info: existing } = await RunDirectory.open(options.out, { resume: options.resume === true });
   // The checkpoint a resumed run continues from (the decay of an annealed resume starts there).
   const latest = existing ? await dir.latestCheckpoint() : undefined;
+  if (existing && options.initFrom) {
+    throw new ValidationError(
+      `--init-from starts a new run; ${dir.path} already holds one (--resume continues it from its own checkpoint)`,
+    );
+  }
   let info: RunInfo;
+  let initial: InitialWeights | undefined;
   if (existing) {
     if (options.model && options.model !== existing.kind) {
       throw new ValidationError(`${dir.path} is a ${existing.kind} run; --model ${options.model} does not match it`);
@@ -188,10 +220,15 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
       }
     }
   } else {
-    if (!options.model) throw new ValidationError('--model is required for a new run (diffusion, energy or classifier)');
-    const kind = options.model;
+    if (options.initFrom) initial = await loadInitFrom(options);
+    const kind = initial?.kind ?? options.model;
+    if (!kind) throw new ValidationError('--model is required for a new run (diffusion, energy or classifier)');
     const defaults = DEFAULT_OPTIMIZATION[kind];
-    const task = options.taskConfig ? taskFromConfig(kind, options.taskConfig) : createTask(kind, options);
+    const task = initial
+      ? taskFromConfig(kind, initial.config)
+      : options.taskConfig
+        ? taskFromConfig(kind, options.taskConfig)
+        : createTask(kind, options);
     const steps = options.steps ?? 1000;
     const lr = options.lr ?? defaults.lr;
     const warmupSteps = options.warmup ?? defaultWarmup(kind, steps);
@@ -223,9 +260,26 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
       sampleEvery: options.sampleEvery ?? (kind === 'classifier' ? 0 : Math.max(1, Math.min(500, steps))),
       sampleCount: options.samples ?? 16,
       keepCheckpoints: options.keep ?? 2,
+      ...(initial && options.initFrom ? { initFrom: { path: resolve(options.initFrom), step: initial.step } } : {}),
     };
   }
 
+  try {
+    return await trainWithInfo(dir, info, existing, latest, initial, options, logger);
+  } finally {
+    initial?.model.dispose();
+  }
+}
+
+async function trainWithInfo(
+  dir: RunDirectory,
+  info: RunInfo,
+  existing: RunInfo | undefined,
+  latest: { step: number; path: string } | undefined,
+  initial: InitialWeights | undefined,
+  options: TrainCommandOptions,
+  logger: Logger,
+): Promise<TrainLoopResult & { runDir: string }> {
   // Data first: a new run's folder gets its run.json only once the data is there.
   const records =
     options.records ??
@@ -251,9 +305,27 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
       logger.info('resumed', { run: dir.path, step: latest.step });
     } else if (existing) {
       await dir.truncateMetricsAfter(0);
-      logger.info('no checkpoint yet: starting the run from step 0', { run: dir.path });
+      // A run started --init-from that stopped before its first checkpoint starts from those weights again.
+      if (info.initFrom) {
+        const source = await loadInitialWeights(info.initFrom.path);
+        try {
+          await initializeFrom(trainer, source, info.initFrom);
+        } finally {
+          source.model.dispose();
+        }
+      }
+      logger.info('no checkpoint yet: starting the run from step 0', {
+        run: dir.path,
+        ...(info.initFrom ? { initFrom: info.initFrom.path } : {}),
+      });
     } else {
-      logger.info('new run', { run: dir.path, kind: info.kind, records: records.count });
+      if (initial && info.initFrom) await initializeFrom(trainer, initial, info.initFrom);
+      logger.info('new run', {
+        run: dir.path,
+        kind: info.kind,
+        records: records.count,
+        ...(info.initFrom ? { initFrom: info.initFrom.path, initStep: info.initFrom.step } : {}),
+      });
     }
     if (workers > 0) {
       const shards = Math.min(workers + 1, info.optimization.batchSize);
@@ -281,4 +353,12 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
   } finally {
     trainer.dispose();
   }
+}
+
+/** Copies the source's weights into the trainer, checking they are the ones run.json names. */
+async function initializeFrom(trainer: Trainer, source: InitialWeights, expected: NonNullable<RunInfo['initFrom']>): Promise<void> {
+  if (source.step !== expected.step) {
+    throw new ValidationError(`--init-from ${expected.path} is now at step ${source.step}; the run started from step ${expected.step}`);
+  }
+  trainer.initializeWeights(source.model);
 }

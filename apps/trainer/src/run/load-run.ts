@@ -34,6 +34,35 @@ export async function loadRunModel(runPath: string, options: { step?: number } =
   return { info, task: taskFromConfig(info.kind, info.task), model: ema, manifest: loaded.manifest, step, checkpoint };
 }
 
+/** Trained weights to start a new run from (`train --init-from`). */
+export interface InitialWeights {
+  readonly kind: RunInfo['kind'];
+  /** The task configuration they were trained with: the new run keeps the architecture. */
+  readonly config: Record<string, unknown>;
+  readonly model: tfl.LayersModel;
+  readonly step: number;
+}
+
+/**
+ * Loads the weights a new run starts from: an exported model folder (`genlab.json` at its root,
+ * the weights the API serves) or a run (the EMA weights of its latest checkpoint).
+ */
+export async function loadInitialWeights(path: string): Promise<InitialWeights> {
+  if (existsSync(join(path, 'run.json'))) {
+    const run = await loadRunModel(path);
+    return { kind: run.info.kind, config: run.info.task, model: run.model, step: run.step };
+  }
+  if (!existsSync(join(path, MANIFEST_FILE)))
+    throw new NotFoundError(`--init-from ${path}: neither a run (no run.json) nor an exported model (no ${MANIFEST_FILE})`);
+  const loaded = await loadCheckpoint(path);
+  tf.dispose(Object.values(loaded.tensors));
+  const [first, ...rest] = Object.values(loaded.models);
+  for (const other of rest) other.dispose();
+  if (!first) throw new CheckpointError(path, 'no model in the export');
+  const { kind, config, step } = loaded.manifest;
+  return { kind: kind as RunInfo['kind'], config: config as Record<string, unknown>, model: first, step };
+}
+
 /**
  * Loads a classifier for evaluation from a classifier run (the EMA weights of its latest
  * checkpoint, or of the one at `step`) or from an exported model folder (`genlab.json` of kind

@@ -21,6 +21,8 @@ export interface RunInfo {
   readonly sampleEvery: number;
   readonly sampleCount: number;
   readonly keepCheckpoints: number;
+  /** The trained weights the run started from (`--init-from`), if any. */
+  readonly initFrom?: { readonly path: string; readonly step: number };
 }
 
 const RUN_FILE = 'run.json';

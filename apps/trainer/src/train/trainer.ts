@@ -264,6 +264,15 @@ export class Trainer {
     this.batches = new CifarBatches(this.data, progress.seed, progress.cursor);
   }
 
+  /**
+   * Starts from trained weights (`train --init-from`): both the model and its EMA take them; Adam
+   * and the step count start afresh.
+   */
+  initializeWeights(from: tfl.LayersModel): void {
+    copyWeights(from, this.model);
+    copyWeights(from, this.ema.model);
+  }
+
   dispose(): void {
     this.workerPool?.dispose();
     this.optimizer.dispose();
