@@ -3,12 +3,14 @@
  * The genlab API server. Settings come from environment variables (see apps/api/README.md):
  * PORT, HOST, GENLAB_MODELS_DIR, GENLAB_POOL_SIZE, GENLAB_QUEUE_SIZE, GENLAB_API_TOKEN,
  * GENLAB_TIMEOUT_MS, GENLAB_BODY_LIMIT, GENLAB_CORS_ORIGINS, GENLAB_PREVIEW_EVERY,
- * GENLAB_SHUTDOWN_GRACE_MS, GENLAB_BACKEND, GENLAB_LOG_LEVEL.
+ * GENLAB_SHUTDOWN_GRACE_MS, GENLAB_BACKEND, GENLAB_LOG_LEVEL, and for the shared queue
+ * GENLAB_QUEUE_URL and GENLAB_QUEUE_* (docs/deploy.md).
  */
 import 'reflect-metadata';
 import { createLogger, initBackend } from '@lab/core';
 import { createApiApp } from './app.js';
 import { loadConfig } from './config.js';
+import { redactUrl } from './queue/connection.js';
 import { defaultPlugins } from './plugins.js';
 import { listen } from './server.js';
 
@@ -23,6 +25,7 @@ async function main(): Promise<void> {
     queueSize: config.queueSize,
     backend: backend.name,
     auth: Boolean(config.token),
+    queue: config.queue ? redactUrl(config.queue.url) : 'embedded',
   });
   const api = await createApiApp({ config, plugins: defaultPlugins(config.modelsDir), logger });
   const running = await listen(api, config.port, config.host, logger);
