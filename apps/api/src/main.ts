@@ -10,8 +10,8 @@ import 'reflect-metadata';
 import { createLogger, initBackend } from '@lab/core';
 import { createApiApp } from './app.js';
 import { loadConfig } from './config.js';
-import { redactUrl } from './queue/connection.js';
 import { defaultPlugins } from './plugins.js';
+import { redactUrl } from './queue/connection.js';
 import { listen } from './server.js';
 
 async function main(): Promise<void> {
