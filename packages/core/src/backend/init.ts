@@ -3,6 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { UnavailableError, ValidationError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { registerTrainingKernels } from './kernels/register.js';
+import { registerSecondOrderGradients } from './kernels/second-order-gradients.js';
 import type { BackendInfo, BackendName } from './types.js';
 import { prepareWasm, type WasmModule } from './wasm-setup.js';
 import { probeInChildProcess, probeNodeWebGpu, type WebGpuModule } from './webgpu-probe.js';
@@ -235,6 +236,7 @@ export async function selectBackend(options: InitBackendOptions = {}): Promise<B
     info = chosen;
   }
   registerTrainingKernels(info.tfBackend);
+  registerSecondOrderGradients();
   logger.info(summary(info), { backend: info.name, detail: info.detail, skipped: info.skipped, forced: info.forced });
   return info;
 }

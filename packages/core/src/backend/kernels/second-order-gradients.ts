@@ -1,0 +1,48 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Exp, type GradConfig, registerGradient, Sigmoid, scalar, sub, Tanh, type Tensor } from '@tensorflow/tfjs-core';
+
+/**
+ * Gradients of Exp, Sigmoid and Tanh that recompute the op from its input.
+ *
+ * tfjs 4.22's own gradients use the op's saved *output* (d exp(x) = dy·exp(x) with exp(x) taken
+ * from the forward pass). The engine saves outputs as clones taken off the tape, so a gradient
+ * of a gradient (∂/∂w of a loss on ∂E/∂x: score matching, gradient penalties) sees them as
+ * constants and comes out wrong by 10–100 %. Saved inputs stay on the tape, so recomputing from
+ * the input is exact to all orders, at the cost of one more elementwise op in the backward pass.
+ * Gradients are global in tfjs (one registry for every backend).
+ */
+const SECOND_ORDER_GRADIENTS: readonly GradConfig[] = [
+  {
+    kernelName: Exp,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => ({ x: () => tf.mul(dy as Tensor, tf.exp(saved[0] as Tensor)) }),
+  },
+  {
+    kernelName: Sigmoid,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => ({
+      x: () => {
+        const s = tf.sigmoid(saved[0] as Tensor);
+        return tf.mul(dy as Tensor, tf.mul(s, sub(scalar(1), s)));
+      },
+    }),
+  },
+  {
+    kernelName: Tanh,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => ({
+      x: () => tf.mul(dy as Tensor, sub(scalar(1), tf.square(tf.tanh(saved[0] as Tensor)))),
+    }),
+  },
+];
+
+let registered = false;
+
+/** Installs the gradients above (idempotent). `initBackend` calls it; the kernels they replace are listed by name. */
+export function registerSecondOrderGradients(): readonly string[] {
+  if (!registered) {
+    for (const config of SECOND_ORDER_GRADIENTS) registerGradient(config);
+    registered = true;
+  }
+  return SECOND_ORDER_GRADIENTS.map((config) => config.kernelName);
+}

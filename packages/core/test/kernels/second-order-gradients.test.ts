@@ -1,0 +1,106 @@
+import '@tensorflow/tfjs-backend-cpu';
+// Registers tfjs's own gradients, as every genlab model import does.
+import '@tensorflow/tfjs-layers';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { registerSecondOrderGradients } from '../../src/backend/kernels/second-order-gradients.js';
+import { relativeL2Error, seededValues } from '../helpers/numeric.js';
+
+type Activation = (h: tf.Tensor) => tf.Tensor;
+
+const ACTIVATIONS: Record<string, Activation> = {
+  exp: (h) => tf.exp(tf.mul(h, 0.5)),
+  sigmoid: (h) => tf.sigmoid(h),
+  tanh: (h) => tf.tanh(h),
+  // SiLU as tfjs-layers' 'swish' activation builds it: x·sigmoid(x).
+  silu: (h) => tf.mul(h, tf.sigmoid(h)),
+  // Its gradient was already right (saved input): a control that passes before and after.
+  softplus: (h) => tf.softplus(h),
+};
+
+const X_SHAPE: [number, number, number, number] = [2, 5, 5, 2]; // batch ≥ 2 (tfjs bugs hide at batch 1)
+const W_SHAPE: [number, number, number, number] = [3, 3, 2, 3];
+const x = seededValues(
+  X_SHAPE.reduce((a, b) => a * b),
+  3,
+);
+const target = seededValues(x.length, 4);
+const w0 = seededValues(
+  W_SHAPE.reduce((a, b) => a * b),
+  5,
+).map((v) => 0.5 * v);
+
+/** ‖∂E/∂x − target‖² for E(x; w) = Σ f(conv(x, w)): the shape of a score-matching loss. */
+function scoreLoss(f: Activation, w: tf.Tensor4D): tf.Scalar {
+  const input = tf.tensor4d(x, X_SHAPE);
+  const energy = (xs: tf.Tensor) => tf.sum(f(tf.conv2d(xs as tf.Tensor4D, w, 1, 'same')));
+  const score = tf.grad(energy)(input);
+  return tf.sum(tf.square(tf.sub(score, tf.tensor4d(target, X_SHAPE))));
+}
+
+/** ∂loss/∂w by autograd (a gradient of a gradient). */
+function autogradOfScoreLoss(f: Activation): Float32Array {
+  return tf.tidy(
+    () =>
+      tf
+        .grad((w: tf.Tensor) => scoreLoss(f, w as tf.Tensor4D))(tf.tensor4d(w0, W_SHAPE))
+        .dataSync() as Float32Array,
+  );
+}
+
+/** ∂loss/∂w by central differences, evaluated through first-order gradients only. */
+function finiteDifferences(f: Activation, h = 1e-2): Float64Array {
+  const out = new Float64Array(w0.length);
+  const lossAt = (w: Float32Array) => tf.tidy(() => scoreLoss(f, tf.tensor4d(w, W_SHAPE)).dataSync()[0] as number);
+  for (let i = 0; i < w0.length; i++) {
+    const plus = Float32Array.from(w0);
+    const minus = Float32Array.from(w0);
+    plus[i] = (plus[i] as number) + h;
+    minus[i] = (minus[i] as number) - h;
+    out[i] = (lossAt(plus) - lossAt(minus)) / (2 * h);
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('second-order gradients (∂/∂w of a loss on ∂E/∂x)', () => {
+  const reference = Object.fromEntries(Object.entries(ACTIVATIONS).map(([name, f]) => [name, finiteDifferences(f)]));
+
+  it("tfjs's own gradients of exp, sigmoid, tanh and SiLU are wrong at second order (the bug this fixes)", () => {
+    for (const name of ['exp', 'sigmoid', 'tanh', 'silu']) {
+      const error = relativeL2Error(autogradOfScoreLoss(ACTIVATIONS[name] as Activation), reference[name] as Float64Array);
+      expect(error, `${name}: stock relative error ${error}`).toBeGreaterThan(1e-2);
+    }
+    const control = relativeL2Error(autogradOfScoreLoss(ACTIVATIONS.softplus as Activation), reference.softplus as Float64Array);
+    expect(control, `softplus: ${control}`).toBeLessThan(2e-4);
+  });
+
+  it('match central differences for every activation once registered, with no tensor left behind', () => {
+    expect(registerSecondOrderGradients()).toEqual(['Exp', 'Sigmoid', 'Tanh']);
+    for (const [name, f] of Object.entries(ACTIVATIONS)) {
+      const error = relativeL2Error(autogradOfScoreLoss(f), reference[name] as Float64Array);
+      expect(error, `${name}: relative error ${error}`).toBeLessThan(2e-4);
+    }
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) autogradOfScoreLoss(ACTIVATIONS.silu as Activation);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('leave first-order gradients unchanged', () => {
+    for (const f of Object.values(ACTIVATIONS)) {
+      const h = tf.tensor1d([-2, -0.5, 0, 0.7, 3]);
+      const autograd = tf
+        .grad((v: tf.Tensor) => tf.sum(f(v)))(h)
+        .dataSync();
+      const eps = 1e-3;
+      const fd = Array.from(h.dataSync(), (v) => {
+        const at = (u: number) => tf.sum(f(tf.tensor1d([u]))).dataSync()[0] as number;
+        return (at(v + eps) - at(v - eps)) / (2 * eps);
+      });
+      expect(relativeL2Error(autograd, fd)).toBeLessThan(1e-3);
+    }
+  });
+});
