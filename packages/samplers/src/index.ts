@@ -4,6 +4,8 @@
  * Langevin dynamics for energy-based models. Pure TensorFlow.js; holds no weights.
  */
 
+export type { AnnealedLangevinOptions, AnnealedLangevinStepInfo, NoiseConditionalEnergy } from './annealed-langevin.js';
+export { annealedLangevin, geometricSigmas } from './annealed-langevin.js';
 export type { DDIMSamplerOptions } from './ddim.js';
 export { DDIMSampler } from './ddim.js';
 export type { DDPMSamplerOptions, DDPMStepCoefficients, DDPMVarianceType } from './ddpm.js';
