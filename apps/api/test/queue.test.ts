@@ -19,7 +19,7 @@ import { compiledWorker, startServer, type TestServer } from './helpers.js';
 import { REDIS_REQUIRED, redisServerBinary, startRedis, type TestRedis } from './redis-server.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('../dist/queue/worker-main.js', import.meta.url));
-const built = compiledWorker(['api-plugin', 'core', 'samplers', 'embeddings', 'unet', 'energy']) && existsSync(WORKER_MAIN);
+const built = compiledWorker(['api-plugin', 'core', 'samplers', 'embeddings', 'unet', 'energy', 'classifier']) && existsSync(WORKER_MAIN);
 const redisBinary = redisServerBinary();
 const MODEL = 'ddpm-cifar10';
 const SAMPLES = `/v1/models/${MODEL}/samples`;
@@ -168,7 +168,13 @@ describe.skipIf(!redisBinary || !built)('queue mode: 1 API + 2 worker processes 
   }, 120_000);
 
   it('Redis restarting: /ready and requests answer 503 at once, then everything recovers without restarts', async () => {
+    const inFlight = api.post(SAMPLES, { count: 1, steps: 30, seed: 2 });
+    await until(async () => (await ready(api)).body.sharedQueue?.models[MODEL]?.active === 1, 10_000, 'a job running');
     await redis.kill();
+    const killedAt = performance.now();
+    // The job in flight is lost with Redis (no persistence here): its request fails now, not at its timeout.
+    expect((await inFlight).status).toBe(503);
+    expect(performance.now() - killedAt).toBeLessThan(1_000);
     await until(async () => (await ready(api)).status === 503, 2_000, '/ready 503');
     const t0 = performance.now();
     const down = await api.post(SAMPLES, { count: 1, steps: 2 });
@@ -181,6 +187,8 @@ describe.skipIf(!redisBinary || !built)('queue mode: 1 API + 2 worker processes 
     expect((await ready(api)).status).toBe(200);
     const up = await api.post(SAMPLES, { count: 1, steps: 2, seed: 1 });
     expect(up.status).toBe(200);
+    // The worker that ran the lost job finished it after the restart and dropped its result.
+    await until(async () => workers.some((w) => w.log.includes('is no longer in the queue')), 10_000, 'the lost job dropped');
     expect(await leftovers(probe)).toEqual([]);
   }, 60_000);
 });

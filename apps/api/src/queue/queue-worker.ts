@@ -80,10 +80,17 @@ export class QueueWorker {
           this.commands.publish(this.keys.progress(id), encodeProgress(progress)).catch((error: unknown) => this.warn('progress', error));
         },
       });
+      // A job that vanished meanwhile (Redis restarted without it) has nobody to read its result.
+      if (!(await this.commands.exists(`${this.options.settings.prefix}:${queueName(model)}:${id}`))) {
+        throw new Error(`Job ${id} is no longer in the queue; its result is dropped`);
+      }
       await this.commands.set(this.keys.result(id), encodeResult(result), 'EX', this.options.settings.resultTtlSeconds);
       this.logger.info('job done', { jobId: id, model, op: job.op, ms: Math.round(performance.now() - start) });
       return 'ok';
     } catch (error) {
+      if (!(error instanceof CancelledError)) {
+        this.logger.warn('job failed', { jobId: id, model, error: error instanceof Error ? error.message : String(error) });
+      }
       // The API node rebuilds the error with its class (400, 404, 503…) from this JSON.
       throw new Error(JSON.stringify(serializeError(error)));
     } finally {
