@@ -18,6 +18,12 @@ import autocannon from 'autocannon';
 import { createApiApp } from '../dist/app.js';
 import { listen } from '../dist/server.js';
 
+if (process.env.BENCH_QUEUE === '1') {
+  // Queue mode: the API with 1, then 2 worker processes behind a redis-server (see queue.mjs).
+  await import('./queue.mjs');
+  process.exit(0);
+}
+
 const here = dirname(fileURLToPath(import.meta.url));
 const out = resolve(here, '../../../docs/bench/api.md');
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
