@@ -19,7 +19,7 @@ Commands:
             [--micro-batch M] [--lr X] [--warmup N] [--lr-decay none|cosine|linear] [--lr-decay-start N]
             [--min-lr X] [--grad-clip X (0 = off)] [--ema DECAY] [--seed S]
             [--data-dir DIR] [--classes 0,1,…] [--limit N] [--checkpoint-every K] [--sample-every K]
-            [--samples N] [--sample-steps N] [--langevin-steps N] [--schedule linear|cosine]
+            [--samples N] [--sample-steps N] [--langevin-steps N] [--objective cd|dsm] [--schedule linear|cosine]
             [--timesteps T] [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
             [--init-from <run or exported model>]
   evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
@@ -40,6 +40,8 @@ added, changed or removed (none) on --resume; a decayed run extended with --step
 --workers N (default 0) computes each batch's gradients in N worker threads plus the main thread,
 split into N+1 shards: the same step, on more cores (allowed on --resume; not stored in the run);
 for wasm and cpu only (unnecessary on torch, which is multi-threaded).
+--objective dsm (energy) trains a noise-conditional energy by denoising score matching, sampled by
+annealed Langevin dynamics (no Langevin chains while training); cd (default) is contrastive divergence.
 --init-from starts a new run from trained weights (a run's latest EMA weights, or an exported
 model folder such as apps/api/models/ddpm-cifar10) with their architecture; Adam, the step count
 and the learning-rate schedule start afresh (fine-tuning, or training on across machines).`;
@@ -69,6 +71,7 @@ const OPTIONS = {
   samples: { type: 'string' },
   'sample-steps': { type: 'string' },
   'langevin-steps': { type: 'string' },
+  objective: { type: 'string' },
   schedule: { type: 'string' },
   timesteps: { type: 'string' },
   conditional: { type: 'boolean' },
@@ -95,6 +98,11 @@ function parse(argv: string[]) {
 }
 
 /** A numeric flag: integer unless `real`, and ≥ `min`. */
+function parseObjective(value: string): 'cd' | 'dsm' {
+  if (value !== 'cd' && value !== 'dsm') throw new ValidationError(`--objective must be cd or dsm, got '${value}'`);
+  return value;
+}
+
 function num(values: Values, name: keyof Values, options: { real?: boolean; min?: number } = {}): number | undefined {
   const real = options.real ?? false;
   const min = options.min ?? (real ? 0 : 1);
@@ -169,6 +177,7 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
           samples: num(values, 'samples'),
           sampleSteps: num(values, 'sample-steps'),
           langevinSteps: num(values, 'langevin-steps'),
+          ...(values.objective ? { objective: parseObjective(values.objective) } : {}),
           timesteps: num(values, 'timesteps'),
           ...(values.conditional ? { conditional: true } : {}),
           labelDropout: num(values, 'label-dropout', { real: true }),

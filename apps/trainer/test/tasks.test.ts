@@ -3,11 +3,14 @@ import { initBackend, Rng, silentLogger } from '@lab/core';
 import { createSchedule } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { recordsToBatch } from '../src/data/batches.js';
 import { parseCifarBatch } from '../src/data/cifar10-format.js';
 import { readTrainerCheckpoint, writeTrainerCheckpoint } from '../src/run/checkpoint-io.js';
 import { ClassifierTask, crossEntropy } from '../src/tasks/classifier.js';
 import { DiffusionTask } from '../src/tasks/diffusion.js';
 import { EnergyTask } from '../src/tasks/energy.js';
+import { createTask, taskFromConfig } from '../src/tasks/index.js';
+import { ScoreEnergyTask } from '../src/tasks/score-energy.js';
 import { Trainer } from '../src/train/trainer.js';
 import { makeCifarBytes, maxAbsDiff, tempDir, weightsOf } from './fixtures.js';
 
@@ -101,6 +104,56 @@ describe('EnergyTask', () => {
     samples.dispose();
     straight.dispose();
     resumed.dispose();
+  });
+});
+
+describe('ScoreEnergyTask (objective dsm)', () => {
+  const microScore = {
+    net: { preset: 'small' as const, channels: [4, 8], hiddenUnits: [8], seed: 2 },
+    noise: { max: 1, min: 0.1, levels: 3 },
+  };
+  const optimization = { batchSize: 4, lr: 3e-3, emaDecay: 0.9, gradClipNorm: null, beta1: 0.9 };
+
+  it('is what an energy run with --objective dsm builds and rebuilds; it takes no CD flags', () => {
+    const task = createTask('energy', { objective: 'dsm', sampleSteps: 40 });
+    expect(task).toBeInstanceOf(ScoreEnergyTask);
+    expect(task.config).toMatchObject({ objective: 'dsm', noise: { max: 1, min: 0.01, levels: 10 }, sampling: { stepsPerLevel: 4 } });
+    expect(taskFromConfig('energy', task.config)).toBeInstanceOf(ScoreEnergyTask);
+    expect(taskFromConfig('energy', createTask('energy', {}).config)).toBeInstanceOf(EnergyTask);
+    expect(() => createTask('energy', { objective: 'dsm', langevinSteps: 5 })).toThrow(/without Langevin chains/);
+    expect(() => createTask('diffusion', { objective: 'dsm' })).toThrow(/energy runs/);
+  });
+
+  it('lowers the score-matching loss on a fixed batch, holds tensors flat, and samples in [-1, 1]', async () => {
+    const task = ScoreEnergyTask.fromConfig(new ScoreEnergyTask(microScore).config);
+    expect(task.sigmas).toHaveLength(3);
+    const data = parseCifarBatch(makeCifarBytes(4), 'one-batch.bin');
+    const trainer = new Trainer(task, data, optimization, 3);
+    // The loss on fixed noise at every level (a single step's loss varies with its random levels).
+    const batch = recordsToBatch(data, [0, 1, 2, 3], new Rng(1));
+    const clean = tf.tile(batch.images, [3, 1, 1, 1]);
+    tf.dispose([batch.images, batch.labels]);
+    const levels = tf.tensor1d([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2], 'int32');
+    const noise = new Rng(8).normal(clean.shape);
+    const fixedLoss = () =>
+      tf.tidy(() => task.loss(trainer.model, { clean, levels, noise }).metrics.scoreMatching?.dataSync()[0] as number);
+    const before = fixedLoss();
+    const first = await trainer.trainStep();
+    expect(Object.keys(first.metrics).sort()).toEqual(['meanEnergy', 'scoreMatching', 'scoreNorm']);
+    const tensors = tf.memory().numTensors;
+    for (let i = 0; i < 40; i++) await trainer.trainStep();
+    expect(tf.memory().numTensors).toBe(tensors);
+    // Untrained, the energy is its Gaussian base (a Wiener filter); 40 steps on these 4 images beat
+    // it (measured: 0.580 → 0.546 on cpu; the loss is deterministic here, so 3 % is no accident).
+    expect(fixedLoss()).toBeLessThan(0.97 * before);
+    tf.dispose([clean, levels, noise]);
+    const samples = await task.sample(trainer.ema.model, 2, new Rng(1), { steps: 8 });
+    expect(samples.shape).toEqual([2, 32, 32, 3]);
+    const values = await samples.data();
+    expect(Math.max(...values)).toBeLessThanOrEqual(1);
+    expect(Math.min(...values)).toBeGreaterThanOrEqual(-1);
+    samples.dispose();
+    trainer.dispose();
   });
 });
 

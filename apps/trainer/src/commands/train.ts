@@ -112,7 +112,16 @@ function checkResumedTaskFlags(existing: RunInfo, options: TrainCommandOptions):
 }
 
 /** The flags that choose an architecture: with `--init-from` the architecture is the source's. */
-const ARCHITECTURE_FLAGS = ['preset', 'conditional', 'labelDropout', 'timesteps', 'schedule', 'langevinSteps', 'taskConfig'] as const;
+const ARCHITECTURE_FLAGS = [
+  'preset',
+  'conditional',
+  'labelDropout',
+  'timesteps',
+  'schedule',
+  'langevinSteps',
+  'objective',
+  'taskConfig',
+] as const;
 
 async function loadInitFrom(options: TrainCommandOptions): Promise<InitialWeights> {
   const path = options.initFrom as string;

@@ -2,6 +2,7 @@ import { ValidationError } from '@lab/core';
 import { ClassifierTask } from './classifier.js';
 import { DiffusionTask } from './diffusion.js';
 import { EnergyTask } from './energy.js';
+import { SCORE_MATCHING_OBJECTIVE, ScoreEnergyTask } from './score-energy.js';
 import type { ModelKind, TrainingTask } from './types.js';
 
 export const MODEL_KINDS: readonly ModelKind[] = ['diffusion', 'energy', 'classifier'];
@@ -20,8 +21,13 @@ export interface TaskOptions {
   timesteps?: number;
   /** Diffusion: DDIM preview steps; energy: Langevin steps from noise. */
   sampleSteps?: number;
-  /** Energy only: Langevin steps per training batch. */
+  /** Energy only: Langevin steps per training batch (contrastive divergence). */
   langevinSteps?: number;
+  /**
+   * Energy only: `cd` (default), contrastive divergence with Langevin negatives, or `dsm`,
+   * denoising score matching of a noise-conditional energy (sampled by annealed Langevin).
+   */
+  objective?: 'cd' | 'dsm';
   /**
    * Diffusion only: a class-conditional UNet, one class per CIFAR-10 class (10), or per class of
    * `classes` when the data is filtered (class index i is then CIFAR label `classes[i]`).
@@ -51,10 +57,19 @@ function createDiffusionTask(options: TaskOptions): DiffusionTask {
 export function createTask(kind: ModelKind, options: TaskOptions = {}): TrainingTask {
   if (kind !== 'diffusion' && (options.conditional || options.labelDropout !== undefined))
     throw new ValidationError(`--conditional and --label-dropout apply to diffusion runs, not ${kind}`);
+  if (kind !== 'energy' && options.objective !== undefined) throw new ValidationError(`--objective applies to energy runs, not ${kind}`);
   switch (kind) {
     case 'diffusion':
       return createDiffusionTask(options);
     case 'energy':
+      if (options.objective === SCORE_MATCHING_OBJECTIVE) {
+        if (options.langevinSteps !== undefined)
+          throw new ValidationError('--langevin-steps sets contrastive divergence negatives; a dsm run trains without Langevin chains');
+        return new ScoreEnergyTask({
+          net: (options.preset ?? 'small') as 'small',
+          ...(options.sampleSteps ? { sampleSteps: options.sampleSteps } : {}),
+        });
+      }
       return new EnergyTask({
         net: (options.preset ?? 'small') as 'small',
         ...(options.sampleSteps ? { sampleSteps: options.sampleSteps } : {}),
@@ -71,7 +86,7 @@ export function taskFromConfig(kind: ModelKind, config: Record<string, unknown>)
     case 'diffusion':
       return DiffusionTask.fromConfig(config);
     case 'energy':
-      return EnergyTask.fromConfig(config);
+      return config.objective === SCORE_MATCHING_OBJECTIVE ? ScoreEnergyTask.fromConfig(config) : EnergyTask.fromConfig(config);
     case 'classifier':
       return ClassifierTask.fromConfig(config);
     default:
