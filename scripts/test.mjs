@@ -13,8 +13,8 @@ import { join } from 'node:path';
 
 const roots = [...['packages', 'apps'].flatMap((dir) => readdirSync(dir).map((name) => join(dir, name))), 'bench'];
 /** The projects whose suites also run on torch (issue 16). */
-const TORCH_PROJECTS = ['embeddings', 'unet', 'energy', 'samplers', 'trainer'];
-const TORCH_ROOTS = ['packages/embeddings', 'packages/unet', 'packages/energy', 'packages/samplers', 'apps/trainer'];
+const TORCH_PROJECTS = ['embeddings', 'unet', 'energy', 'classifier', 'samplers', 'trainer'];
+const TORCH_ROOTS = ['packages/embeddings', 'packages/unet', 'packages/energy', 'packages/classifier', 'packages/samplers', 'apps/trainer'];
 const extra = process.argv.slice(2);
 const totals = { passed: 0, failed: 0, skipped: 0 };
 let ok = true;

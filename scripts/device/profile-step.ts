@@ -3,8 +3,9 @@
  * WebGPU: milliseconds per step (single process) and the kernels that take the time.
  * Bundled with esbuild and run with a carried Node (see docs/gpu.md).
  */
+
+import { createClassifier } from '@lab/classifier';
 import { createLogger, initBackend, type ModuleLoader } from '@lab/core';
-import { createClassifier } from '@lab/energy';
 import { createUNet } from '@lab/unet';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';

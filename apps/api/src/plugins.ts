@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GenlabPlugin } from '@lab/api-plugin';
-import { classifierPlugin, energyPlugin } from '@lab/energy/plugin';
+import { classifierPlugin } from '@lab/classifier/plugin';
+import { energyPlugin } from '@lab/energy/plugin';
 import { diffusionPlugin } from '@lab/unet/plugin';
 
 /** The model ids the server always lists (unavailable with a reason when their folder is missing). */

@@ -1,6 +1,5 @@
-import { ValidationError } from '@lab/core';
+import { FEATURES_LAYER, ValidationError } from '@lab/core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { FEATURES_LAYER } from './energy-net/create.js';
 
 export interface ClassifierConfig {
   /** Per-image input shape (default [32, 32, 3], values in [-1, 1]). */

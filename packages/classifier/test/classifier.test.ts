@@ -1,8 +1,8 @@
-import { ValidationError } from '@lab/core';
+import { FEATURES_LAYER, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createClassifier, createEnergyNet, featureExtractor, resolveClassifierConfig } from '../src/index.js';
+import { createClassifier, featureExtractor, resolveClassifierConfig } from '../src/index.js';
 import { maxAbsDiff, useCpuBackend } from './helpers.js';
 
 beforeAll(useCpuBackend);
@@ -51,14 +51,16 @@ describe('createClassifier', () => {
     optimizer.dispose();
   });
 
-  it('featureExtractor works on energy nets, and errors without a features layer', () => {
-    const energy = createEnergyNet({ architecture: 'mlp', inputShape: [2], hiddenUnits: [5, 3] });
-    expect(featureExtractor(energy).outputs[0]?.shape).toEqual([null, 3]);
+  it('featureExtractor works on any model with a features layer, and errors without one', () => {
+    const other = tfl.sequential({
+      layers: [tfl.layers.dense({ units: 3, inputShape: [2], name: FEATURES_LAYER }), tfl.layers.dense({ units: 1 })],
+    });
+    expect(featureExtractor(other).outputs[0]?.shape).toEqual([null, 3]);
     const plain = tfl.sequential({ layers: [tfl.layers.dense({ units: 1, inputShape: [2] })] });
     expect(() => featureExtractor(plain)).toThrow(ValidationError);
     plain.dispose();
     expect(() => resolveClassifierConfig({ dropout: 1 })).toThrow(ValidationError);
     expect(() => resolveClassifierConfig({ channels: [] })).toThrow(ValidationError);
-    energy.dispose();
+    other.dispose();
   });
 });

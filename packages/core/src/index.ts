@@ -20,6 +20,7 @@ export {
 } from './checkpoints/checkpoint.js';
 export { float16BitsToNumber, float32ToFloat16, float32ToFloat16Bits } from './checkpoints/float16.js';
 export { type CheckpointWriter, fsWriter } from './checkpoints/fs-writer.js';
+export { type LoadedModelCheckpoint, loadModelCheckpoint } from './checkpoints/load-model.js';
 export { type GenlabManifest, MANIFEST_FILE, type ModelKind, parseManifest } from './checkpoints/manifest.js';
 export { fileSystemModelHandler, type ModelIOOptions } from './checkpoints/model-io.js';
 export { createGenlabContainer, type GenlabContainerOptions } from './container.js';
@@ -30,6 +31,8 @@ export { type GridOptions, gridLayout, gridPng, tileGrid } from './images/grid.j
 export { type DecodedImage, decodePng, encodePng, type PixelChannels } from './images/png.js';
 export { tensorToUint8, uint8ToTensor } from './images/tensor.js';
 export * from './logger.js';
+export { CIFAR10_CLASS_NAMES, FEATURES_LAYER } from './model-conventions.js';
 export { ADAM_UPDATE_KERNEL, type AdamUpdateAttrs, adam, FusedAdamOptimizer } from './optim/adam.js';
 export * from './rng.js';
+export { readRows } from './tensor-rows.js';
 export * from './tokens.js';

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 
-/** Reads an [N, K] tensor (class probabilities) as N rows of K numbers, then disposes it. */
+/** Reads an [N, K] tensor (e.g. class probabilities) as N rows of K numbers, then disposes it. */
 export async function readRows(t: tf.Tensor2D): Promise<number[][]> {
   const [n, k] = t.shape;
   try {

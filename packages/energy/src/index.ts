@@ -1,23 +1,18 @@
 /**
  * @lab/energy: energy networks (UvA-tutorial CNN, IGEBM-style ResNet, MLP; optional spectral
  * norm; class-conditional and JEM modes), the contrastive-divergence loss, the replay buffer,
- * one-step CD training, and the CIFAR-10 classifier used for /classify and evaluation.
- * Pure TensorFlow.js. Importing it registers the custom layers for `tf.loadLayersModel`.
+ * and one-step CD training. Pure TensorFlow.js. Importing it registers the custom layers for
+ * `tf.loadLayersModel`. The API plugin is at `@lab/energy/plugin`; the CIFAR-10 classifier is
+ * `@lab/classifier`.
  */
 
-export type { ClassifierConfig, ClassifierPreset } from './classifier.js';
-export { CLASSIFIER_PRESETS, createClassifier, featureExtractor, resolveClassifierConfig } from './classifier.js';
 export type { ClassLabels, EnergyFunctionOptions, ModelEnergies } from './energy-function.js';
 export { energyFunction, inferEnergyMode, modelEnergies } from './energy-function.js';
 export type { EnergyArchitecture, EnergyMode, EnergyNetConfig, EnergyNetOptions, EnergyNetPreset } from './energy-net/config.js';
 export { ENERGY_NET_PRESETS, resolveEnergyNetConfig } from './energy-net/config.js';
-export { createEnergyNet, FEATURES_LAYER } from './energy-net/create.js';
+export { createEnergyNet } from './energy-net/create.js';
 export type { SpectralConv2DArgs, SpectralDenseArgs } from './layers/spectral-norm.js';
 export { powerIteration, SpectralConv2D, SpectralDense, spectralNormEstimate } from './layers/spectral-norm.js';
-export type { ScoreMatchingLoss } from './score/dsm-loss.js';
-export { denoisingScoreMatchingLoss } from './score/dsm-loss.js';
-export type { NoiseConditionalEnergyFn, NoiseConditionalEnergyOptions, NoiseLevels } from './score/noise-conditional.js';
-export { noiseConditionalEnergy } from './score/noise-conditional.js';
 export type { ContrastiveDivergenceLoss } from './training/cd-loss.js';
 export { contrastiveDivergenceLoss } from './training/cd-loss.js';
 export type { ReplayBatch, ReplayBufferMeta, ReplayBufferOptions, SerializedReplayBuffer } from './training/replay-buffer.js';

@@ -1,15 +1,8 @@
-import { ValidationError } from '@lab/core';
+import { FEATURES_LAYER, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  createEnergyNet,
-  energyFunction,
-  featureExtractor,
-  inferEnergyMode,
-  resolveEnergyNetConfig,
-  SpectralConv2D,
-} from '../src/index.js';
+import { createEnergyNet, energyFunction, inferEnergyMode, resolveEnergyNetConfig, SpectralConv2D } from '../src/index.js';
 import { maxAbsDiff, useCpuBackend } from './helpers.js';
 
 beforeAll(useCpuBackend);
@@ -101,7 +94,11 @@ describe('createEnergyNet', () => {
     expect(inferEnergyMode(model)).toBe('conditional');
     const x = tf.randomUniform([2, 8, 8, 3], -1, 1, 'float32', 4);
     const e = await Promise.all([0, 1, 2].map((y) => read(energyFunction(model, { classLabel: y })(x))));
-    const features = featureExtractor(model);
+    // φ(x): the `features` layer, which depends on the image alone.
+    const features = tfl.model({
+      inputs: model.inputs[0] as tfl.SymbolicTensor,
+      outputs: model.getLayer(FEATURES_LAYER).output as tfl.SymbolicTensor,
+    });
     const phi = await read(features.predict(x) as tf.Tensor);
     const table = await read(model.getLayer('label_embedding').getWeights()[0]!.clone());
     // E(x, y) − E(x, 0) = (embed(y) − embed(0))·φ(x): the head's shared part cancels.

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Rng, ValidationError } from '@lab/core';
+import { FEATURES_LAYER, Rng, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { recordsToBatch } from '../data/batches.js';
@@ -17,9 +17,6 @@ export interface ClassifierOutputs {
   readonly features: Float32Array;
   readonly probabilities: Float32Array;
 }
-
-/** The layer whose output evaluation uses as features (see `createClassifier` in @lab/energy). */
-export const FEATURES_LAYER = 'features';
 
 /**
  * Wraps a classifier so one pass yields [features, probabilities]. A classifier whose output

@@ -1,5 +1,5 @@
+import { type ClassifierConfig, createClassifier, resolveClassifierConfig } from '@lab/classifier';
 import type { Rng } from '@lab/core';
-import { type ClassifierConfig, createClassifier, resolveClassifierConfig } from '@lab/energy';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { DataBatch, PreparedBatch, TrainingTask } from './types.js';

@@ -1,11 +1,7 @@
 import type { ModelInfo, ModelProvider } from '@lab/api-plugin';
-import { UnavailableError } from '@lab/core';
+import { CIFAR10_CLASS_NAMES, loadModelCheckpoint, readRows, UnavailableError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-// Registers the classifier's layers (it uses only built-in ones, but keeps loading symmetric).
-import '../classifier.js';
-import { CIFAR10_CLASS_NAMES, loadModelCheckpoint } from './checkpoint.js';
-import { readRows } from './rows.js';
 
 export interface ClassifierProviderOptions {
   readonly id: string;
@@ -27,7 +23,7 @@ export function createClassifierProvider(options: ClassifierProviderOptions): Mo
       logits = config.net?.output === 'logits' || model.layers.at(-1)?.name === 'logits';
       const input = model.inputs[0]?.shape ?? [];
       const numClasses = model.outputs[0]?.shape[1] as number;
-      const classNames = config.classNames ?? (numClasses === 10 ? CIFAR10_CLASS_NAMES : undefined);
+      const classNames = config.classNames ?? (numClasses === 10 ? [...CIFAR10_CLASS_NAMES] : undefined);
       return {
         capabilities: ['classify'],
         samplers: [],

@@ -1,11 +1,9 @@
+import { FEATURES_LAYER } from '@lab/core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { SpectralConv2D, SpectralDense } from '../layers/spectral-norm.js';
 import { type EnergyNetConfig, type EnergyNetOptions, type EnergyNetPreset, resolveEnergyNetConfig } from './config.js';
 
 type Symbolic = tfl.SymbolicTensor;
-
-/** Name of the penultimate layer (the features the head reads); `featureExtractor` uses it. */
-export const FEATURES_LAYER = 'features';
 
 /** Builds layers for one config: plain or spectrally normalised, with per-layer seeds when seeded. */
 class LayerFactory {

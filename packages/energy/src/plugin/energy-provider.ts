@@ -1,5 +1,5 @@
 import type { JobControl, ModelInfo, ModelProvider, SampleParams, ScoreResult } from '@lab/api-plugin';
-import { Rng, UnavailableError } from '@lab/core';
+import { CIFAR10_CLASS_NAMES, Rng, readRows, UnavailableError } from '@lab/core';
 import { langevin } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -7,8 +7,7 @@ import { energyFunction, inferEnergyMode, modelEnergies } from '../energy-functi
 import type { EnergyMode } from '../energy-net/config.js';
 // Registers the energy nets' custom layers so checkpoints can be rebuilt.
 import '../energy-net/create.js';
-import { CIFAR10_CLASS_NAMES, loadModelCheckpoint, percentileOf } from './checkpoint.js';
-import { readRows } from './rows.js';
+import { loadEnergyCheckpoint, percentileOf } from './checkpoint.js';
 
 export interface EnergyProviderOptions {
   readonly id: string;
@@ -45,7 +44,7 @@ export function createEnergyProvider(options: EnergyProviderOptions): ModelProvi
     id: options.id,
     kind: 'energy',
     async load(): Promise<ModelInfo> {
-      const loaded = await loadModelCheckpoint(options.dir, 'energy');
+      const loaded = await loadEnergyCheckpoint(options.dir);
       model = loaded.model;
       mode = inferEnergyMode(model);
       config = loaded.manifest.config as EnergyManifestConfig;
@@ -53,7 +52,7 @@ export function createEnergyProvider(options: EnergyProviderOptions): ModelProvi
       const input = model.inputs[0]?.shape ?? [];
       shape = [(input[1] as number) ?? 32, (input[2] as number) ?? 32, (input[3] as number) ?? 3];
       const numClasses = mode === 'jem' ? (model.outputs[0]?.shape[1] as number) : undefined;
-      const classNames = config.classNames ?? (numClasses === 10 ? CIFAR10_CLASS_NAMES : undefined);
+      const classNames = config.classNames ?? (numClasses === 10 ? [...CIFAR10_CLASS_NAMES] : undefined);
       return {
         capabilities: mode === 'jem' ? ['unconditional', 'class-conditional', 'score', 'classify'] : ['unconditional', 'score'],
         samplers: ['langevin'],

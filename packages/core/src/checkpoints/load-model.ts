@@ -1,0 +1,38 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { CheckpointError } from '../errors.js';
+import { loadCheckpoint } from './checkpoint.js';
+import type { GenlabManifest, ModelKind } from './manifest.js';
+
+/** One model of a checkpoint, with what else the checkpoint stored (tensors read into arrays). */
+export interface LoadedModelCheckpoint {
+  readonly model: LayersModel;
+  readonly manifest: GenlabManifest;
+  readonly json: Record<string, unknown>;
+  /** The checkpoint's tensors as flat arrays; the tensors themselves are already disposed. */
+  readonly tensorValues: Record<string, tf.TypedArray>;
+}
+
+/**
+ * Loads `<dir>`, checks it holds a model of `kind` (a CheckpointError otherwise) and keeps its
+ * `model` entry (or its only model): every other model and every tensor is disposed, also when
+ * it fails.
+ */
+export async function loadModelCheckpoint(dir: string, kind: ModelKind): Promise<LoadedModelCheckpoint> {
+  const checkpoint = await loadCheckpoint(dir);
+  const model = checkpoint.models.model ?? Object.values(checkpoint.models)[0];
+  const tensorValues: Record<string, tf.TypedArray> = {};
+  try {
+    if (checkpoint.manifest.kind !== kind)
+      throw new CheckpointError(dir, `Expected a checkpoint of kind "${kind}", found kind "${checkpoint.manifest.kind}"`);
+    if (!model) throw new CheckpointError(dir, 'The checkpoint holds no model');
+    for (const [name, t] of Object.entries(checkpoint.tensors)) tensorValues[name] = (await t.data()) as tf.TypedArray;
+  } catch (error) {
+    for (const m of Object.values(checkpoint.models)) m.dispose();
+    throw error;
+  } finally {
+    for (const t of Object.values(checkpoint.tensors)) t.dispose();
+  }
+  for (const m of Object.values(checkpoint.models)) if (m !== model) m.dispose();
+  return { model, manifest: checkpoint.manifest, json: checkpoint.json, tensorValues };
+}
