@@ -112,7 +112,7 @@ describe('ScoreEnergyTask (objective dsm)', () => {
     net: { preset: 'small' as const, channels: [4, 8], hiddenUnits: [8], seed: 2 },
     noise: { max: 1, min: 0.1, levels: 3 },
   };
-  const optimization = { batchSize: 4, lr: 3e-3, emaDecay: 0.9, gradClipNorm: null, beta1: 0.9 };
+  const optimization = { batchSize: 4, lr: 1e-2, emaDecay: 0.9, gradClipNorm: null, beta1: 0.9 };
 
   it('is what an energy run with --objective dsm builds and rebuilds; it takes no CD flags', () => {
     const task = createTask('energy', { objective: 'dsm', sampleSteps: 40 });
@@ -139,13 +139,13 @@ describe('ScoreEnergyTask (objective dsm)', () => {
       tf.tidy(() => task.loss(trainer.model, { clean, levels, noise }).metrics.scoreMatching?.dataSync()[0] as number);
     const before = fixedLoss();
     const first = await trainer.trainStep();
-    expect(Object.keys(first.metrics).sort()).toEqual(['meanEnergy', 'scoreMatching', 'scoreNorm']);
+    expect(Object.keys(first.metrics).sort()).toEqual(['energySquared', 'scoreMatching', 'scoreNorm']);
     const tensors = tf.memory().numTensors;
     for (let i = 0; i < 40; i++) await trainer.trainStep();
     expect(tf.memory().numTensors).toBe(tensors);
     // Untrained, the energy is its Gaussian base (a Wiener filter); 40 steps on these 4 images beat
-    // it (measured: 0.580 → 0.546 on cpu; the loss is deterministic here, so 3 % is no accident).
-    expect(fixedLoss()).toBeLessThan(0.97 * before);
+    // it (measured: 0.580 → 0.526 on cpu; the loss is deterministic here).
+    expect(fixedLoss()).toBeLessThan(0.95 * before);
     tf.dispose([clean, levels, noise]);
     const samples = await task.sample(trainer.ema.model, 2, new Rng(1), { steps: 8 });
     expect(samples.shape).toEqual([2, 32, 32, 3]);

@@ -3,6 +3,7 @@ import {
   createEnergyNet,
   denoisingScoreMatchingLoss,
   type EnergyNetConfig,
+  modelEnergies,
   noiseConditionalEnergy,
   resolveEnergyNetConfig,
 } from '@lab/energy';
@@ -101,10 +102,13 @@ export class ScoreEnergyTask implements TrainingTask {
       this.sigmas,
       inputs.noise as tf.Tensor,
     );
-    // The score fixes the energy only up to a constant: a tiny pull of the batch's mean energy to
-    // 0 pins it (and gives the head's bias, which no gradient in x sees, a gradient).
-    const loss = tf.add(parts.loss, tf.mul(tf.square(parts.meanEnergy), ENERGY_ANCHOR)) as tf.Scalar;
-    return { loss, metrics: { scoreMatching: parts.loss, scoreNorm: parts.scoreNorm, meanEnergy: parts.meanEnergy } };
+    // The score fixes the energy only up to a constant per level: a tiny pull of the network's
+    // energies of the data towards 0 pins it (and gives the head's bias, which no gradient in x
+    // sees, a gradient). One extra forward pass.
+    const { energies } = modelEnergies(model, inputs.clean as tf.Tensor, { mode: 'conditional', classLabel: inputs.levels as tf.Tensor1D });
+    const anchor = tf.mean(tf.square(energies)) as tf.Scalar;
+    const loss = tf.add(parts.loss, tf.mul(anchor, ENERGY_ANCHOR)) as tf.Scalar;
+    return { loss, metrics: { scoreMatching: parts.loss, scoreNorm: parts.scoreNorm, energySquared: anchor } };
   }
 
   async sample(model: tfl.LayersModel, n: number, rng: Rng, options: SampleOptions = {}): Promise<tf.Tensor4D> {

@@ -8,11 +8,6 @@ export interface ScoreMatchingLoss {
   readonly loss: tf.Scalar;
   /** mean ‖σ·∇ₓE‖² / dimensions: 1 − loss at the optimum; near 0 for an untrained net. */
   readonly scoreNorm: tf.Scalar;
-  /**
-   * mean E(x̃, σ) over the batch, differentiable. Score matching fixes E only up to a constant
-   * (per level); a small penalty on its square pins that constant (the trainer's energy task adds one).
-   */
-  readonly meanEnergy: tf.Scalar;
 }
 
 /**
@@ -40,10 +35,10 @@ export function denoisingScoreMatchingLoss(
     const perSample = [batch, ...clean.shape.slice(1).map(() => 1)];
     const sigma = tf.reshape(tf.gather(tf.tensor1d(sigmas as number[]), levels), perSample);
     const noisy = tf.add(clean, tf.mul(sigma, noise));
-    const { value, grad: gradient } = tf.valueAndGrad((x: tf.Tensor) => tf.sum(energy(x, levels)))(noisy);
+    const gradient = tf.grad((x: tf.Tensor) => tf.sum(energy(x, levels)))(noisy);
     const predicted = tf.mul(sigma, gradient);
     const loss = tf.mean(tf.squaredDifference(predicted, noise)) as tf.Scalar;
     const scoreNorm = tf.mean(tf.square(predicted)) as tf.Scalar;
-    return { loss, scoreNorm, meanEnergy: tf.div(value, batch) as tf.Scalar };
+    return { loss, scoreNorm };
   });
 }
