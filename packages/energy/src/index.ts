@@ -13,6 +13,10 @@ export { ENERGY_NET_PRESETS, resolveEnergyNetConfig } from './energy-net/config.
 export { createEnergyNet } from './energy-net/create.js';
 export type { SpectralConv2DArgs, SpectralDenseArgs } from './layers/spectral-norm.js';
 export { powerIteration, SpectralConv2D, SpectralDense, spectralNormEstimate } from './layers/spectral-norm.js';
+export type { ScoreMatchingLoss } from './score/dsm-loss.js';
+export { denoisingScoreMatchingLoss } from './score/dsm-loss.js';
+export type { NoiseConditionalEnergyFn, NoiseConditionalEnergyOptions, NoiseLevels } from './score/noise-conditional.js';
+export { noiseConditionalEnergy } from './score/noise-conditional.js';
 export type { ContrastiveDivergenceLoss } from './training/cd-loss.js';
 export { contrastiveDivergenceLoss } from './training/cd-loss.js';
 export type { ReplayBatch, ReplayBufferMeta, ReplayBufferOptions, SerializedReplayBuffer } from './training/replay-buffer.js';
