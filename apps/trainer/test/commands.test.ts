@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { initBackend, loadCheckpoint, Rng, silentLogger, ValidationError } from '@lab/core';
+import { parseScoreEnergyConfig, servedEnergy } from '@lab/energy';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluateCommand } from '../src/commands/evaluate.js';
@@ -91,6 +92,41 @@ describe('energy runs', () => {
     expect(new Set(energies).size).toBeGreaterThan(1);
     for (const m of Object.values(exported.models)) m.dispose();
     tf.dispose(Object.values(exported.tensors));
+  });
+
+  it('train, sample and export a score-matching energy (--objective dsm) with its energies at the smallest noise level', async () => {
+    const root = await tempDir();
+    const run = join(root, 'dsm');
+    const net = { preset: 'small' as const, channels: [4, 8], hiddenUnits: [8], seed: 2 };
+    await trainCommand({
+      out: run,
+      model: 'energy',
+      taskConfig: { objective: 'dsm', net, noise: { levels: 3 } },
+      records,
+      steps: 1,
+      batch: 4,
+      sampleEvery: 1,
+      samples: 4,
+    });
+    expect(existsSync(join(run, 'samples', 'step-00000001.png'))).toBe(true);
+    const to = join(root, 'models', 'ebm-dsm');
+    await exportCommand({ run, to, trainRecords: records, energyReference: 10 });
+    const exported = await loadCheckpoint(to);
+    expect(exported.manifest.config).toMatchObject({ objective: 'dsm', noise: { levels: 3 } });
+    const stored = Array.from(await (exported.tensors.trainingEnergies as tf.Tensor).data());
+    const model = exported.models.model as Parameters<typeof servedEnergy>[0];
+    const { images, labels } = recordsToBatch(
+      records,
+      Array.from({ length: 10 }, (_, i) => i),
+      new Rng(0),
+    );
+    const direct = servedEnergy(model, parseScoreEnergyConfig(exported.manifest.config))(images);
+    const expected = Array.from(await direct.data()).sort((a, b) => a - b);
+    stored.forEach((e, i) => {
+      expect(e).toBeCloseTo(expected[i] as number, 3);
+    });
+    tf.dispose([images, labels, direct, ...Object.values(exported.tensors)]);
+    model.dispose();
   });
 });
 

@@ -13,10 +13,26 @@ export { ENERGY_NET_PRESETS, resolveEnergyNetConfig } from './energy-net/config.
 export { createEnergyNet } from './energy-net/create.js';
 export type { SpectralConv2DArgs, SpectralDenseArgs } from './layers/spectral-norm.js';
 export { powerIteration, SpectralConv2D, SpectralDense, spectralNormEstimate } from './layers/spectral-norm.js';
+export type {
+  AnnealedSamplingSettings,
+  NoiseLevelSettings,
+  ScoreEnergyConfig,
+  ScoreEnergyConfigOptions,
+} from './score/config.js';
+export {
+  isScoreEnergyConfig,
+  noiseLevelsOf,
+  parseScoreEnergyConfig,
+  resolveScoreEnergyConfig,
+  SCORE_ENERGY_DEFAULTS,
+  SCORE_MATCHING_OBJECTIVE,
+} from './score/config.js';
 export type { ScoreMatchingLoss } from './score/dsm-loss.js';
 export { denoisingScoreMatchingLoss } from './score/dsm-loss.js';
 export type { NoiseConditionalEnergyFn, NoiseConditionalEnergyOptions, NoiseLevels } from './score/noise-conditional.js';
 export { noiseConditionalEnergy } from './score/noise-conditional.js';
+export type { ScoreEnergySampleOptions } from './score/sample.js';
+export { sampleScoreEnergy, scoreEnergyOf, servedEnergy } from './score/sample.js';
 export type { ContrastiveDivergenceLoss } from './training/cd-loss.js';
 export { contrastiveDivergenceLoss } from './training/cd-loss.js';
 export type { ReplayBatch, ReplayBufferMeta, ReplayBufferOptions, SerializedReplayBuffer } from './training/replay-buffer.js';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type GenlabManifest, type Logger, Rng, saveCheckpoint, silentLogger, ValidationError } from '@lab/core';
-import { energyFunction } from '@lab/energy';
+import { energyFunction, isScoreEnergyConfig, parseScoreEnergyConfig, servedEnergy } from '@lab/energy';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { recordsToBatch } from '../data/batches.js';
@@ -55,7 +55,7 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
     const referenceCount = options.energyReference ?? 2000;
     if (loaded.info.kind === 'energy' && referenceCount > 0) {
       const records = options.trainRecords ?? (await loadSplit('train', { ...options, limit: referenceCount })).records;
-      tensors.trainingEnergies = await trainingEnergies(loaded.model, records, referenceCount);
+      tensors.trainingEnergies = await trainingEnergies(loaded.model, loaded.task.config, records, referenceCount);
     }
     try {
       await saveCheckpoint(to, { manifest, models: { [EXPORTED_MODEL_KEY]: loaded.model }, tensors });
@@ -106,9 +106,15 @@ async function manifestMetrics(run: string, step: number): Promise<Record<string
  * Energies of the first `count` training images, sorted ascending: the API reports a new image's
  * energy as a percentile of these (`trainingEnergies`, read by the energy plugin).
  */
-async function trainingEnergies(model: tfl.LayersModel, records: CifarRecords, count: number): Promise<tf.Tensor1D> {
+async function trainingEnergies(
+  model: tfl.LayersModel,
+  config: Record<string, unknown>,
+  records: CifarRecords,
+  count: number,
+): Promise<tf.Tensor1D> {
   const n = Math.min(count, records.count);
-  const energy = energyFunction(model);
+  // The energy the API scores with: a score-matching model's at its least blurred level.
+  const energy = isScoreEnergyConfig(config) ? servedEnergy(model, parseScoreEnergyConfig(config)) : energyFunction(model);
   const values = new Float32Array(n);
   const rng = new Rng(0);
   for (let start = 0; start < n; start += 100) {

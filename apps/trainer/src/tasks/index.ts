@@ -1,8 +1,9 @@
 import { ValidationError } from '@lab/core';
+import { isScoreEnergyConfig, SCORE_MATCHING_OBJECTIVE } from '@lab/energy';
 import { ClassifierTask } from './classifier.js';
 import { DiffusionTask } from './diffusion.js';
 import { EnergyTask } from './energy.js';
-import { SCORE_MATCHING_OBJECTIVE, ScoreEnergyTask } from './score-energy.js';
+import { ScoreEnergyTask } from './score-energy.js';
 import type { ModelKind, TrainingTask } from './types.js';
 
 export const MODEL_KINDS: readonly ModelKind[] = ['diffusion', 'energy', 'classifier'];
@@ -86,7 +87,7 @@ export function taskFromConfig(kind: ModelKind, config: Record<string, unknown>)
     case 'diffusion':
       return DiffusionTask.fromConfig(config);
     case 'energy':
-      return config.objective === SCORE_MATCHING_OBJECTIVE ? ScoreEnergyTask.fromConfig(config) : EnergyTask.fromConfig(config);
+      return isScoreEnergyConfig(config) ? ScoreEnergyTask.fromConfig(config) : EnergyTask.fromConfig(config);
     case 'classifier':
       return ClassifierTask.fromConfig(config);
     default:

@@ -5,6 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { energyFunction, inferEnergyMode, modelEnergies } from '../energy-function.js';
 import type { EnergyMode } from '../energy-net/config.js';
+import { isScoreEnergyConfig, parseScoreEnergyConfig, type ScoreEnergyConfig } from '../score/config.js';
+import { sampleScoreEnergy, servedEnergy } from '../score/sample.js';
 // Registers the energy nets' custom layers so checkpoints can be rebuilt.
 import '../energy-net/create.js';
 import { loadEnergyCheckpoint, percentileOf } from './checkpoint.js';
@@ -26,7 +28,9 @@ interface EnergyManifestConfig {
 /**
  * Serves an energy network: Langevin sampling from uniform noise (class-conditional for JEM
  * models), energies with their percentile among training images, and class probabilities for
- * JEM models. Built by `energyPlugin`, and by each worker thread.
+ * JEM models. A model trained by denoising score matching (`objective: 'dsm'`) is sampled by
+ * annealed Langevin dynamics and scores images with its energy at the smallest noise level.
+ * Built by `energyPlugin`, and by each worker thread.
  */
 export function createEnergyProvider(options: EnergyProviderOptions): ModelProvider {
   let model: LayersModel | undefined;
@@ -34,6 +38,7 @@ export function createEnergyProvider(options: EnergyProviderOptions): ModelProvi
   let config: EnergyManifestConfig = {};
   let trainingEnergies: Float64Array | undefined;
   let shape: [number, number, number] = [32, 32, 3];
+  let scoreMatching: ScoreEnergyConfig | undefined;
 
   const ready = () => {
     if (!model) throw new UnavailableError(`Model "${options.id}" is not loaded`);
@@ -48,6 +53,8 @@ export function createEnergyProvider(options: EnergyProviderOptions): ModelProvi
       model = loaded.model;
       mode = inferEnergyMode(model);
       config = loaded.manifest.config as EnergyManifestConfig;
+      const stored = loaded.manifest.config as Record<string, unknown>;
+      scoreMatching = isScoreEnergyConfig(stored) ? parseScoreEnergyConfig(stored) : undefined;
       trainingEnergies = loaded.trainingEnergies;
       const input = model.inputs[0]?.shape ?? [];
       shape = [(input[1] as number) ?? 32, (input[2] as number) ?? 32, (input[3] as number) ?? 3];
@@ -57,7 +64,7 @@ export function createEnergyProvider(options: EnergyProviderOptions): ModelProvi
         capabilities: mode === 'jem' ? ['unconditional', 'class-conditional', 'score', 'classify'] : ['unconditional', 'score'],
         samplers: ['langevin'],
         defaultSampler: 'langevin',
-        defaultSteps: config.sampleSteps ?? 256,
+        defaultSteps: scoreMatching ? scoreMatching.sampling.stepsPerLevel * scoreMatching.noise.levels : (config.sampleSteps ?? 256),
         maxSteps: options.maxSteps ?? 1000,
         imageShape: shape,
         ...(numClasses ? { numClasses } : {}),
@@ -68,6 +75,19 @@ export function createEnergyProvider(options: EnergyProviderOptions): ModelProvi
     async sample(params: SampleParams, control: JobControl): Promise<tf.Tensor4D> {
       const m = ready();
       const rng = new Rng(params.seed);
+      const progress = (info: { step: number; total: number; x: tf.Tensor }) => {
+        const preview = control.wantPreview?.(info.step, info.total) ? (info.x as tf.Tensor4D) : undefined;
+        control.onProgress?.({ step: info.step, total: info.total, ...(preview ? { preview } : {}) });
+      };
+      if (scoreMatching) {
+        return (await sampleScoreEnergy(m, scoreMatching, {
+          count: params.count,
+          rng,
+          steps: params.steps,
+          ...(control.signal ? { signal: control.signal } : {}),
+          onStep: progress,
+        })) as tf.Tensor4D;
+      }
       const x0 = rng.uniform([params.count, ...shape], -1, 1);
       try {
         const energy = energyFunction(m, { mode, ...(params.classLabel === undefined ? {} : { classLabel: params.classLabel }) });
@@ -79,10 +99,7 @@ export function createEnergyProvider(options: EnergyProviderOptions): ModelProvi
           clampRange: [-1, 1],
           rng,
           ...(control.signal ? { signal: control.signal } : {}),
-          onStep: (info) => {
-            const preview = control.wantPreview?.(info.step, info.total) ? (info.x as tf.Tensor4D) : undefined;
-            control.onProgress?.({ step: info.step, total: info.total, ...(preview ? { preview } : {}) });
-          },
+          onStep: progress,
         });
         return result.samples as tf.Tensor4D;
       } finally {
@@ -91,7 +108,7 @@ export function createEnergyProvider(options: EnergyProviderOptions): ModelProvi
     },
     async score(images: tf.Tensor4D): Promise<ScoreResult[]> {
       const m = ready();
-      const energies = tf.tidy(() => modelEnergies(m, images, { mode }).energies);
+      const energies = scoreMatching ? servedEnergy(m, scoreMatching)(images) : tf.tidy(() => modelEnergies(m, images, { mode }).energies);
       const values = Array.from(await energies.data());
       energies.dispose();
       return values.map((energy) => ({ energy, ...(trainingEnergies ? { percentile: percentileOf(trainingEnergies, energy) } : {}) }));

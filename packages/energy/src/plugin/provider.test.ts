@@ -10,6 +10,8 @@ import { useTestBackend } from '../../../../testing/backend.js';
 import { energyFunction } from '../energy-function.js';
 import { resolveEnergyNetConfig } from '../energy-net/config.js';
 import { createEnergyNet } from '../energy-net/create.js';
+import { noiseLevelsOf, resolveScoreEnergyConfig } from '../score/config.js';
+import { noiseConditionalEnergy } from '../score/noise-conditional.js';
 import { percentileOf } from './checkpoint.js';
 import { createEnergyProvider } from './energy-provider.js';
 
@@ -33,6 +35,14 @@ beforeAll(async () => {
     models: { model: energy },
     tensors: { trainingEnergies: tf.tensor1d([3, -1, 2, 0]) },
   });
+  // A score-matching energy model (objective dsm): a net conditional on 3 noise levels.
+  const dsm = resolveScoreEnergyConfig({
+    net: { preset: 'small', inputShape: [SIZE, SIZE, 3], channels: [4, 8], hiddenUnits: [8] },
+    noise: { levels: 3 },
+  });
+  const scoreNet = createEnergyNet(dsm.net);
+  await saveCheckpoint(join(root, 'dsm'), { manifest: manifest('energy', { ...dsm }), models: { model: scoreNet } });
+  scoreNet.dispose();
   // Another kind of checkpoint, for the kind check.
   await saveCheckpoint(join(root, 'cls'), { manifest: manifest('classifier'), models: { model: energy } });
   energy.dispose();
@@ -86,6 +96,38 @@ describe('energy provider', () => {
     expect(Math.min(...a)).toBeGreaterThanOrEqual(-1);
     tf.dispose([first, second]);
     expect(tf.memory().numTensors).toBe(before - 1);
+    provider.dispose();
+  });
+
+  it('serves a score-matching model: annealed Langevin over its levels, energies at the smallest noise level', async () => {
+    const provider = createEnergyProvider({ id: 'd', dir: join(root, 'dsm') });
+    const info = await provider.load();
+    expect(info).toMatchObject({ capabilities: ['unconditional', 'score'], samplers: ['langevin'], defaultSteps: 30 });
+    const steps: number[] = [];
+    const before = tf.memory().numTensors;
+    const samples = (await provider.sample?.(
+      { count: 2, seed: 4, sampler: 'langevin', steps: 6 },
+      { onProgress: (p) => steps.push(p.step) },
+    )) as tf.Tensor4D;
+    // 6 steps over 3 levels, then the Tweedie step.
+    expect(steps).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(samples.shape).toEqual([2, SIZE, SIZE, 3]);
+    const values = await samples.data();
+    expect(Math.max(...values)).toBeLessThanOrEqual(1);
+    expect(Math.min(...values)).toBeGreaterThanOrEqual(-1);
+    samples.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    const x = tf.randomUniform([2, SIZE, SIZE, 3], -1, 1, 'float32', 5) as tf.Tensor4D;
+    const scores = (await provider.score?.(x, {})) ?? [];
+    const { loadCheckpoint } = await import('@lab/core');
+    const { models, manifest: stored } = await loadCheckpoint(join(root, 'dsm'));
+    const config = resolveScoreEnergyConfig(stored.config);
+    const sigmas = noiseLevelsOf(config);
+    const reference = noiseConditionalEnergy(models.model as LayersModel, sigmas, { dataStd: config.dataStd })(x, sigmas.length - 1);
+    const expected = Array.from(await reference.data());
+    for (const [i, s] of scores.entries()) expect(s.energy).toBeCloseTo(expected[i] as number, 3);
+    tf.dispose([x, reference]);
+    models.model?.dispose();
     provider.dispose();
   });
 

@@ -1,0 +1,81 @@
+import { ValidationError } from '@lab/core';
+import { geometricSigmas } from '@lab/samplers';
+import { type EnergyNetConfig, type EnergyNetOptions, resolveEnergyNetConfig } from '../energy-net/config.js';
+
+/** The `objective` of an energy model trained by denoising score matching (absent or `cd`: contrastive divergence). */
+export const SCORE_MATCHING_OBJECTIVE = 'dsm';
+
+/** Geometric noise levels from `max` down to `min`. */
+export interface NoiseLevelSettings {
+  readonly max: number;
+  readonly min: number;
+  readonly levels: number;
+}
+
+/** Annealed Langevin from N(0, σ_max²): steps per level and ε (the step at the last level). */
+export interface AnnealedSamplingSettings {
+  readonly stepsPerLevel: number;
+  readonly stepSize: number;
+}
+
+/** A score-matching energy model's configuration, as the trainer stores it in run.json and the manifest. */
+export interface ScoreEnergyConfig {
+  readonly objective: typeof SCORE_MATCHING_OBJECTIVE;
+  /** The net, conditional on the noise level (one label per level). */
+  readonly net: EnergyNetConfig;
+  readonly noise: NoiseLevelSettings;
+  /** Std of the Gaussian base energy (see `noiseConditionalEnergy`). */
+  readonly dataStd: number;
+  readonly sampling: AnnealedSamplingSettings;
+}
+
+export interface ScoreEnergyConfigOptions {
+  /** Energy-net body: a preset or overrides; it is made conditional on the noise level. */
+  readonly net?: EnergyNetOptions | 'small' | 'resnet';
+  /** Noise levels (default σ from 1 to 0.01, 10 levels). */
+  readonly noise?: Partial<NoiseLevelSettings>;
+  /** Default 0.5, about CIFAR-10's pixel std in [−1, 1]. */
+  readonly dataStd?: number;
+  /** Default 10 steps per level, ε = 5e-5. */
+  readonly sampling?: Partial<AnnealedSamplingSettings>;
+}
+
+export const SCORE_ENERGY_DEFAULTS = {
+  noise: { max: 1, min: 0.01, levels: 10 },
+  dataStd: 0.5,
+  sampling: { stepsPerLevel: 10, stepSize: 5e-5 },
+} as const;
+
+/** Fills defaults and validates; a stored config passes through unchanged. ValidationError names the bad field. */
+export function resolveScoreEnergyConfig(options: ScoreEnergyConfigOptions = {}): ScoreEnergyConfig {
+  const noise = { ...SCORE_ENERGY_DEFAULTS.noise, ...options.noise };
+  geometricSigmas(noise.max, noise.min, noise.levels); // validates the levels
+  const body: EnergyNetOptions =
+    typeof options.net === 'string' || options.net === undefined ? { preset: options.net ?? 'small' } : options.net;
+  const net = resolveEnergyNetConfig({ ...body, mode: 'conditional', numClasses: noise.levels });
+  const dataStd = options.dataStd ?? SCORE_ENERGY_DEFAULTS.dataStd;
+  if (!(Number.isFinite(dataStd) && dataStd >= 0)) throw new ValidationError(`dataStd must be a finite number ≥ 0, got ${dataStd}`);
+  const sampling = { ...SCORE_ENERGY_DEFAULTS.sampling, ...options.sampling };
+  if (!(Number.isInteger(sampling.stepsPerLevel) && sampling.stepsPerLevel >= 1))
+    throw new ValidationError(`sampling.stepsPerLevel must be an integer ≥ 1, got ${sampling.stepsPerLevel}`);
+  if (!(Number.isFinite(sampling.stepSize) && sampling.stepSize > 0))
+    throw new ValidationError(`sampling.stepSize must be a finite number > 0, got ${sampling.stepSize}`);
+  return { objective: SCORE_MATCHING_OBJECTIVE, net, noise, dataStd, sampling };
+}
+
+/** True for the config of an energy model trained by score matching. */
+export function isScoreEnergyConfig(config: Record<string, unknown>): boolean {
+  return config.objective === SCORE_MATCHING_OBJECTIVE;
+}
+
+/** Parses a stored config (run.json, manifest) of a score-matching energy model. */
+export function parseScoreEnergyConfig(config: Record<string, unknown>): ScoreEnergyConfig {
+  if (!isScoreEnergyConfig(config))
+    throw new ValidationError(`not a score-matching energy config (objective: ${String(config.objective)})`);
+  return resolveScoreEnergyConfig(config as ScoreEnergyConfigOptions);
+}
+
+/** The noise levels σ₁ > … > σ_L of a config. */
+export function noiseLevelsOf(config: ScoreEnergyConfig): number[] {
+  return geometricSigmas(config.noise.max, config.noise.min, config.noise.levels);
+}
