@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-const roots = [...['packages', 'apps'].flatMap((dir) => readdirSync(dir).map((name) => join(dir, name))), 'bench'];
+const roots = [...['packages', 'apps'].flatMap((dir) => readdirSync(dir).map((name) => join(dir, name))), 'bench', 'scripts'];
 /** The projects whose suites also run on torch (issue 16). */
 const TORCH_PROJECTS = ['embeddings', 'unet', 'energy', 'classifier', 'samplers', 'trainer'];
 const TORCH_ROOTS = ['packages/embeddings', 'packages/unet', 'packages/energy', 'packages/classifier', 'packages/samplers', 'apps/trainer'];

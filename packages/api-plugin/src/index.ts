@@ -1,9 +1,38 @@
-export * from './admission.js';
-export * from './executor.js';
-export * from './job.js';
-export * from './plugin.js';
-export * from './provider.js';
-export * from './provider-plugin.js';
-export * from './register.js';
-export * from './registry.js';
-export * from './schemas.js';
+export { AdmissionQueue, type AdmissionStats } from './admission.js';
+export { InProcessExecutor, type JobExecutor, QueuedExecutor } from './executor.js';
+export { type Job, type JobOutput, type JobProgress, type JobResult, type RawImage, type RunOptions, runJob } from './job.js';
+export type { GenlabPlugin, PluginContext, RouteRegistrar } from './plugin.js';
+export type {
+  Capability,
+  InpaintParams,
+  JobControl,
+  ModelInfo,
+  ModelKind,
+  ModelProvider,
+  ProgressInfo,
+  ProviderFactory,
+  ProviderSpec,
+  SampleParams,
+  SamplerName,
+  ScoreResult,
+} from './provider.js';
+export { type ProviderPluginDefinition, providerPlugin } from './provider-plugin.js';
+export { type PluginErrorReason, PluginRegistrationError, type RegisterPluginsOptions, registerPlugins } from './register.js';
+export { MODEL_REGISTRY, type ModelDescriptor, ModelRegistry, type ModelStatus } from './registry.js';
+export {
+  type ClassifyRequest,
+  ClassifyRequestSchema,
+  ClassifyResponseSchema,
+  type GenerateAlias,
+  GenerateAliasSchema,
+  type InpaintRequest,
+  InpaintRequestSchema,
+  ModelIdSchema,
+  ProblemSchema,
+  SampleJsonResponseSchema,
+  type SampleRequest,
+  SampleRequestSchema,
+  type ScoreRequest,
+  ScoreRequestSchema,
+  ScoreResponseSchema,
+} from './schemas.js';

@@ -1,6 +1,7 @@
 import { createChildContainer, createToken } from '@lab/core';
 import { describe, expect, it } from 'vitest';
-import { type GenlabPlugin, orderPlugins, PluginRegistrationError, registerPlugins } from '../src/index.js';
+import { type GenlabPlugin, PluginRegistrationError, registerPlugins } from '../src/index.js';
+import { orderPlugins } from '../src/register.js';
 
 const plugin = (name: string, dependencies: string[] = [], log: string[] = []): GenlabPlugin => ({
   name,

@@ -7,10 +7,9 @@ import { MODEL_REGISTRY, ModelRegistry } from '../registry.js';
 import { notFoundHandler, problemHandler } from './problem.js';
 import { createModelRoutes, type ModelRoutesOptions } from './routes.js';
 
-export * from './middleware.js';
-export * from './openapi.js';
-export * from './problem.js';
-export * from './routes.js';
+export { bearerAuth, requestId } from './middleware.js';
+export { buildOpenApiDocument } from './openapi.js';
+export type { JobEvent } from './routes.js';
 
 export interface GenlabRouterOptions extends Omit<ModelRoutesOptions, 'registry' | 'executor'> {
   readonly plugins: readonly GenlabPlugin[];
