@@ -18,6 +18,12 @@ const ACTIVATIONS: Record<string, Activation> = {
   softplus: (h) => tf.softplus(h),
 };
 
+/** SiLU after 2×2 average pooling (stride 2, as energy nets downsample): needs AvgPoolGrad's gradient. */
+const pooledSilu: Activation = (h) => {
+  const pooled = tf.avgPool(h as tf.Tensor4D, 2, 2, 'valid');
+  return tf.mul(pooled, tf.sigmoid(pooled));
+};
+
 const X_SHAPE: [number, number, number, number] = [2, 5, 5, 2]; // batch ≥ 2 (tfjs bugs hide at batch 1)
 const W_SHAPE: [number, number, number, number] = [3, 3, 2, 3];
 const x = seededValues(
@@ -79,7 +85,10 @@ describe('second-order gradients (∂/∂w of a loss on ∂E/∂x)', () => {
   });
 
   it('match central differences for every activation once registered, with no tensor left behind', () => {
-    expect(registerSecondOrderGradients()).toEqual(['Exp', 'Sigmoid', 'Tanh']);
+    expect(() => autogradOfScoreLoss(pooledSilu)).toThrow(/AvgPoolGrad/);
+    expect(registerSecondOrderGradients()).toEqual(['Exp', 'Sigmoid', 'Tanh', 'AvgPoolGrad']);
+    const pooledError = relativeL2Error(autogradOfScoreLoss(pooledSilu), finiteDifferences(pooledSilu));
+    expect(pooledError, `average pooling: relative error ${pooledError}`).toBeLessThan(2e-4);
     for (const [name, f] of Object.entries(ACTIVATIONS)) {
       const error = relativeL2Error(autogradOfScoreLoss(f), reference[name] as Float64Array);
       expect(error, `${name}: relative error ${error}`).toBeLessThan(2e-4);

@@ -1,8 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Exp, type GradConfig, registerGradient, Sigmoid, scalar, sub, Tanh, type Tensor } from '@tensorflow/tfjs-core';
+import {
+  AvgPoolGrad,
+  type AvgPoolGradAttrs,
+  Exp,
+  type GradConfig,
+  registerGradient,
+  Sigmoid,
+  scalar,
+  sub,
+  Tanh,
+  type Tensor,
+  type Tensor4D,
+} from '@tensorflow/tfjs-core';
 
 /**
- * Gradients of Exp, Sigmoid and Tanh that recompute the op from its input.
+ * Gradients of Exp, Sigmoid and Tanh that recompute the op from its input, and the missing
+ * gradient of AvgPoolGrad.
  *
  * tfjs 4.22's own gradients use the op's saved *output* (d exp(x) = dy·exp(x) with exp(x) taken
  * from the forward pass). The engine saves outputs as clones taken off the tape, so a gradient
@@ -33,6 +46,20 @@ const SECOND_ORDER_GRADIENTS: readonly GradConfig[] = [
     gradFunc: (dy, saved) => ({
       x: () => tf.mul(dy as Tensor, sub(scalar(1), tf.square(tf.tanh(saved[0] as Tensor)))),
     }),
+  },
+  // tfjs has no gradient for AvgPoolGrad, so nothing with average pooling could take a gradient
+  // of a gradient. AvgPoolGrad is linear in dy and the adjoint of avgPool, so its own adjoint is
+  // avgPool with the same window; it does not depend on `input`'s values.
+  {
+    kernelName: AvgPoolGrad,
+    inputsToSave: ['input'],
+    gradFunc: (ddx, saved, attrs) => {
+      const { filterSize, strides, pad } = attrs as unknown as AvgPoolGradAttrs;
+      return {
+        dy: () => tf.avgPool(ddx as Tensor4D, filterSize, strides, pad as 'valid' | 'same' | number),
+        input: () => tf.zerosLike(saved[0] as Tensor),
+      };
+    },
   },
 ];
 
