@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ import { defaultPlugins } from '../src/plugins.js';
 import type { QueueSettings } from '../src/queue/settings.js';
 import { writeTinyModels } from './fixtures/tiny-models.js';
 import { compiledWorker, startServer, type TestServer } from './helpers.js';
-import { REDIS_REQUIRED, redisServerBinary, startRedis, type TestRedis } from './redis-server.js';
+import { REDIS_REQUIRED, redisServerBinary, selfSignedCertificate, startRedis, type TestRedis } from './redis-server.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('../dist/queue/worker-main.js', import.meta.url));
 const built = compiledWorker(['api-plugin', 'core', 'samplers', 'embeddings', 'unet', 'energy', 'classifier']) && existsSync(WORKER_MAIN);
@@ -191,6 +191,20 @@ describe.skipIf(!redisBinary || !built)('queue mode: 1 API + 2 worker processes 
     await until(async () => workers.some((w) => w.log.includes('is no longer in the queue')), 10_000, 'the lost job dropped');
     expect(await leftovers(probe)).toEqual([]);
   }, 60_000);
+
+  it('with GENLAB_QUEUE_MAX_STALLS=0, the job of a killed worker fails with a clear 503 instead of running again', async () => {
+    for (const w of workers) w.process.kill('SIGKILL');
+    workers.splice(0, workers.length, ...[0, 1].map(() => startWorker(root, redis.url, { GENLAB_QUEUE_MAX_STALLS: '0' })));
+    await until(async () => (await ready(api)).body.sharedQueue?.models[MODEL]?.workers === 2, 60_000, 'two strict workers');
+    await warmUp(api, workers);
+    const replies = [0, 1].map((i) => api.post(SAMPLES, { count: 1, steps: 30, seed: 30 + i }));
+    await until(async () => (await ready(api)).body.sharedQueue?.models[MODEL]?.active === 2, 10_000, 'both workers busy');
+    (workers[0] as Worker).process.kill('SIGKILL');
+    const answers = await Promise.all(replies.map(async (r) => ({ status: (await r).status, body: await (await r).text() })));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 503]);
+    expect(answers.find((a) => a.status === 503)?.body).toMatch(/stalled/);
+    expect(await leftovers(probe)).toEqual([]);
+  }, 120_000);
 });
 
 interface Worker {
@@ -198,7 +212,7 @@ interface Worker {
   log: string;
 }
 
-function startWorker(modelsDir: string, url: string): Worker {
+function startWorker(modelsDir: string, url: string, env: Record<string, string> = {}): Worker {
   const child = spawn(process.execPath, [WORKER_MAIN], {
     env: {
       ...process.env,
@@ -208,6 +222,7 @@ function startWorker(modelsDir: string, url: string): Worker {
       GENLAB_POOL_SIZE: '1',
       GENLAB_QUEUE_LOCK_MS: '1500',
       GENLAB_QUEUE_RESULT_TTL_S: '60',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -218,6 +233,16 @@ function startWorker(modelsDir: string, url: string): Worker {
   child.stdout?.on('data', append);
   child.stderr?.on('data', append);
   return worker;
+}
+
+/** Sends short jobs until every worker has finished one (threads loaded, polling its queue). */
+async function warmUp(s: TestServer, workers: Worker[]): Promise<void> {
+  const end = performance.now() + 30_000;
+  while (performance.now() < end && !workers.every((w) => w.log.includes('"job done"'))) {
+    await Promise.all([0, 1].map(async (i) => (await s.post(SAMPLES, { count: 1, steps: 1, seed: i })).arrayBuffer()));
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(workers.every((w) => w.log.includes('"job done"'))).toBe(true);
 }
 
 function totalDone(workers: Worker[]): number {
@@ -259,3 +284,43 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
   }
   throw new Error(`Timed out after ${timeoutMs} ms waiting for: ${what}`);
 }
+
+describe.skipIf(!redisBinary || !built)('queue mode over TLS (rediss://)', () => {
+  it('serves through a TLS-only redis-server with the CA given, and reports the queue unreachable without it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'genlab-api-queue-tls-'));
+    const certificate = selfSignedCertificate(dir);
+    if (!certificate) {
+      console.warn('SKIPPED the TLS queue test: openssl is not installed');
+      await rm(dir, { recursive: true, force: true });
+      return;
+    }
+    await writeTinyModels(dir);
+    const redis = await startRedis({ tls: certificate });
+    const base = { url: redis.url, prefix: 'genlab', resultTtlSeconds: 60, lockMs: 5_000, maxStalls: 1 };
+    const worker = startWorker(dir, redis.url, { GENLAB_QUEUE_TLS_CA: certificate.certFile });
+    const trusted = await startServer(defaultPlugins(dir), {
+      queue: { ...base, tls: { ca: await readFile(certificate.certFile, 'utf8') } },
+    });
+    const untrusted = await startServer(defaultPlugins(dir), { queue: base });
+    try {
+      await until(async () => (await ready(trusted)).body.sharedQueue?.models[MODEL]?.workers === 1, 60_000, 'the worker over TLS');
+      const res = await trusted.post(SAMPLES, { count: 1, steps: 2, seed: 4 });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('image/png');
+      // A self-signed server certificate is refused unless its CA is given.
+      const refused = await ready(untrusted);
+      expect(refused.status).toBe(503);
+      expect(refused.body.sharedQueue?.reachable).toBe(false);
+      expect((await untrusted.post(SAMPLES, { count: 1, steps: 2 })).status).toBe(503);
+      // And it still shuts down, though its connection never came up.
+      const t0 = performance.now();
+      await untrusted.stop();
+      expect(performance.now() - t0).toBeLessThan(5_000);
+    } finally {
+      await Promise.all([trusted.stop(), untrusted.stop()]);
+      worker.process.kill('SIGKILL');
+      await redis.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

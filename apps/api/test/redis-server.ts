@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 
 /** The redis-server binary, or undefined when it is not installed. */
 export function redisServerBinary(): string | undefined {
@@ -21,13 +22,22 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-/** A real redis-server on a free loopback port, without persistence, password-protected when `password` is given. */
-export async function startRedis(options: { password?: string } = {}): Promise<TestRedis> {
+/**
+ * A real redis-server on a free loopback port, without persistence; password-protected when
+ * `password` is given, TLS-only (`rediss://`, no client certificates) when `tls` names a
+ * certificate and key.
+ */
+export async function startRedis(options: { password?: string; tls?: { certFile: string; keyFile: string } } = {}): Promise<TestRedis> {
   const binary = redisServerBinary();
   if (!binary) throw new Error('redis-server is not installed (apt-get install redis-server)');
   const port = await freePort();
   let child: ChildProcess | undefined;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  if (options.tls) {
+    const { certFile, keyFile } = options.tls;
+    args.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', certFile, '--tls-key-file', keyFile);
+    args.push('--tls-ca-cert-file', certFile, '--tls-auth-clients', 'no');
+  } else args.push('--port', String(port));
   if (options.password) args.push('--requirepass', options.password);
   const start = async () => {
     const proc = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -51,7 +61,24 @@ export async function startRedis(options: { password?: string } = {}): Promise<T
   };
   await start();
   const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
-  return { port, url: `redis://${auth}127.0.0.1:${port}`, kill, start, stop: kill };
+  return { port, url: `${options.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`, kill, start, stop: kill };
+}
+
+/** Writes a self-signed certificate for 127.0.0.1 into `dir` with openssl; undefined when openssl is missing. */
+export function selfSignedCertificate(dir: string): { certFile: string; keyFile: string } | undefined {
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  const made = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1'].concat([
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ]),
+    { stdio: 'ignore' },
+  );
+  return made.status === 0 ? { certFile, keyFile } : undefined;
 }
 
 async function freePort(): Promise<number> {

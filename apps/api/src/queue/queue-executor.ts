@@ -36,6 +36,8 @@ interface Pending {
 }
 
 const HEALTH_TIMEOUT_MS = 2_000;
+const CLOSE_TIMEOUT_MS = 2_000;
+const FIRST_CONNECTION_WAIT_MS = 2_000;
 
 /**
  * Sends jobs to the shared BullMQ queue of their model and waits for a worker (on any machine)
@@ -57,6 +59,9 @@ export class QueueExecutor implements JobExecutor {
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
   private cached: Record<string, ModelQueueHealth> = {};
+  /** Resolves once the first connection is up: requests arriving before that wait for it, briefly. */
+  private readonly firstConnection: Promise<void>;
+  private connectedOnce = false;
 
   constructor(
     registry: ModelRegistry,
@@ -67,6 +72,10 @@ export class QueueExecutor implements JobExecutor {
     this.keys = queueKeys(settings.prefix);
     this.client = createRedis(settings, 'request', 'genlab-api');
     this.client.on('error', (error) => this.warn('api', error));
+    this.firstConnection = new Promise((resolve) => this.client.once('ready', () => resolve()));
+    void this.firstConnection.then(() => {
+      this.connectedOnce = true;
+    });
     // Redis went away: jobs in flight may be lost with it, so their requests fail now (503)
     // rather than at their timeout. New requests fail fast until it is back.
     this.client.on('close', () => this.failPending(new UnavailableError('Lost the connection to the job queue (Redis)')));
@@ -147,6 +156,8 @@ export class QueueExecutor implements JobExecutor {
   private admit(model: string, queue: Queue, add: () => Promise<void>): Promise<void> {
     const previous = this.gates.get(model) ?? Promise.resolve();
     const check = previous.then(async () => {
+      if (this.client.status !== 'ready' && !this.connectedOnce)
+        await Promise.race([this.firstConnection, delay(FIRST_CONNECTION_WAIT_MS)]);
       if (this.client.status !== 'ready') throw new UnavailableError('The job queue (Redis) is unreachable');
       const health = await this.modelHealth(queue).catch((error: unknown) => {
         throw unreachable(error);
@@ -225,7 +236,9 @@ export class QueueExecutor implements JobExecutor {
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.drain();
-    await Promise.all([...this.queues.values()].map(({ queue, events }) => Promise.allSettled([queue.close(), events.close()])));
+    // BullMQ's close waits for a connection that may never come back (Redis away): bounded.
+    const closing = Promise.allSettled([...this.queues.values()].flatMap(({ queue, events }) => [queue.close(), events.close()]));
+    await Promise.race([closing, delay(CLOSE_TIMEOUT_MS)]);
     for (const { events$ } of this.queues.values()) events$.disconnect();
     this.subscriber.disconnect();
     this.client.disconnect();
@@ -274,4 +287,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

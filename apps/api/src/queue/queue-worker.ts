@@ -111,7 +111,9 @@ export class QueueWorker {
 
   /** Stops taking jobs, lets running ones finish, closes every connection. */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.close()));
+    // With Redis away a graceful close would wait for it forever: then stop at once.
+    const force = this.commands.status !== 'ready';
+    await Promise.all(this.workers.map((w) => w.close(force)));
     for (const client of this.connections) client.disconnect();
   }
 }
