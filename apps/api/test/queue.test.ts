@@ -324,3 +324,24 @@ describe.skipIf(!redisBinary || !built)('queue mode over TLS (rediss://)', () =>
     }
   }, 120_000);
 });
+
+describe.skipIf(!redisBinary || !built)('queue mode with GENLAB_POOL_SIZE on the API node', () => {
+  it('the API node runs its own queue worker of that many threads, and serves with no worker process', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'genlab-api-queue-local-'));
+    await writeTinyModels(dir);
+    const redis = await startRedis();
+    const queue = { url: redis.url, prefix: 'genlab', resultTtlSeconds: 60, lockMs: 5_000, maxStalls: 1 };
+    const poolWorker = compiledWorker(['api-plugin', 'core', 'samplers', 'embeddings', 'unet', 'energy', 'classifier']) as string;
+    const server = await startServer(defaultPlugins(dir), { poolSize: 1, queue }, { workerFile: poolWorker });
+    try {
+      await until(async () => (await ready(server)).body.sharedQueue?.models[MODEL]?.workers === 1, 30_000, 'the local worker');
+      const res = await server.post(SAMPLES, { count: 1, steps: 2, seed: 6 });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('image/png');
+    } finally {
+      await server.stop();
+      await redis.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
