@@ -226,6 +226,9 @@ function startWorker(modelsDir: string, url: string, env: Record<string, string>
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.off('exit', reap));
   const worker: Worker = { process: child, log: '' };
   const append = (chunk: Buffer) => {
     worker.log += chunk.toString();

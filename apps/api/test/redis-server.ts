@@ -42,6 +42,10 @@ export async function startRedis(options: { password?: string; tls?: { certFile:
   const start = async () => {
     const proc = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
+    // Never outlive the test process, even when a test times out before its cleanup.
+    const reap = () => proc.kill('SIGKILL');
+    process.once('exit', reap);
+    proc.once('exit', () => process.off('exit', reap));
     let log = '';
     await new Promise<void>((resolve, reject) => {
       const onData = (chunk: Buffer) => {
