@@ -10,9 +10,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ModelProvider, SampleParams } from '@lab/api-plugin';
-import { gridPng, initBackend, silentLogger } from '@lab/core';
+import { CIFAR10_CLASS_NAMES, gridPng, initBackend, silentLogger } from '@lab/core';
 import { createEnergyProvider } from '@lab/energy/plugin';
-import { CIFAR10_CLASSES, createDiffusionProvider } from '@lab/unet/plugin';
+import { createDiffusionProvider } from '@lab/unet/plugin';
 import * as tf from '@tensorflow/tfjs-core';
 
 const modelsDir = resolve(process.argv[2] ?? 'apps/api/models');
@@ -43,7 +43,7 @@ await diffusion.load();
 await writeGrid('results-ddpm1000.png', await sample(diffusion, { count: 20, seed: 1, sampler: 'ddpm', steps: 1000 }), 10);
 await writeGrid('results-ddim50.png', await sample(diffusion, { count: 20, seed: 1, sampler: 'ddim', steps: 50 }), 10);
 const rows: tf.Tensor4D[] = [];
-for (let label = 0; label < CIFAR10_CLASSES.length; label++) {
+for (let label = 0; label < CIFAR10_CLASS_NAMES.length; label++) {
   rows.push(await sample(diffusion, { count: PER_CLASS, seed: 1, sampler: 'ddim', steps: 50, classLabel: label, guidance: GUIDANCE }));
 }
 const byClass = tf.concat(rows) as tf.Tensor4D;

@@ -14,8 +14,8 @@
  * samplers: comma-separated sampler:steps, e.g. ddim:50,ddim:20,dpm-solver++:20.
  */
 import { join, resolve } from 'node:path';
-import { initBackend, silentLogger } from '@lab/core';
-import { CIFAR10_CLASSES, createDiffusionProvider } from '@lab/unet/plugin';
+import { CIFAR10_CLASS_NAMES, initBackend, silentLogger } from '@lab/core';
+import { createDiffusionProvider } from '@lab/unet/plugin';
 import type * as tf from '@tensorflow/tfjs-core';
 import { classifierAccuracy } from '../../apps/trainer/src/evaluation/accuracy.js';
 import { FeatureExtractor } from '../../apps/trainer/src/evaluation/features.js';
@@ -44,11 +44,11 @@ console.log(`backend: ${backend.name}${backend.detail ? ` (${backend.detail})` :
 const diffusion = createDiffusionProvider({ id: 'ddpm-cifar10', dir: join(modelsDir, 'ddpm-cifar10') });
 await diffusion.load();
 const extractor = new FeatureExtractor(await loadClassifierModel(join(modelsDir, 'classifier-cifar10')));
-const classes = CIFAR10_CLASSES.length;
+const classes = CIFAR10_CLASS_NAMES.length;
 const labels = Array.from({ length: classes * perClass }, (_, i) => Math.floor(i / perClass));
 
 console.log(`${perClass} samples per class, sampler and scale\n`);
-console.log(`sampler          | guidance | accuracy       | IS-cls | per class (${CIFAR10_CLASSES.join(', ')})`);
+console.log(`sampler          | guidance | accuracy       | IS-cls | per class (${CIFAR10_CLASS_NAMES.join(', ')})`);
 for (const { sampler, steps } of samplers)
   for (const guidance of scales) {
     const started = performance.now();

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GenlabPlugin } from '@lab/api-plugin';
 import { classifierPlugin } from '@lab/classifier/plugin';
+import { MANIFEST_FILE } from '@lab/core';
 import { energyPlugin } from '@lab/energy/plugin';
 import { diffusionPlugin } from '@lab/unet/plugin';
 
@@ -36,7 +37,7 @@ export function discoverModels(modelsDir: string): Array<{ id: string; kind: Kin
   for (const entry of readdirSync(modelsDir, { withFileTypes: true })) {
     if (!entry.isDirectory() || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(entry.name)) continue;
     try {
-      const manifest = JSON.parse(readFileSync(join(modelsDir, entry.name, 'genlab.json'), 'utf8')) as { kind?: string };
+      const manifest = JSON.parse(readFileSync(join(modelsDir, entry.name, MANIFEST_FILE), 'utf8')) as { kind?: string };
       if (manifest.kind === 'diffusion' || manifest.kind === 'energy' || manifest.kind === 'classifier')
         found.push({ id: entry.name, kind: manifest.kind });
     } catch {

@@ -1,10 +1,12 @@
+import type { ModelKind } from '@lab/core';
 import type * as tf from '@tensorflow/tfjs-core';
 
 /** What a model can do; the express adapter turns each into routes. */
 export const CAPABILITIES = ['unconditional', 'class-conditional', 'inpaint', 'score', 'classify'] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
-export type ModelKind = 'diffusion' | 'energy' | 'classifier';
+/** The kinds of model a checkpoint can hold (defined once, in `@lab/core`). */
+export type { ModelKind };
 export type SamplerName = 'ddpm' | 'ddim' | 'dpm-solver++' | 'langevin';
 
 /** Static facts about a loaded model, used for validation and `GET /v1/models`. */

@@ -16,7 +16,7 @@ export { createSampler } from './factory.js';
 export type { Prediction, PredictionType } from './forward.js';
 export { addNoise, epsilonLoss, splitPrediction, velocityTarget } from './forward.js';
 export type { EnergyFunction, LangevinOptions, LangevinOrder, LangevinResult, LangevinStepInfo } from './langevin.js';
-export { langevin } from './langevin.js';
+export { LANGEVIN_DEFAULTS, langevin } from './langevin.js';
 export type { DiffusionStepInfo, InpaintOptions, SampleDiffusionOptions } from './pipeline.js';
 export { guidedModelOutput, sampleDiffusion } from './pipeline.js';
 export type { Denoiser, Sampler, SamplerOptions, SamplerStepResult, TimestepSpacing } from './sampler.js';

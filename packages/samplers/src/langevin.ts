@@ -53,6 +53,18 @@ export interface LangevinResult {
   readonly trajectory?: tf.Tensor[];
 }
 
+/**
+ * The settings `langevin` uses for anything not given: the IGEBM / UvA deep-energy tutorial
+ * values for images in [−1, 1] (per-pixel gradients of order 1e-3).
+ */
+export const LANGEVIN_DEFAULTS = Object.freeze({
+  steps: 60,
+  stepSize: 10,
+  noiseStd: 0.005,
+  gradClip: 0.03,
+  clampRange: Object.freeze([-1, 1] as const),
+});
+
 interface ResolvedLangevin {
   steps: number;
   stepSize: number;
@@ -65,11 +77,11 @@ interface ResolvedLangevin {
 
 function resolveOptions(o: LangevinOptions): ResolvedLangevin {
   const r: ResolvedLangevin = {
-    steps: o.steps ?? 60,
-    stepSize: o.stepSize ?? 10,
-    noiseStd: o.noiseStd ?? 0.005,
-    gradClip: o.gradClip === undefined ? 0.03 : o.gradClip,
-    clampRange: o.clampRange === undefined ? [-1, 1] : o.clampRange,
+    steps: o.steps ?? LANGEVIN_DEFAULTS.steps,
+    stepSize: o.stepSize ?? LANGEVIN_DEFAULTS.stepSize,
+    noiseStd: o.noiseStd ?? LANGEVIN_DEFAULTS.noiseStd,
+    gradClip: o.gradClip === undefined ? LANGEVIN_DEFAULTS.gradClip : o.gradClip,
+    clampRange: o.clampRange === undefined ? LANGEVIN_DEFAULTS.clampRange : o.clampRange,
     order: o.order ?? 'gradient-first',
     trajectoryEvery: o.trajectoryEvery,
   };

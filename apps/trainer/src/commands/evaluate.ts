@@ -1,8 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { type Logger, Rng, silentLogger, ValidationError } from '@lab/core';
+import { CIFAR10_CLASS_NAMES, type Logger, Rng, silentLogger, ValidationError } from '@lab/core';
 import type * as tf from '@tensorflow/tfjs-core';
-import { CIFAR_CLASSES, type CifarRecords } from '../data/cifar10-format.js';
+import type { CifarRecords } from '../data/cifar10-format.js';
 import { genlabCacheDir } from '../data/cifar10-source.js';
 import { type AccuracyReport, classifierAccuracy, formatAccuracy } from '../evaluation/accuracy.js';
 import { cachedRecordOutputs, FeatureExtractor, firstOutputs } from '../evaluation/features.js';
@@ -98,7 +98,12 @@ export async function evaluateClassifierCommand(options: ClassifierEvaluationOpt
       cacheDir: options.cacheDir ?? genlabCacheDir(options.env),
     });
     const accuracy = classifierAccuracy(outputs, test.labels);
-    return { classifier: options.classifier, testAccuracy: accuracy.accuracy, accuracy, table: formatAccuracy(accuracy, CIFAR_CLASSES) };
+    return {
+      classifier: options.classifier,
+      testAccuracy: accuracy.accuracy,
+      accuracy,
+      table: formatAccuracy(accuracy, CIFAR10_CLASS_NAMES),
+    };
   } finally {
     extractor.dispose();
   }
@@ -173,8 +178,8 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
 
     const accuracy = accuracyOutputs ? classifierAccuracy(accuracyOutputs, test.labels) : undefined;
     const table = [
-      formatReport(sets, CIFAR_CLASSES),
-      ...(accuracy ? ['', 'test accuracy', formatAccuracy(accuracy, CIFAR_CLASSES)] : []),
+      formatReport(sets, CIFAR10_CLASS_NAMES),
+      ...(accuracy ? ['', 'test accuracy', formatAccuracy(accuracy, CIFAR10_CLASS_NAMES)] : []),
     ].join('\n');
     const step = generator?.step ?? options.step ?? (await runDir.latestCheckpoint())?.step ?? 0;
     const report: EvaluationReport = {

@@ -17,7 +17,6 @@ export const CIFAR_TRAIN_FILES = [
   'data_batch_5.bin',
 ] as const;
 export const CIFAR_TEST_FILES = ['test_batch.bin'] as const;
-export const CIFAR_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'] as const;
 
 /** Decoded records of one or more batch files, kept as compact uint8 planes. */
 export interface CifarRecords {

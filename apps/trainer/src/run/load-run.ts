@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError, type GenlabManifest, loadCheckpoint, NotFoundError, ValidationError } from '@lab/core';
+import { CheckpointError, type GenlabManifest, loadCheckpoint, MANIFEST_FILE, NotFoundError, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { taskFromConfig } from '../tasks/index.js';
 import type { TrainingTask } from '../tasks/types.js';
-import { MANIFEST_FILE, RunDirectory, type RunInfo } from './run-dir.js';
+import { RunDirectory, type RunInfo } from './run-dir.js';
 
 export interface LoadedRunModel {
   readonly info: RunInfo;

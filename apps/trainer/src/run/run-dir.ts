@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { NotFoundError, ValidationError } from '@lab/core';
+import { MANIFEST_FILE, NotFoundError, ValidationError } from '@lab/core';
 import type { ModelKind } from '../tasks/types.js';
 import type { OptimizationConfig } from '../train/trainer.js';
 
@@ -28,8 +28,6 @@ export interface RunInfo {
 const RUN_FILE = 'run.json';
 const CHECKPOINTS = 'checkpoints';
 const EVALUATIONS = 'evaluations';
-/** The file core's saveCheckpoint writes last; a checkpoint folder without it is incomplete. */
-export const MANIFEST_FILE = 'genlab.json';
 
 /**
  * One training run's folder: `run.json`, `metrics.jsonl`, `samples/step-N.png` and

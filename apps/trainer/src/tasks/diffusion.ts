@@ -1,9 +1,8 @@
-import { type Rng, ValidationError } from '@lab/core';
+import { CIFAR10_CLASS_NAMES, type Rng, ValidationError } from '@lab/core';
 import { addNoise, createSchedule, DDIMSampler, epsilonLoss, type NoiseSchedule, type ScheduleKind, sampleDiffusion } from '@lab/samplers';
 import { createUNet, resolveUNetConfig, type UNetConfig, type UNetConfigInput, type UNetPresetName } from '@lab/unet';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { CIFAR_CLASSES } from '../data/cifar10-format.js';
 import type { DataBatch, PreparedBatch, SampleOptions, TrainingTask } from './types.js';
 
 export interface DiffusionTaskOptions {
@@ -65,7 +64,7 @@ export class DiffusionTask implements TrainingTask {
       labelDropout: this.labelDropout,
       sampleSteps: this.sampleSteps,
       // The API's diffusion plugin reads `classNames` to name the class indices.
-      ...(labels ? { classes: labels, classNames: labels.map((c) => CIFAR_CLASSES[c] as string) } : {}),
+      ...(labels ? { classes: labels, classNames: labels.map((c) => CIFAR10_CLASS_NAMES[c] as string) } : {}),
     };
   }
 

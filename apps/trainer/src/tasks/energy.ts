@@ -7,7 +7,7 @@ import {
   ReplayBuffer,
   resolveEnergyNetConfig,
 } from '@lab/energy';
-import { langevin } from '@lab/samplers';
+import { LANGEVIN_DEFAULTS, langevin } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { DataBatch, PreparedBatch, SampleOptions, TaskState, TrainingTask } from './types.js';
@@ -26,7 +26,7 @@ export interface EnergyTaskOptions {
   alpha?: number;
   /** Std of the Gaussian noise added to real images (default 0.005, as in the UvA tutorial). */
   dataNoise?: number;
-  /** Langevin settings for the training negatives (defaults: 60 steps, step 10, noise 0.005, clip 0.03). */
+  /** Langevin settings for the training negatives (defaults: `LANGEVIN_DEFAULTS` of @lab/samplers). */
   langevin?: Partial<LangevinSettings>;
   /** Langevin steps from uniform noise for preview grids and evaluation (default 256). */
   sampleSteps?: number;
@@ -55,7 +55,8 @@ export class EnergyTask implements TrainingTask {
       throw new ValidationError('the trainer trains unconditional (energy) or jem energy nets, not conditional ones');
     this.alpha = options.alpha ?? 0.1;
     this.dataNoise = options.dataNoise ?? 0.005;
-    this.langevinSettings = { steps: 60, stepSize: 10, noiseStd: 0.005, gradClip: 0.03, ...options.langevin };
+    const { steps, stepSize, noiseStd, gradClip } = LANGEVIN_DEFAULTS;
+    this.langevinSettings = { steps, stepSize, noiseStd, gradClip, ...options.langevin };
     this.sampleSteps = options.sampleSteps ?? 256;
     const replay = { capacity: options.replay?.capacity ?? 8192, reinitProbability: options.replay?.reinitProbability ?? 0.05 };
     this.buffer = new ReplayBuffer({ sampleShape: [...this.net.inputShape], ...replay });

@@ -1,9 +1,9 @@
-import type { Rng } from '@lab/core';
+import type { ModelKind, Rng } from '@lab/core';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Augmentation } from '../data/batches.js';
 
-export type ModelKind = 'diffusion' | 'energy' | 'classifier';
+export type { ModelKind };
 
 /** A batch of real data: images [B,32,32,3] in [-1,1], int32 labels [B]. */
 export interface DataBatch {

@@ -1,6 +1,6 @@
 import type { JobControl, ModelInfo, ModelProvider, SampleParams, ScoreResult } from '@lab/api-plugin';
 import { CIFAR10_CLASS_NAMES, Rng, readRows, UnavailableError } from '@lab/core';
-import { langevin } from '@lab/samplers';
+import { LANGEVIN_DEFAULTS, langevin } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { energyFunction, inferEnergyMode, modelEnergies } from '../energy-function.js';
@@ -93,9 +93,9 @@ export function createEnergyProvider(options: EnergyProviderOptions): ModelProvi
         const energy = energyFunction(m, { mode, ...(params.classLabel === undefined ? {} : { classLabel: params.classLabel }) });
         const result = await langevin(energy, x0, {
           steps: params.steps,
-          stepSize: config.langevin?.stepSize ?? 10,
-          noiseStd: config.langevin?.noiseStd ?? 0.005,
-          gradClip: config.langevin?.gradClip ?? 0.03,
+          stepSize: config.langevin?.stepSize ?? LANGEVIN_DEFAULTS.stepSize,
+          noiseStd: config.langevin?.noiseStd ?? LANGEVIN_DEFAULTS.noiseStd,
+          gradClip: config.langevin?.gradClip ?? LANGEVIN_DEFAULTS.gradClip,
           clampRange: [-1, 1],
           rng,
           ...(control.signal ? { signal: control.signal } : {}),

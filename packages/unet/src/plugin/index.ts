@@ -1,2 +1,2 @@
 export { type DiffusionPluginOptions, diffusionPlugin } from './plugin.js';
-export { CIFAR10_CLASSES, createDiffusionProvider, type DiffusionProviderOptions } from './provider.js';
+export { createDiffusionProvider, type DiffusionProviderOptions } from './provider.js';

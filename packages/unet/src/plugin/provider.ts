@@ -1,5 +1,5 @@
 import type { InpaintParams, JobControl, ModelInfo, ModelProvider, SampleParams } from '@lab/api-plugin';
-import { CheckpointError, loadCheckpoint, Rng, UnavailableError } from '@lab/core';
+import { CheckpointError, CIFAR10_CLASS_NAMES, loadCheckpoint, Rng, UnavailableError } from '@lab/core';
 import {
   createSchedule,
   DDIMSampler,
@@ -15,9 +15,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 // Registers the UNet's custom layers so the checkpoint's model can be rebuilt.
 import '../unet.js';
-
-/** The CIFAR-10 class names, used when a 10-class model's manifest names none. */
-export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'] as const;
 
 export interface DiffusionProviderOptions {
   /** Model id in the API. */
@@ -115,7 +112,7 @@ export function createDiffusionProvider(options: DiffusionProviderOptions): Mode
       numClasses = loaded.inputs.length > 2 ? (config.unet?.numClasses ?? undefined) : undefined;
       schedule = createSchedule({ kind: config.schedule?.kind ?? 'linear', timesteps: config.schedule?.timesteps ?? 1000 });
       model = loaded;
-      const classNames = config.classNames ?? (numClasses === 10 ? [...CIFAR10_CLASSES] : undefined);
+      const classNames = config.classNames ?? (numClasses === 10 ? [...CIFAR10_CLASS_NAMES] : undefined);
       return {
         capabilities: numClasses ? ['unconditional', 'class-conditional', 'inpaint'] : ['unconditional', 'inpaint'],
         samplers: ['ddim', 'ddpm', 'dpm-solver++'],
