@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { createLogger, initBackend, isGenlabError, type Logger, parseBackendName, ValidationError } from '@lab/core';
 import { evaluateClassifierCommand, evaluateCommand } from './commands/evaluate.js';
 import { exportCommand } from './commands/export.js';
+import { reportCommand } from './commands/report.js';
 import { sampleCommand } from './commands/sample.js';
 import { trainCommand } from './commands/train.js';
 import { progressBar } from './run/progress.js';
@@ -21,13 +22,14 @@ Commands:
             [--data-dir DIR] [--classes 0,1,…] [--limit N] [--checkpoint-every K] [--sample-every K]
             [--samples N] [--sample-steps N] [--langevin-steps N] [--objective cd|dsm] [--schedule linear|cosine]
             [--timesteps T] [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
-            [--init-from <run or exported model>]
+            [--init-from <run or exported model>] [--report-every N]
   evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
             [--test-n N] [--batch B] [--sample-steps N] [--guidance G] [--step N] [--seed S] [--data-dir DIR]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)
   export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
   sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--guidance G] [--step N] [--seed S]
+  report    --run runs/<name> [--samples N]   (writes runs/<name>/report.html: curves, evaluations, samples)
 
 Data: --data-dir or GENLAB_CIFAR10_DIR (a cifar-10-batches-bin folder); otherwise the official
 archive is downloaded once into GENLAB_CACHE (default ~/.cache/genlab).
@@ -44,7 +46,8 @@ for wasm and cpu only (unnecessary on torch, which is multi-threaded).
 annealed Langevin dynamics (no Langevin chains while training); cd (default) is contrastive divergence.
 --init-from starts a new run from trained weights (a run's latest EMA weights, or an exported
 model folder such as apps/api/models/ddpm-cifar10) with their architecture; Adam, the step count
-and the learning-rate schedule start afresh (fine-tuning, or training on across machines).`;
+and the learning-rate schedule start afresh (fine-tuning, or training on across machines).
+--report-every N rewrites the run's report.html every N steps while training (evaluate rewrites it too).`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -78,6 +81,7 @@ const OPTIONS = {
   'label-dropout': { type: 'string' },
   keep: { type: 'string' },
   workers: { type: 'string' },
+  'report-every': { type: 'string' },
   run: { type: 'string' },
   n: { type: 'string' },
   classifier: { type: 'string' },
@@ -137,6 +141,12 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
     process.stdout.write(`${USAGE}\n`);
     return command || values.help ? 0 : 2;
   }
+  if (command === 'report') {
+    // Reading files and drawing charts: no tfjs backend needed.
+    const result = await reportCommand({ run: required(values, 'run'), samples: num(values, 'samples'), logger });
+    process.stdout.write(`wrote ${result.file} (step ${result.step}, ${result.charts} charts)\n`);
+    return 0;
+  }
   const dataDir = values['data-dir'] ? { dataDir: atBase(values['data-dir']) } : {};
   const backend = await initBackend({ logger, ...(values.backend ? { force: parseBackendName(values.backend) } : {}) });
   logger.info('backend', { backend: backend.name, tfjs: backend.tfBackend, detail: backend.detail });
@@ -183,6 +193,7 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
           labelDropout: num(values, 'label-dropout', { real: true }),
           keep: num(values, 'keep'),
           workers: num(values, 'workers', { min: 0 }),
+          reportEvery: num(values, 'report-every'),
           ...(values.schedule ? { schedule: values.schedule as 'linear' } : {}),
           ...(classes ? { classes } : {}),
           ...dataDir,
@@ -257,7 +268,7 @@ export async function main(argv: string[], logger: Logger = createLogger({ prett
       return 0;
     }
     default:
-      throw new ValidationError(`unknown command '${command}' (train, evaluate, export, sample)`);
+      throw new ValidationError(`unknown command '${command}' (train, evaluate, export, sample, report)`);
   }
 }
 

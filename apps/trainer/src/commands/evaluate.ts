@@ -10,6 +10,7 @@ import { compareWithReference, formatReport, type SetMetrics } from '../evaluati
 import { loadClassifierModel, loadRunModel } from '../run/load-run.js';
 import { RunDirectory, writeAtomic } from '../run/run-dir.js';
 import { type DataOptions, loadSplit } from './data.js';
+import { refreshReport } from './report.js';
 
 export interface EvaluateCommandOptions extends DataOptions {
   run: string;
@@ -196,6 +197,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
     const file = runDir.evaluationPath(step, guidance);
     await mkdir(dirname(file), { recursive: true });
     await writeAtomic(file, `${JSON.stringify(report, null, 2)}\n`);
+    await refreshReport(runDir.path, logger);
     return { ...report, file };
   } finally {
     extractor.dispose();

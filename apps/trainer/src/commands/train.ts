@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { type Logger, parseBackendName, silentLogger, ValidationError } from '@lab/core';
 import type { CifarRecords } from '../data/cifar10-format.js';
+import { LiveReport } from '../report/live.js';
 import { readTrainerCheckpoint } from '../run/checkpoint-io.js';
 import { type InitialWeights, loadInitialWeights } from '../run/load-run.js';
 import type { ProgressReporter } from '../run/progress.js';
@@ -45,6 +46,8 @@ export interface TrainCommandOptions extends TaskOptions, DataOptions {
    * computed, not what, so a resumed run may use another count.
    */
   workers?: number;
+  /** Rewrite the run's report.html every this many steps (and at the end); a failure only warns. */
+  reportEvery?: number;
   /** A full task configuration instead of a preset (tests, custom architectures). */
   taskConfig?: Record<string, unknown>;
   /** Training records supplied directly (tests); skips loading CIFAR-10. */
@@ -344,6 +347,8 @@ async function trainWithInfo(
         batch: info.optimization.batchSize,
       });
     }
+    const live = options.reportEvery ? new LiveReport(dir.path, options.reportEvery, logger) : undefined;
+    const progress = live ? live.progress(options.progress) : options.progress;
     const result = await trainLoop({
       trainer,
       runDir: dir,
@@ -355,9 +360,10 @@ async function trainWithInfo(
       keepCheckpoints: info.keepCheckpoints,
       logger,
       ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.progress ? { progress: options.progress } : {}),
+      ...(progress ? { progress } : {}),
       ...(options.backend ? { backend: options.backend } : {}),
     });
+    await live?.finish();
     return { ...result, runDir: dir.path };
   } finally {
     trainer.dispose();
