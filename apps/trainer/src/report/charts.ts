@@ -58,7 +58,8 @@ const baseSpec = {
   config: { font: 'Helvetica, Arial, sans-serif', legend: { orient: 'bottom', title: null, labelLimit: 400 } },
 } as const;
 
-const stepAxis = { field: 'step', type: 'quantitative', title: 'step' } as const;
+// Whole steps: a single evaluation would otherwise be labelled '3,000.000000'.
+const stepAxis = { field: 'step', type: 'quantitative', title: 'step', axis: { format: ',d', tickMinStep: 1 } } as const;
 
 /**
  * A training-metric chart: one line per series (the first, raw one faint when a smoothed one
