@@ -362,6 +362,10 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     const logger = { ...silentLogger, info: (message: string) => logged.push(message) };
     await expect(evaluateCommand({ ...options, guidance: 3, logger })).rejects.toThrow(/class-conditional/);
     expect(logged).toEqual([]);
+    // Another number of sampling steps goes to its own file: the default evaluation (the manifest's) stays.
+    const longer = await evaluateCommand({ ...options, sampleSteps: 3 });
+    expect(longer).toMatchObject({ sampleSteps: 3, file: join(straight, 'evaluations', 'step-00000004-steps-3.json') });
+    expect(JSON.parse(await readFile(report.file, 'utf8')).sampleSteps).toBe(2);
     const again = await evaluateCommand(options);
     expect(again.reference.cached).toBe(true);
     expect(again.sets.test?.['FD-cls']).toBeCloseTo(report.sets.test?.['FD-cls'] as number, 6);

@@ -183,18 +183,22 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       ...(accuracy ? ['', 'test accuracy', formatAccuracy(accuracy, CIFAR10_CLASS_NAMES)] : []),
     ].join('\n');
     const step = generator?.step ?? options.step ?? (await runDir.latestCheckpoint())?.step ?? 0;
+    const defaultSteps = generator
+      ? (generator.task.defaultSampleSteps ?? (generator.task.config.sampleSteps as number | undefined))
+      : undefined;
     const report: EvaluationReport = {
       run: runDir.path,
       kind: info.kind,
       step,
-      ...(generator ? { sampleSteps: options.sampleSteps ?? (generator.task.config.sampleSteps as number), guidance } : {}),
+      ...(generator ? { sampleSteps: options.sampleSteps ?? defaultSteps, guidance } : {}),
       features: `penultimate layer 'features' of the classifier at ${classifierPath}`,
       reference: { split: 'train', count: reference.outputs.count, cached: reference.cached },
       sets,
       ...(accuracy ? { testAccuracy: accuracy.accuracy, accuracy } : {}),
       table,
     };
-    const file = runDir.evaluationPath(step, guidance);
+    const customSteps = options.sampleSteps !== undefined && options.sampleSteps !== defaultSteps ? options.sampleSteps : undefined;
+    const file = runDir.evaluationPath(step, guidance, customSteps);
     await mkdir(dirname(file), { recursive: true });
     await writeAtomic(file, `${JSON.stringify(report, null, 2)}\n`);
     await refreshReport(runDir.path, logger);

@@ -115,8 +115,13 @@ export class RunDirectory {
    * Where `evaluate` writes its report of the checkpoint at `step`: `evaluations/step-N.json`, or
    * `step-N-guidance-G.json` for samples drawn with classifier-free guidance G ≠ 1.
    */
-  evaluationPath(step: number, guidance = 1): string {
-    const suffix = guidance === 1 ? '' : `-guidance-${guidance}`;
+  /**
+   * `evaluations/step-N[-guidance-G][-steps-S].json`: `sampleSteps` only when the evaluation drew
+   * samples with other than the run's own number of steps, so that it never replaces the default
+   * one (which export copies into the manifest).
+   */
+  evaluationPath(step: number, guidance = 1, sampleSteps?: number): string {
+    const suffix = `${guidance === 1 ? '' : `-guidance-${guidance}`}${sampleSteps === undefined ? '' : `-steps-${sampleSteps}`}`;
     return join(this.path, EVALUATIONS, `${stepName(step)}${suffix}.json`);
   }
 

@@ -49,6 +49,10 @@ export class ScoreEnergyTask implements TrainingTask {
     this.config = { ...this.settings };
   }
 
+  get defaultSampleSteps(): number {
+    return this.settings.sampling.stepsPerLevel * this.settings.noise.levels;
+  }
+
   static fromConfig(config: Record<string, unknown>): ScoreEnergyTask {
     return new ScoreEnergyTask(parseScoreEnergyConfig(config));
   }

@@ -54,6 +54,8 @@ export interface TrainingTask {
   afterStep?(prepared: PreparedBatch): Promise<void>;
   /** True when samples are drawn per class (they cycle through the classes) and `guidance` applies. */
   readonly classConditional?: boolean;
+  /** The sampling steps `sample` takes without `steps` (default: the config's `sampleSteps`). */
+  readonly defaultSampleSteps?: number;
   /** `n` samples in [-1,1] for the preview grid and evaluation (none for a classifier). */
   sample?(model: tfl.LayersModel, n: number, rng: Rng, options?: SampleOptions): Promise<tf.Tensor4D>;
   saveState?(): TaskState;
