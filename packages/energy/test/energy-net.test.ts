@@ -43,6 +43,15 @@ describe('createEnergyNet', () => {
     model.dispose();
   });
 
+  it('resnet-small preset: the residual body at 16-32-64 channels, without spectral norm', () => {
+    const model = createEnergyNet({ preset: 'resnet-small', inputShape: [8, 8, 3], seed: 3 });
+    expect(model.layers.some((l) => l instanceof SpectralConv2D)).toBe(false);
+    expect(model.layers.some((l) => l.getClassName() === 'Add')).toBe(true);
+    const widths = model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => (l.getConfig() as { filters: number }).filters);
+    expect(new Set(widths)).toEqual(new Set([16, 32, 64]));
+    model.dispose();
+  });
+
   it('resnet preset: spectrally normalised residual CNN that survives save/load with its power-iteration state', async () => {
     expect(resolveEnergyNetConfig('resnet').spectralNorm).toBe(true);
     const model = createEnergyNet({ preset: 'resnet', ...tinyImage, seed: 3 });

@@ -67,7 +67,7 @@ export function createTask(kind: ModelKind, options: TaskOptions = {}): Training
         if (options.langevinSteps !== undefined)
           throw new ValidationError('--langevin-steps sets contrastive divergence negatives; a dsm run trains without Langevin chains');
         return new ScoreEnergyTask({
-          net: (options.preset ?? 'small') as 'small',
+          net: (options.preset ?? 'resnet-small') as 'resnet-small',
           ...(options.sampleSteps ? { sampleSteps: options.sampleSteps } : {}),
         });
       }

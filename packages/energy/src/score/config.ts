@@ -1,6 +1,6 @@
 import { ValidationError } from '@lab/core';
 import { geometricSigmas } from '@lab/samplers';
-import { type EnergyNetConfig, type EnergyNetOptions, resolveEnergyNetConfig } from '../energy-net/config.js';
+import { type EnergyNetConfig, type EnergyNetOptions, type EnergyNetPreset, resolveEnergyNetConfig } from '../energy-net/config.js';
 
 /** The `objective` of an energy model trained by denoising score matching (absent or `cd`: contrastive divergence). */
 export const SCORE_MATCHING_OBJECTIVE = 'dsm';
@@ -31,7 +31,7 @@ export interface ScoreEnergyConfig {
 
 export interface ScoreEnergyConfigOptions {
   /** Energy-net body: a preset or overrides; it is made conditional on the noise level. */
-  readonly net?: EnergyNetOptions | 'small' | 'resnet';
+  readonly net?: EnergyNetOptions | EnergyNetPreset;
   /** Noise levels (default σ from 1 to 0.01, 10 levels). */
   readonly noise?: Partial<NoiseLevelSettings>;
   /** Default 0.5, about CIFAR-10's pixel std in [−1, 1]. */
