@@ -11,7 +11,8 @@ import type { ApiConfig } from './config.js';
 import { type ApiMetrics, createMetrics } from './metrics.js';
 import { PoolExecutor } from './pool/pool-executor.js';
 import { startQueueMode } from './queue/queue-mode.js';
-import { DOCS_HTML, DOCS_INIT_JS, PLAYGROUND_CSS, PLAYGROUND_HTML, PLAYGROUND_JS } from './web/playground.js';
+import { DOCS_HTML, DOCS_INIT_JS, playgroundRoutes } from './web/playground.js';
+import { trainingEnergiesRoute } from './web/training-energies.js';
 
 export interface ApiApp {
   readonly app: express.Express;
@@ -31,6 +32,8 @@ export interface CreateApiAppOptions {
   readonly executor?: (registry: ModelRegistry) => JobExecutor;
   /** Worker script for the pool (tests point it at the compiled worker). */
   readonly workerFile?: string | URL;
+  /** The models folder, for `GET /v1/models/:id/training-energies` (404 without it). */
+  readonly modelsDir?: string;
 }
 
 const swaggerDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
@@ -54,7 +57,7 @@ export async function createApiApp(options: CreateApiAppOptions): Promise<ApiApp
   app.use((req, res, next) => (metrics ? metrics.http(req, res, next) : next()));
   app.use(
     helmet({
-      contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:'], 'script-src': ["'self'"] } },
+      contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:'], 'script-src': ["'self'"], 'style-src': ["'self'"] } },
     }),
   );
   if (config.corsOrigins?.length) {
@@ -141,18 +144,11 @@ export async function createApiApp(options: CreateApiAppOptions): Promise<ApiApp
     res.type('application/javascript').send(DOCS_INIT_JS);
   });
   app.use('/docs/assets', express.static(swaggerDir, { index: false, maxAge: '1h' }));
-  app.get('/', (_req, res) => {
-    res.type('html').send(PLAYGROUND_HTML);
-  });
-  app.get('/playground.js', (_req, res) => {
-    res.type('application/javascript').send(PLAYGROUND_JS);
-  });
+  playgroundRoutes(app);
   app.get('/favicon.ico', (_req, res) => {
     res.status(204).end();
   });
-  app.get('/playground.css', (_req, res) => {
-    res.type('text/css').send(PLAYGROUND_CSS);
-  });
+  trainingEnergiesRoute(app, registry, options.modelsDir);
   app.use(genlab.router);
   useProblemHandlers(app, logger);
 

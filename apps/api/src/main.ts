@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     auth: Boolean(config.token),
     queue: config.queue ? redactUrl(config.queue.url) : 'embedded',
   });
-  const api = await createApiApp({ config, plugins: defaultPlugins(config.modelsDir), logger });
+  const api = await createApiApp({ config, plugins: defaultPlugins(config.modelsDir), logger, modelsDir: config.modelsDir });
   const running = await listen(api, config.port, config.host, logger);
   logger.info('listening', { url: `http://localhost:${running.port}`, models: api.registry.list().map((m) => `${m.id}:${m.status}`) });
   let signals = 0;

@@ -18,7 +18,7 @@ export const DEFAULT_TEST_CONFIG = { poolSize: 0, queueSize: 8, timeoutMs: 30_00
 export async function startServer(
   plugins: GenlabPlugin[],
   config: Partial<typeof DEFAULT_TEST_CONFIG & { token: string; corsOrigins: string[]; queue: QueueSettings }> = {},
-  extra: { executor?: (registry: ModelRegistry) => JobExecutor; workerFile?: string } = {},
+  extra: { executor?: (registry: ModelRegistry) => JobExecutor; workerFile?: string; modelsDir?: string } = {},
 ): Promise<TestServer> {
   const api = await createApiApp({ config: { ...DEFAULT_TEST_CONFIG, ...config }, plugins, ...extra });
   const running = await listen(api, 0, '127.0.0.1');

@@ -124,7 +124,16 @@ describe('every route, happy path (fake models, in-process)', () => {
     const spec = (await (await fetch(`${s.base}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(['/v1/models/{id}/samples', '/v1/classify', '/generate/ebm']));
     expect(await (await fetch(`${s.base}/`)).text()).toContain('genlab playground');
-    expect((await fetch(`${s.base}/playground.js`)).headers.get('content-type')).toContain('javascript');
+    for (const [path, type] of [
+      ['/playground/main.js', 'javascript'],
+      ['/playground/mask.js', 'javascript'],
+      ['/playground/playground.css', 'text/css'],
+      ['/cifar10/index.json', 'json'],
+      ['/cifar10/cat.png', 'image/png'],
+    ]) {
+      expect((await fetch(`${s.base}${path}`)).headers.get('content-type'), path).toContain(type);
+    }
+    expect((await fetch(`${s.base}/playground/../package.json`)).status).toBe(404);
   });
 });
 
