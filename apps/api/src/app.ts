@@ -101,12 +101,15 @@ export async function createApiApp(options: CreateApiAppOptions): Promise<ApiApp
   const registry = genlab.registry;
   await genlab.loaded;
   const queueMode =
-    config.queue && !options.executor ? startQueueMode(registry, config, config.queue, options.workerFile, logger) : undefined;
+    config.queue && !options.executor
+      ? startQueueMode(registry, options.plugins, config, config.queue, options.workerFile, logger)
+      : undefined;
   executor =
     options.executor?.(registry) ??
     queueMode?.executor ??
     (config.poolSize > 0
       ? new PoolExecutor(registry, {
+          plugins: options.plugins,
           size: config.poolSize,
           maxQueue: config.queueSize,
           ...(config.backend ? { backend: config.backend } : {}),

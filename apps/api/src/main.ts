@@ -6,7 +6,6 @@
  * GENLAB_SHUTDOWN_GRACE_MS, GENLAB_BACKEND, GENLAB_LOG_LEVEL, and for the shared queue
  * GENLAB_QUEUE_URL and GENLAB_QUEUE_* (docs/deploy.md).
  */
-import 'reflect-metadata';
 import { createLogger, initBackend } from '@lab/core';
 import { createApiApp } from './app.js';
 import { loadConfig } from './config.js';

@@ -4,13 +4,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ModelRegistry } from '@lab/api-plugin';
 import { encodePng } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultPlugins } from '../src/plugins.js';
-import { torchThreadsPerWorker } from '../src/pool/pool-executor.js';
+import { PoolExecutor, torchThreadsPerWorker } from '../src/pool/pool-executor.js';
 import { fakePlugin } from './fixtures/fake-provider.mjs';
+import { percentilePlugin, threadScorePlugin } from './fixtures/service-plugins.mjs';
 import { TEST_SIZE, writeTinyModels } from './fixtures/tiny-models.js';
 import { compiledWorker, startServer, type TestServer } from './helpers.js';
 
@@ -235,3 +237,32 @@ async function burstFromChild(url: string, n: number, body: (i: number) => unkno
   if (code !== 0) throw new Error(`burst process exited with ${code}`);
   return JSON.parse(out) as BurstResult[];
 }
+
+describe.skipIf(!worker)('plugins in worker threads', () => {
+  it("runs every plugin's register in the worker: a model and a service that exist only there serve the job", async () => {
+    const png = Buffer.from(encodePng(new Uint8Array(8 * 8 * 3).fill(9), 8, 8, 3)).toString('base64');
+    // Dependency order is the plugins' own, not the list's.
+    const served = await startServer(
+      [threadScorePlugin(), percentilePlugin(37)],
+      { poolSize: 1, queueSize: 2 },
+      { workerFile: worker as string },
+    );
+    try {
+      const res = await served.post('/v1/models/where/score', { image: png });
+      expect(res.status).toBe(200);
+      const score = (await res.json()) as { energy: number; percentile: number };
+      expect(score.energy).toBeGreaterThan(0); // the worker's threadId: the main thread's is 0
+      expect(score.percentile).toBe(37); // the service the dependency provided in that worker
+    } finally {
+      await served.stop();
+    }
+  });
+
+  it('refuses, before any thread starts, a plugin that has no source to rebuild it from', async () => {
+    const inline = { name: 'inline', version: '1.0.0', register: () => undefined };
+    await expect(
+      startServer([inline, fakePlugin([{ id: 'x' }])], { poolSize: 1, queueSize: 1 }, { workerFile: worker as string }),
+    ).rejects.toThrow('Plugin "inline" has no source, so worker threads cannot run its register');
+    expect(() => new PoolExecutor(new ModelRegistry(), { plugins: [inline], size: 1, maxQueue: 1 })).toThrow(/"inline" has no source/);
+  });
+});

@@ -1,7 +1,9 @@
 export { AdmissionQueue, type AdmissionStats } from './admission.js';
 export { InProcessExecutor, type JobExecutor, QueuedExecutor } from './executor.js';
+export { API_PLUGIN_VERSION } from './host-version.js';
 export { type Job, type JobOutput, type JobProgress, type JobResult, type RawImage, type RunOptions, runJob } from './job.js';
-export type { GenlabPlugin, PluginContext, RouteRegistrar } from './plugin.js';
+export type { GenlabPlugin, PluginContext, PluginSource, RouteRegistrar } from './plugin.js';
+export { pluginSources, type RegisterPluginSourcesOptions, registerPluginSources } from './plugin-source.js';
 export type {
   Capability,
   InpaintParams,
@@ -11,14 +13,13 @@ export type {
   ModelProvider,
   ProgressInfo,
   ProviderFactory,
-  ProviderSpec,
   SampleParams,
   SamplerName,
   ScoreResult,
 } from './provider.js';
 export { type ProviderPluginDefinition, providerPlugin } from './provider-plugin.js';
 export { type PluginErrorReason, PluginRegistrationError, type RegisterPluginsOptions, registerPlugins } from './register.js';
-export { MODEL_REGISTRY, type ModelDescriptor, ModelRegistry, type ModelStatus } from './registry.js';
+export { type ModelDescriptor, ModelRegistry, type ModelStatus } from './registry.js';
 export {
   type ClassifyRequest,
   ClassifyRequestSchema,
@@ -36,3 +37,4 @@ export {
   ScoreRequestSchema,
   ScoreResponseSchema,
 } from './schemas.js';
+export { type ServiceKey, Services, serviceKey } from './services.js';

@@ -1,4 +1,6 @@
-import type { DependencyContainer, Logger } from '@lab/core';
+import type { Logger } from '@lab/core';
+import type { ModelRegistry } from './registry.js';
+import type { Services } from './services.js';
 
 /**
  * The slice of an express `Router` a plugin may use, typed structurally so this entry point
@@ -10,11 +12,13 @@ export interface RouteRegistrar {
   use(...handlers: never[]): unknown;
 }
 
-/** What a plugin receives when it registers. */
+/** What a plugin receives when it registers (once per host thread: the server's and each worker's). */
 export interface PluginContext<C = unknown> {
-  /** The application's tsyringe child container, shared by all plugins (dependencies register into it first). */
-  readonly container: DependencyContainer;
-  /** A router scoped to this plugin's own routes (model routes come from capabilities instead). */
+  /** This thread's model registry: `add` a provider per model served. */
+  readonly registry: ModelRegistry;
+  /** Values shared with dependent plugins (a dependency registers first, so its services exist). */
+  readonly services: Services;
+  /** A router for this plugin's own routes; in worker threads and queue workers it ignores them (no HTTP there). */
   readonly routes: RouteRegistrar;
   /** This plugin's section of the host configuration (`config[plugin.name]`), if any. */
   readonly config: C | undefined;
@@ -23,12 +27,28 @@ export interface PluginContext<C = unknown> {
 }
 
 /**
+ * How another thread or process builds the same plugin: `(await import(module))[exportName](...args)`.
+ * `args` must be structured-cloneable (they are posted to worker threads).
+ */
+export interface PluginSource {
+  readonly module: string;
+  readonly exportName: string;
+  readonly args: readonly unknown[];
+}
+
+/**
  * A genlab plugin: a plain value, like a fastify plugin wrapped by fastify-plugin.
- * `dependencies` names other plugins that must register first.
+ * `register` runs wherever providers are built: the server's thread and every worker thread or
+ * queue worker process, each with its own registry and services.
  */
 export interface GenlabPlugin<C = unknown> {
   readonly name: string;
   readonly version: string;
+  /** The `@lab/api-plugin` versions this plugin works with, a semver range (`'^0.2.0'`); checked before anything registers. */
+  readonly host?: string;
+  /** Other plugins (by name) that must register first. */
   readonly dependencies?: readonly string[];
+  /** How worker threads rebuild this plugin; a host with a worker pool refuses a plugin without one. */
+  readonly source?: PluginSource;
   register(ctx: PluginContext<C>): void | Promise<void>;
 }

@@ -85,15 +85,5 @@ export interface ModelProvider {
   dispose(): void;
 }
 
-/**
- * How a worker thread rebuilds the same provider: `import(module)[exportName](options)`.
- * Options must be structured-cloneable.
- */
-export interface ProviderSpec {
-  readonly module: string;
-  readonly exportName: string;
-  readonly options: unknown;
-}
-
-/** A function that builds a provider from its options (what `ProviderSpec.exportName` names). */
+/** A function that builds a provider from its options (what `ProviderPluginDefinition.exportName` names). */
 export type ProviderFactory<O = unknown> = (options: O) => ModelProvider;

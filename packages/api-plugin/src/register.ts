@@ -1,9 +1,15 @@
-import { type DependencyContainer, GenlabError, type Logger, silentLogger } from '@lab/core';
+import { GenlabError, type Logger, silentLogger } from '@lab/core';
+import { API_PLUGIN_VERSION, hostSatisfies, isValidHostRange } from './host-version.js';
 import type { GenlabPlugin, RouteRegistrar } from './plugin.js';
+import type { ModelRegistry } from './registry.js';
+import { Services } from './services.js';
 
-export type PluginErrorReason = 'duplicate' | 'missing' | 'cycle' | 'invalid' | 'register';
+export type PluginErrorReason = 'duplicate' | 'missing' | 'cycle' | 'invalid' | 'host' | 'register';
 
-/** Registration stopped before serving: a duplicate name, a missing dependency, a cycle, or a failing `register`. */
+/**
+ * Registration stopped before serving: a duplicate name, a missing dependency, a cycle, a host
+ * version outside the plugin's `host` range, or a failing `register`.
+ */
 export class PluginRegistrationError extends GenlabError {
   readonly reason: PluginErrorReason;
   readonly plugin: string;
@@ -21,9 +27,10 @@ export class PluginRegistrationError extends GenlabError {
 
 /**
  * Orders plugins so each comes after its dependencies (stable: input order breaks ties).
- * Throws PluginRegistrationError naming the duplicate, the missing dependency, or the cycle.
+ * Throws PluginRegistrationError naming the duplicate, the missing dependency, the cycle, or the
+ * plugin whose `host` range this `@lab/api-plugin` does not satisfy.
  */
-export function orderPlugins<P extends Pick<GenlabPlugin, 'name' | 'dependencies'>>(plugins: readonly P[]): P[] {
+export function orderPlugins<P extends Pick<GenlabPlugin, 'name' | 'dependencies' | 'host'>>(plugins: readonly P[]): P[] {
   const byName = new Map<string, P>();
   for (const plugin of plugins) {
     if (typeof plugin.name !== 'string' || plugin.name.length === 0) {
@@ -33,6 +40,7 @@ export function orderPlugins<P extends Pick<GenlabPlugin, 'name' | 'dependencies
       throw new PluginRegistrationError('duplicate', plugin.name, `Plugin "${plugin.name}" is registered twice`);
     }
     byName.set(plugin.name, plugin);
+    checkHost(plugin);
   }
   for (const plugin of plugins) {
     for (const dep of plugin.dependencies ?? []) {
@@ -63,8 +71,27 @@ export function orderPlugins<P extends Pick<GenlabPlugin, 'name' | 'dependencies
   return ordered;
 }
 
+/** Throws unless the plugin's `host` range (if any) is valid and admits this `@lab/api-plugin`. */
+function checkHost(plugin: Pick<GenlabPlugin, 'name' | 'host'>): void {
+  if (plugin.host === undefined) return;
+  if (typeof plugin.host !== 'string' || !isValidHostRange(plugin.host)) {
+    throw new PluginRegistrationError('invalid', plugin.name, `Plugin "${plugin.name}" has an invalid host range "${String(plugin.host)}"`);
+  }
+  if (!hostSatisfies(plugin.host)) {
+    throw new PluginRegistrationError(
+      'host',
+      plugin.name,
+      `Plugin "${plugin.name}" needs @lab/api-plugin ${plugin.host}, but the host is @lab/api-plugin ${API_PLUGIN_VERSION}`,
+      { details: { range: plugin.host, hostVersion: API_PLUGIN_VERSION } },
+    );
+  }
+}
+
 export interface RegisterPluginsOptions {
-  container: DependencyContainer;
+  /** The registry this thread serves from: plugins `add` their providers to it. */
+  registry: ModelRegistry;
+  /** Values plugins share (default: a fresh, empty set). */
+  services?: Services;
   /** Gives each plugin its own router; defaults to one that rejects route registration. */
   routesFor?: (plugin: GenlabPlugin) => RouteRegistrar;
   /** Per-plugin configuration, keyed by plugin name. */
@@ -73,17 +100,20 @@ export interface RegisterPluginsOptions {
 }
 
 /**
- * Validates the whole set first (fail fast, nothing registered on error), then calls each
- * plugin's `register` in dependency order. Returns the names in the order registered.
+ * Validates the whole set first (names, dependencies, cycles, host ranges: fail fast, nothing
+ * registered on error), then calls each plugin's `register` in dependency order. Returns the
+ * names in the order registered.
  */
 export async function registerPlugins(plugins: readonly GenlabPlugin[], options: RegisterPluginsOptions): Promise<string[]> {
   const ordered = orderPlugins(plugins);
   const logger = options.logger ?? silentLogger;
+  const services = options.services ?? new Services();
   for (const plugin of ordered) {
     const routes = options.routesFor?.(plugin) ?? noRoutes(plugin.name);
     try {
       await plugin.register({
-        container: options.container,
+        registry: options.registry,
+        services,
         routes,
         config: options.config?.[plugin.name],
         logger: logger.child?.({ plugin: plugin.name }) ?? logger,

@@ -1,5 +1,5 @@
-import { createToken, NotFoundError, UnavailableError, ValidationError } from '@lab/core';
-import type { Capability, ModelInfo, ModelKind, ModelProvider, ProviderSpec } from './provider.js';
+import { NotFoundError, UnavailableError, ValidationError } from '@lab/core';
+import type { Capability, ModelInfo, ModelKind, ModelProvider } from './provider.js';
 
 export type ModelStatus = 'loading' | 'ready' | 'unavailable';
 
@@ -17,7 +17,6 @@ export interface ModelDescriptor {
 
 interface Entry {
   provider: ModelProvider;
-  spec: ProviderSpec | undefined;
   status: ModelStatus;
   reason?: string;
   info?: ModelInfo;
@@ -38,11 +37,11 @@ export function isValidModelId(id: string): boolean {
 export class ModelRegistry {
   private readonly entries = new Map<string, Entry>();
 
-  /** Adds a provider in the `loading` state. `spec` lets worker threads rebuild it. */
-  add(provider: ModelProvider, options: { spec?: ProviderSpec } = {}): void {
+  /** Adds a provider in the `loading` state. */
+  add(provider: ModelProvider): void {
     if (!isValidModelId(provider.id)) throw new ValidationError(`Invalid model id "${provider.id}"`);
     if (this.entries.has(provider.id)) throw new ValidationError(`Model "${provider.id}" is registered twice`);
-    this.entries.set(provider.id, { provider, spec: options.spec, status: 'loading' });
+    this.entries.set(provider.id, { provider, status: 'loading' });
   }
 
   /** Loads one model; never throws: a failure marks it unavailable. */
@@ -106,10 +105,6 @@ export class ModelRegistry {
     return this.ids().map((id) => this.describe(id));
   }
 
-  spec(id: string): ProviderSpec | undefined {
-    return this.entries.get(id)?.spec;
-  }
-
   /**
    * The ready provider for `id`, checked for `capability`.
    * Throws NotFoundError (unknown id), UnavailableError (not ready) or ValidationError (capability missing).
@@ -144,6 +139,3 @@ export class ModelRegistry {
     this.entries.clear();
   }
 }
-
-/** The DI token under which the host registers its ModelRegistry. */
-export const MODEL_REGISTRY = createToken<ModelRegistry>('ModelRegistry');

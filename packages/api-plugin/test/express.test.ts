@@ -16,7 +16,7 @@ const fakePlugin = (id: string, extra: Parameters<typeof fakeProvider>[0] = { id
   name: `fake-${id}`,
   version: '1.0.0',
   register: (ctx) => {
-    ctx.container.resolve<import('../src/index.js').ModelRegistry>(Symbol.for('genlab.ModelRegistry')).add(fakeProvider({ ...extra, id }));
+    ctx.registry.add(fakeProvider({ ...extra, id }));
   },
 });
 

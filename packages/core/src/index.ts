@@ -21,7 +21,6 @@ export type { CheckpointWriter } from './checkpoints/fs-writer.js';
 export { type LoadedModelCheckpoint, loadModelCheckpoint } from './checkpoints/load-model.js';
 export { type GenlabManifest, MANIFEST_FILE, type ModelKind } from './checkpoints/manifest.js';
 export { fileSystemModelHandler, type ModelIOOptions } from './checkpoints/model-io.js';
-export { createGenlabContainer, type GenlabContainerOptions } from './container.js';
 export {
   CancelledError,
   CheckpointError,
@@ -44,4 +43,3 @@ export { CIFAR10_CLASS_NAMES, FEATURES_LAYER } from './model-conventions.js';
 export { ADAM_UPDATE_KERNEL, type AdamUpdateAttrs, adam, FusedAdamOptimizer } from './optim/adam.js';
 export { Rng, type RngState } from './rng.js';
 export { readRows } from './tensor-rows.js';
-export { createChildContainer, createToken, type DependencyContainer, type InjectionToken, TOKENS } from './tokens.js';

@@ -1,11 +1,21 @@
 import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
-import { type Job, type JobResult, type ModelRegistry, QueuedExecutor, type RunOptions } from '@lab/api-plugin';
+import {
+  type GenlabPlugin,
+  type Job,
+  type JobResult,
+  type ModelRegistry,
+  pluginSources,
+  QueuedExecutor,
+  type RunOptions,
+} from '@lab/api-plugin';
 import { CancelledError } from '@lab/core';
 import { Piscina } from 'piscina';
 import { deserializeError, type ProgressMessage, type WorkerData, type WorkerReply } from './protocol.js';
 
 export interface PoolExecutorOptions {
+  /** The plugins the registry was filled by: each worker rebuilds them from their `source` and runs their `register`. */
+  readonly plugins: readonly GenlabPlugin[];
   /** Worker threads (each holds its own copy of the models). */
   readonly size: number;
   /** Jobs that may wait when every worker is busy; more → OverloadedError (429). */
@@ -26,12 +36,10 @@ export class PoolExecutor extends QueuedExecutor {
 
   constructor(registry: ModelRegistry, options: PoolExecutorOptions) {
     super(options.size, options.maxQueue);
-    const models = registry.ids().flatMap((id) => {
-      const spec = registry.spec(id);
-      return spec && registry.describe(id).status !== 'unavailable' ? [{ id, spec }] : [];
-    });
     const data: WorkerData = {
-      models,
+      // Throws before any thread starts when a plugin has no source.
+      plugins: pluginSources(options.plugins),
+      models: registry.ids().filter((id) => registry.describe(id).status !== 'unavailable'),
       ...(options.backend ? { backend: options.backend } : {}),
       // LibTorch would give every worker all the cores; the workers divide them instead.
       torchThreads: torchThreadsPerWorker(options.size),

@@ -1,4 +1,4 @@
-import type { Job, JobProgress, JobResult, ProviderSpec } from '@lab/api-plugin';
+import type { Job, JobProgress, JobResult, PluginSource } from '@lab/api-plugin';
 import {
   CancelledError,
   GenlabError,
@@ -9,9 +9,12 @@ import {
   ValidationError,
 } from '@lab/core';
 
-/** What each worker receives once: the models to build and the backend to use. */
+/** What each worker receives once: the plugins to register, the models to load and the backend to use. */
 export interface WorkerData {
-  readonly models: ReadonlyArray<{ readonly id: string; readonly spec: ProviderSpec }>;
+  /** The server's plugins, in its order, as sources the worker rebuilds them from. */
+  readonly plugins: readonly PluginSource[];
+  /** The ids of the models that loaded on the main thread. */
+  readonly models: readonly string[];
   readonly backend?: string;
   /** LibTorch intra-op threads for each worker (its share of the cores), unless GENLAB_TORCH_THREADS is set. */
   readonly torchThreads?: number;

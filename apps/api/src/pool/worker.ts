@@ -1,10 +1,11 @@
 /**
- * A sampling worker thread (piscina). It builds its own providers from the specs in
- * `workerData`, initialises a tfjs backend, and runs one job at a time off the main thread.
+ * A sampling worker thread (piscina). It initialises a tfjs backend, rebuilds the server's plugins
+ * from their sources in `workerData` and runs their `register` (so whatever a plugin registers
+ * exists here too), loads the models the server loaded, and runs one job at a time off the main thread.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { workerData } from 'node:worker_threads';
-import { ModelRegistry, type ProviderFactory, runJob } from '@lab/api-plugin';
+import { ModelRegistry, registerPluginSources, runJob } from '@lab/api-plugin';
 import { CancelledError, initBackend, parseBackendName, silentLogger } from '@lab/core';
 import { serializeError, type WorkerData, type WorkerReply, type WorkerTask } from './protocol.js';
 
@@ -13,17 +14,15 @@ async function setup(data: WorkerData): Promise<ModelRegistry> {
   if (data.torchThreads !== undefined && !process.env.GENLAB_TORCH_THREADS) process.env.GENLAB_TORCH_THREADS = String(data.torchThreads);
   await initBackend({ ...(data.backend ? { force: parseBackendName(data.backend) } : {}), logger: silentLogger });
   const registry = new ModelRegistry();
-  for (const { spec } of data.models) {
-    const mod = (await import(spec.module)) as Record<string, unknown>;
-    const factory = mod[spec.exportName] as ProviderFactory | undefined;
-    if (typeof factory !== 'function') throw new Error(`${spec.module} has no export ${spec.exportName}`);
-    registry.add(factory(spec.options), { spec });
-  }
-  await registry.loadAll();
+  await registerPluginSources(data.plugins, { registry });
+  // Only what loaded on the main thread: jobs never reach the others.
+  await Promise.all(data.models.map((id) => registry.load(id)));
   return registry;
 }
 
 const ready = setup(workerData as WorkerData);
+// A failed setup is reported by every job (below), not as an unhandled rejection that kills the thread.
+ready.catch(() => undefined);
 
 export default async function run(task: WorkerTask): Promise<WorkerReply> {
   const port = task.port as MessagePort;

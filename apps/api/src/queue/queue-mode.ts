@@ -1,4 +1,4 @@
-import type { ModelRegistry } from '@lab/api-plugin';
+import type { GenlabPlugin, ModelRegistry } from '@lab/api-plugin';
 import type { Logger } from '@lab/core';
 import { Gauge, type Registry } from 'prom-client';
 import type { ApiConfig } from '../config.js';
@@ -21,6 +21,7 @@ export interface QueueMode {
  */
 export function startQueueMode(
   registry: ModelRegistry,
+  plugins: readonly GenlabPlugin[],
   config: Pick<ApiConfig, 'poolSize' | 'queueSize'> & Partial<Pick<ApiConfig, 'backend'>>,
   settings: QueueSettings,
   workerFile: string | URL | undefined,
@@ -30,6 +31,7 @@ export function startQueueMode(
   let local: { worker: QueueWorker; pool: PoolExecutor } | undefined;
   if (config.poolSize > 0) {
     const pool = new PoolExecutor(registry, {
+      plugins,
       size: config.poolSize,
       maxQueue: config.poolSize,
       ...(config.backend ? { backend: config.backend } : {}),

@@ -5,9 +5,8 @@
  * jobs on this thread) and takes jobs only from the queues of the models it loaded. Other
  * settings: GENLAB_BACKEND, GENLAB_QUEUE_* (see docs/deploy.md), GENLAB_LOG_LEVEL.
  */
-import 'reflect-metadata';
-import { InProcessExecutor, type JobExecutor, MODEL_REGISTRY, ModelRegistry, registerPlugins } from '@lab/api-plugin';
-import { createChildContainer, createLogger, initBackend, parseBackendName } from '@lab/core';
+import { InProcessExecutor, type JobExecutor, ModelRegistry, registerPlugins } from '@lab/api-plugin';
+import { createLogger, initBackend, parseBackendName } from '@lab/core';
 import { loadConfig } from '../config.js';
 import { defaultPlugins } from '../plugins.js';
 import { PoolExecutor } from '../pool/pool-executor.js';
@@ -20,13 +19,13 @@ async function main(): Promise<void> {
   if (!config.queue) throw new Error('GENLAB_QUEUE_URL is not set: a worker needs the queue (redis://host:port)');
   const backend = await initBackend({ logger, ...(config.backend ? { force: parseBackendName(config.backend) } : {}) });
   const registry = new ModelRegistry();
-  const container = createChildContainer();
-  container.registerInstance(MODEL_REGISTRY, registry);
-  await registerPlugins(defaultPlugins(config.modelsDir), { container, logger });
+  const plugins = defaultPlugins(config.modelsDir);
+  await registerPlugins(plugins, { registry, logger });
   await registry.loadAll();
   const executor: JobExecutor =
     config.poolSize > 0
       ? new PoolExecutor(registry, {
+          plugins,
           size: config.poolSize,
           maxQueue: config.poolSize,
           ...(config.backend ? { backend: config.backend } : {}),

@@ -1,9 +1,10 @@
-import { createChildContainer, type DependencyContainer, isGenlabError, type Logger, silentLogger } from '@lab/core';
+import { isGenlabError, type Logger, silentLogger } from '@lab/core';
 import express, { type Router } from 'express';
 import { InProcessExecutor, type JobExecutor } from '../executor.js';
 import type { GenlabPlugin } from '../plugin.js';
 import { registerPlugins } from '../register.js';
-import { MODEL_REGISTRY, ModelRegistry } from '../registry.js';
+import { ModelRegistry } from '../registry.js';
+import { Services } from '../services.js';
 import { notFoundHandler, problemHandler } from './problem.js';
 import { createModelRoutes, type ModelRoutesOptions } from './routes.js';
 
@@ -13,8 +14,7 @@ export type { JobEvent } from './routes.js';
 
 export interface GenlabRouterOptions extends Omit<ModelRoutesOptions, 'registry' | 'executor'> {
   readonly plugins: readonly GenlabPlugin[];
-  /** Parent for the app's child container (default: tsyringe's global container). */
-  readonly container?: DependencyContainer;
+  /** Per-plugin configuration, keyed by plugin name (workers get the same; keep it structured-cloneable). */
   readonly config?: Record<string, unknown>;
   readonly logger?: Logger;
   /** Builds the executor once plugins registered (default: an in-process executor). */
@@ -27,7 +27,8 @@ export interface GenlabRouter {
   readonly router: Router;
   readonly registry: ModelRegistry;
   readonly executor: JobExecutor;
-  readonly container: DependencyContainer;
+  /** The values the plugins shared while registering on this thread. */
+  readonly services: Services;
   /** Resolves when every model has loaded or been marked unavailable. */
   readonly loaded: Promise<void>;
   /** Drains running jobs, closes the executor, frees the models. */
@@ -45,13 +46,13 @@ export interface GenlabRouter {
  */
 export async function createGenlabRouter(options: GenlabRouterOptions): Promise<GenlabRouter> {
   const logger = options.logger ?? silentLogger;
-  const container = createChildContainer(options.container);
   const registry = new ModelRegistry();
-  container.registerInstance(MODEL_REGISTRY, registry);
+  const services = new Services();
   const router = express.Router();
   router.use(express.json({ limit: options.bodyLimit ?? '1mb' }));
   await registerPlugins(options.plugins, {
-    container,
+    registry,
+    services,
     logger,
     ...(options.config ? { config: options.config } : {}),
     routesFor: () => {
@@ -72,7 +73,7 @@ export async function createGenlabRouter(options: GenlabRouterOptions): Promise<
     router,
     registry,
     executor,
-    container,
+    services,
     loaded,
     async close() {
       await executor.close();

@@ -9,6 +9,7 @@ export function classifierPlugin(
     {
       name: '@lab/classifier',
       version: '0.1.0',
+      host: '^0.1.0 || ^0.2.0',
       module: '@lab/classifier/plugin',
       exportName: 'createClassifierProvider',
       factory: createClassifierProvider,
