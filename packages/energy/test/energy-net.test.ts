@@ -2,7 +2,7 @@ import { FEATURES_LAYER, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createEnergyNet, energyFunction, inferEnergyMode, resolveEnergyNetConfig, SpectralConv2D } from '../src/index.js';
+import { createEnergyNet, energyFunction, inferEnergyMode, resolveEnergyNetConfig, Silu, SpectralConv2D } from '../src/index.js';
 import { maxAbsDiff, useCpuBackend } from './helpers.js';
 
 beforeAll(useCpuBackend);
@@ -32,15 +32,42 @@ describe('createEnergyNet', () => {
     const model = createEnergyNet('small');
     const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D');
     expect(convs.map((l) => (l.getConfig() as { filters: number }).filters)).toEqual([16, 32, 64, 64]);
-    expect(
-      model.layers.some((l) => l.getClassName() === 'Activation' && (l.getConfig() as { activation: string }).activation === 'swish'),
-    ).toBe(true);
+    expect(model.layers.filter((l) => l instanceof Silu)).toHaveLength(5);
     const x = tf.randomUniform([3, 32, 32, 3], -1, 1, 'float32', 1);
     const e = energyFunction(model)(x);
     expect(e.shape).toEqual([3]);
     expect((await read(e)).every(Number.isFinite)).toBe(true);
     x.dispose();
     model.dispose();
+  });
+
+  it("SiLU layers save and load, and models saved with tfjs-layers' 'swish' activation (before the Silu layer) still load and agree", async () => {
+    const model = createEnergyNet({ preset: 'small', ...tinyImage, seed: 5 });
+    const x = tf.randomUniform([2, 8, 8, 3], -1, 1, 'float32', 2);
+    const expected = await read(energyFunction(model)(x));
+    const loaded = await roundTrip(model);
+    expect(loaded.layers.filter((l) => l instanceof Silu).length).toBeGreaterThan(0);
+    expect(maxAbsDiff(await read(energyFunction(loaded)(x)), expected)).toBe(0);
+    // The same weights in the topology an older genlab wrote: Activation layers with 'swish'.
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await model.save(
+      tf.io.withSaveHandler(async (a) => {
+        artifacts = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    const topology = JSON.stringify((artifacts as tf.io.ModelArtifacts).modelTopology).replace(
+      /"class_name":"Silu","config":\{"name":"([^"]+)","trainable":true/g,
+      '"class_name":"Activation","config":{"name":"$1","trainable":true,"activation":"swish"',
+    );
+    expect(topology).not.toContain('"Silu"');
+    const old = await tfl.loadLayersModel(
+      tf.io.fromMemory({ ...(artifacts as tf.io.ModelArtifacts), modelTopology: JSON.parse(topology) }),
+    );
+    expect(old.layers.some((l) => l.getClassName() === 'Activation')).toBe(true);
+    expect(maxAbsDiff(await read(energyFunction(old)(x)), expected)).toBeLessThan(1e-6);
+    tf.dispose(x);
+    for (const m of [model, loaded, old]) m.dispose();
   });
 
   it('resnet-small preset: the residual body at 16-32-64 channels, without spectral norm', () => {

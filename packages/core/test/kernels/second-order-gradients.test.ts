@@ -3,7 +3,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { SILU_GRAD_KERNEL, SILU_KERNEL } from '../../src/backend/fused-kernels.js';
 import { registerSecondOrderGradients } from '../../src/backend/kernels/second-order-gradients.js';
+import { silu } from '../../src/backend/silu.js';
 import { relativeL2Error, seededValues } from '../helpers/numeric.js';
 
 type Activation = (h: tf.Tensor) => tf.Tensor;
@@ -86,7 +88,7 @@ describe('second-order gradients (∂/∂w of a loss on ∂E/∂x)', () => {
 
   it('match central differences for every activation once registered, with no tensor left behind', () => {
     expect(() => autogradOfScoreLoss(pooledSilu)).toThrow(/AvgPoolGrad/);
-    expect(registerSecondOrderGradients()).toEqual(['Exp', 'Sigmoid', 'Tanh', 'AvgPoolGrad']);
+    expect(registerSecondOrderGradients()).toEqual(['Exp', 'Sigmoid', 'Tanh', 'AvgPoolGrad', 'GenlabSilu', 'GenlabSiluGrad']);
     const pooledError = relativeL2Error(autogradOfScoreLoss(pooledSilu), finiteDifferences(pooledSilu));
     expect(pooledError, `average pooling: relative error ${pooledError}`).toBeLessThan(2e-4);
     for (const [name, f] of Object.entries(ACTIVATIONS)) {
@@ -110,6 +112,57 @@ describe('second-order gradients (∂/∂w of a loss on ∂E/∂x)', () => {
         return (at(v + eps) - at(v - eps)) / (2 * eps);
       });
       expect(relativeL2Error(autograd, fd)).toBeLessThan(1e-3);
+    }
+  });
+});
+
+describe('SiLU through fused kernels (as LibTorch registers them)', () => {
+  const calls = { [SILU_KERNEL]: 0, [SILU_GRAD_KERNEL]: 0 };
+
+  /** GenlabSilu and GenlabSiluGrad for the cpu backend in plain JS, counting their calls. */
+  function registerFusedSiluOnCpu(): void {
+    type CpuBackend = {
+      readSync(id: object): Float32Array;
+      makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo;
+    };
+    const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+    const elementwise =
+      (kernelName: keyof typeof calls, f: (...values: number[]) => number, inputNames: string[]): tf.KernelFunc =>
+      ({ inputs, backend }) => {
+        calls[kernelName] += 1;
+        const cpu = backend as unknown as CpuBackend;
+        const infos = inputNames.map((name) => inputs[name] as tf.TensorInfo);
+        const arrays = infos.map((t) => cpu.readSync(t.dataId));
+        const out = (arrays[0] as Float32Array).map((_, i) => f(...arrays.map((a) => a[i] as number)));
+        return cpu.makeTensorInfo((infos[0] as tf.TensorInfo).shape, 'float32', out);
+      };
+    tf.registerKernel({ kernelName: SILU_KERNEL, backendName: 'cpu', kernelFunc: elementwise(SILU_KERNEL, (v) => v * sigmoid(v), ['x']) });
+    tf.registerKernel({
+      kernelName: SILU_GRAD_KERNEL,
+      backendName: 'cpu',
+      kernelFunc: elementwise(SILU_GRAD_KERNEL, (dy, v) => dy * sigmoid(v) * (1 + v * (1 - sigmoid(v))), ['dy', 'x']),
+    });
+  }
+
+  it('silu runs the fused kernels where the backend has them, exact to second order (central differences)', () => {
+    registerSecondOrderGradients();
+    const reference = finiteDifferences(silu);
+    const composite = autogradOfScoreLoss(silu);
+    expect(relativeL2Error(composite, reference)).toBeLessThan(2e-4);
+    registerFusedSiluOnCpu();
+    try {
+      const fused = autogradOfScoreLoss(silu);
+      // Forward, the energy's gradient (SiluGrad) and its own gradient all ran fused.
+      expect(calls[SILU_KERNEL]).toBeGreaterThan(0);
+      expect(calls[SILU_GRAD_KERNEL]).toBeGreaterThan(0);
+      const error = relativeL2Error(fused, reference);
+      expect(error, `fused SiLU: relative error ${error}`).toBeLessThan(2e-4);
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) autogradOfScoreLoss(silu);
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      tf.unregisterKernel(SILU_KERNEL, 'cpu');
+      tf.unregisterKernel(SILU_GRAD_KERNEL, 'cpu');
     }
   });
 });

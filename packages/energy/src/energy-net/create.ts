@@ -1,5 +1,6 @@
 import { FEATURES_LAYER } from '@lab/core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { Silu } from '../layers/silu.js';
 import { SpectralConv2D, SpectralDense } from '../layers/spectral-norm.js';
 import { type EnergyNetConfig, type EnergyNetOptions, type EnergyNetPreset, resolveEnergyNetConfig } from './config.js';
 
@@ -50,7 +51,7 @@ class LayerFactory {
   }
 
   silu(x: Symbolic, name?: string): Symbolic {
-    return tfl.layers.activation({ activation: 'swish', ...(name ? { name } : {}) }).apply(x) as Symbolic;
+    return new Silu(name ? { name } : {}).apply(x) as Symbolic;
   }
 }
 

@@ -1,20 +1,8 @@
-import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, hasFusedKernel, SILU_GRAD_KERNEL, SILU_KERNEL, ValidationError } from '@lab/core';
+import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, hasFusedKernel, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 
-/** SiLU (swish): `x · σ(x)` (one backend kernel where the backend has it, e.g. LibTorch's). */
-export function silu(x: tf.Tensor): tf.Tensor {
-  if (hasFusedKernel(SILU_KERNEL)) return fusedSilu(x);
-  return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
-}
-
-const fusedSilu = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
-  save([x]);
-  return {
-    value: tf.engine().runKernel(SILU_KERNEL, { x }) as tf.Tensor,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(SILU_GRAD_KERNEL, { dy, x: saved[0] as tf.Tensor }) as tf.Tensor,
-  };
-});
+/** SiLU (swish), x·σ(x): `@lab/core`'s op (one LibTorch kernel where available), re-exported for the layers. */
+export { silu } from '@lab/core';
 
 /**
  * Group normalisation of an NHWC tensor: the channels are split into `groups` groups and each

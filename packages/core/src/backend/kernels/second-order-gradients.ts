@@ -12,6 +12,7 @@ import {
   type Tensor,
   type Tensor4D,
 } from '@tensorflow/tfjs-core';
+import { SILU_GRADIENTS } from '../silu.js';
 
 /**
  * Gradients of Exp, Sigmoid and Tanh that recompute the op from its input, and the missing
@@ -65,11 +66,15 @@ const SECOND_ORDER_GRADIENTS: readonly GradConfig[] = [
 
 let registered = false;
 
-/** Installs the gradients above (idempotent). `initBackend` calls it; the kernels they replace are listed by name. */
+/**
+ * Installs the gradients above and those of genlab's fused SiLU kernels (idempotent).
+ * `initBackend` calls it; the kernels whose gradients it sets are listed by name.
+ */
 export function registerSecondOrderGradients(): readonly string[] {
+  const configs = [...SECOND_ORDER_GRADIENTS, ...SILU_GRADIENTS];
   if (!registered) {
-    for (const config of SECOND_ORDER_GRADIENTS) registerGradient(config);
+    for (const config of configs) registerGradient(config);
     registered = true;
   }
-  return SECOND_ORDER_GRADIENTS.map((config) => config.kernelName);
+  return configs.map((config) => config.kernelName);
 }
