@@ -19,7 +19,7 @@ export {
   saveCheckpoint,
 } from './checkpoints/checkpoint.js';
 export type { CheckpointWriter } from './checkpoints/fs-writer.js';
-export { type LoadedModelCheckpoint, loadModelCheckpoint } from './checkpoints/load-model.js';
+export { type LoadedModelCheckpoint, type LoadModelCheckpointOptions, loadModelCheckpoint } from './checkpoints/load-model.js';
 export { type GenlabManifest, MANIFEST_FILE, type ModelKind } from './checkpoints/manifest.js';
 export { fileSystemModelHandler, type ModelIOOptions } from './checkpoints/model-io.js';
 export {

@@ -5,13 +5,17 @@ import { LiveReport } from '../report/live.js';
 import { readTrainerCheckpoint } from '../run/checkpoint-io.js';
 import { type InitialWeights, loadInitialWeights } from '../run/load-run.js';
 import type { ProgressReporter } from '../run/progress.js';
+import { resolveDecay, resumedRunInfo } from '../run/resume.js';
 import { RunDirectory, type RunInfo } from '../run/run-dir.js';
 import { type TrainLoopResult, trainLoop } from '../run/train-loop.js';
 import { createTask, DEFAULT_OPTIMIZATION, type TaskOptions, taskFromConfig } from '../tasks/index.js';
 import type { ModelKind } from '../tasks/types.js';
-import { type LearningRateDecay, type LearningRateDecayKind, learningRateAt, validateDecay } from '../train/learning-rate.js';
+import type { LearningRateDecayKind } from '../train/learning-rate.js';
 import { type OptimizationConfig, Trainer } from '../train/trainer.js';
 import { type DataOptions, loadSplit } from './data.js';
+
+// The resume policy lives in run/resume.ts; re-exported for callers that import it from here.
+export { resolveDecay, withResumeOverrides } from '../run/resume.js';
 
 export interface TrainCommandOptions extends TaskOptions, DataOptions {
   out: string;
@@ -66,54 +70,6 @@ export function defaultWarmup(kind: ModelKind, steps: number): number {
   return Math.min(DEFAULT_OPTIMIZATION[kind].warmupSteps, Math.floor(0.1 * steps));
 }
 
-/**
- * The decay a run follows after `--lr-decay`, `--lr-decay-start` and `--min-lr`, given what it
- * followed before (`previous`), the step it starts or resumes at, and its last step. A decay always
- * ends at the run's last step, so extending a decayed run with `--steps` stretches it.
- */
-export function resolveDecay(
-  options: Pick<TrainCommandOptions, 'lrDecay' | 'lrDecayStart' | 'minLr'>,
-  previous: LearningRateDecay | undefined,
-  at: { startStep: number; endStep: number; lr: number },
-): LearningRateDecay | undefined {
-  if (options.lrDecay === 'none') {
-    if (options.lrDecayStart !== undefined || options.minLr !== undefined)
-      throw new ValidationError('--lr-decay-start and --min-lr have no effect with --lr-decay none');
-    return undefined;
-  }
-  const kind = options.lrDecay ?? previous?.kind;
-  if (!kind) {
-    if (options.lrDecayStart !== undefined || options.minLr !== undefined)
-      throw new ValidationError('--lr-decay-start and --min-lr need --lr-decay cosine|linear');
-    return undefined;
-  }
-  const decay: LearningRateDecay = {
-    kind,
-    startStep: options.lrDecayStart ?? previous?.startStep ?? at.startStep,
-    endStep: at.endStep,
-    minLr: options.minLr ?? previous?.minLr ?? 0,
-  };
-  validateDecay(decay, at.lr);
-  return decay;
-}
-
-/** A resumed run keeps the task it was created with: conditioning flags that disagree with it are errors, not silently ignored. */
-function checkResumedTaskFlags(existing: RunInfo, options: TrainCommandOptions): void {
-  if (options.conditional === undefined && options.labelDropout === undefined) return;
-  const unet = existing.task.unet as { numClasses?: number } | undefined;
-  const conditional = existing.kind === 'diffusion' && typeof unet?.numClasses === 'number' && unet.numClasses > 0;
-  if (options.conditional !== undefined && options.conditional !== conditional) {
-    throw new ValidationError(
-      `${existing.kind} run is ${conditional ? 'class-conditional' : 'unconditional'}: --conditional cannot change on --resume`,
-    );
-  }
-  if (options.labelDropout !== undefined && options.labelDropout !== existing.task.labelDropout) {
-    throw new ValidationError(
-      `the run trains with --label-dropout ${String(existing.task.labelDropout)}; it cannot change on --resume (got ${options.labelDropout})`,
-    );
-  }
-}
-
 /** The flags that choose an architecture: with `--init-from` the architecture is the source's. */
 const ARCHITECTURE_FLAGS = [
   'preset',
@@ -143,57 +99,6 @@ async function loadInitFrom(options: TrainCommandOptions): Promise<InitialWeight
 }
 
 /**
- * What `--resume` may change: the length of the run and its logistics (checkpoint and sample
- * cadence, sample count, checkpoints kept), none of which changes the arithmetic of a step, and
- * the learning-rate decay (annealing a run that is already under way is what it is for; it starts
- * at `resumeStep` unless `--lr-decay-start` says otherwise). Returns `existing` itself when
- * nothing changes. (`--workers` is not part of the run at all: `trainCommand` hands it to the
- * trainer on every invocation.)
- */
-export function withResumeOverrides(existing: RunInfo, options: TrainCommandOptions, resumeStep = 0): RunInfo {
-  const overrides: Partial<RunInfo> = {
-    ...(options.steps !== undefined ? { steps: options.steps } : {}),
-    ...(options.checkpointEvery !== undefined ? { checkpointEvery: options.checkpointEvery } : {}),
-    ...(options.sampleEvery !== undefined ? { sampleEvery: options.sampleEvery } : {}),
-    ...(options.samples !== undefined ? { sampleCount: options.samples } : {}),
-    ...(options.keep !== undefined ? { keepCheckpoints: options.keep } : {}),
-  };
-  const fixed: [flag: string, given: number | undefined, stored: number | null | undefined][] = [
-    ['--batch', options.batch, existing.optimization.batchSize],
-    ['--lr', options.lr, existing.optimization.lr],
-    ['--warmup', options.warmup, existing.optimization.warmupSteps],
-    ['--ema', options.ema, existing.optimization.emaDecay],
-    ['--seed', options.seed, existing.seed],
-  ];
-  for (const [flag, given, stored] of fixed) {
-    if (given !== undefined && given !== stored) {
-      throw new ValidationError(`the run trains with ${flag} ${String(stored)}; it cannot change on --resume (got ${given})`);
-    }
-  }
-  const changed = Object.entries(overrides).some(([key, value]) => existing[key as keyof RunInfo] !== value);
-  // The micro-batch only splits the same batch (same noise, same sum), so it may change on resume.
-  const microBatch = options.microBatch !== undefined && options.microBatch !== existing.optimization.microBatch;
-  const previousDecay = existing.optimization.lrDecay;
-  const lrDecay = resolveDecay(options, previousDecay, {
-    startStep: resumeStep,
-    endStep: options.steps ?? existing.steps,
-    lr: existing.optimization.lr,
-  });
-  const decayChanged = JSON.stringify(lrDecay) !== JSON.stringify(previousDecay);
-  if (!changed && !microBatch && !decayChanged) return existing;
-  const { lrDecay: _previous, ...optimization } = existing.optimization;
-  return {
-    ...existing,
-    ...overrides,
-    optimization: {
-      ...optimization,
-      ...(microBatch ? { microBatch: options.microBatch } : {}),
-      ...(lrDecay ? { lrDecay } : {}),
-    },
-  };
-}
-
-/**
  * `train`: starts a run in an empty `--out` folder, or with `--resume` continues the run there
  * from its latest checkpoint (with the configuration stored in it; `--steps` may extend it).
  */
@@ -213,24 +118,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
     if (options.model && options.model !== existing.kind) {
       throw new ValidationError(`${dir.path} is a ${existing.kind} run; --model ${options.model} does not match it`);
     }
-    checkResumedTaskFlags(existing, options);
-    const resumeStep = latest?.step ?? 0;
-    if (options.steps !== undefined && options.steps < resumeStep) {
-      throw new ValidationError(
-        `--steps ${options.steps} is behind the run, which is at step ${resumeStep}: give a larger target, or leave --steps out to continue to ${existing.steps}`,
-      );
-    }
-    info = withResumeOverrides(existing, options, resumeStep);
-    if (info !== existing) {
-      const before = learningRateAt(resumeStep, existing.optimization);
-      const after = learningRateAt(resumeStep, info.optimization);
-      // Stretching a finished decay with --steps, or dropping it, makes the rate jump: say so.
-      if (Math.abs(after - before) > 1e-3 * before) {
-        logger.warn(`the learning rate at step ${resumeStep} changes from ${before.toPrecision(3)} to ${after.toPrecision(3)}`, {
-          lrDecay: info.optimization.lrDecay ?? 'none',
-        });
-      }
-    }
+    info = resumedRunInfo(existing, options, latest?.step ?? 0, logger);
   } else {
     if (options.initFrom) initial = await loadInitFrom(options);
     const kind = initial?.kind ?? options.model;

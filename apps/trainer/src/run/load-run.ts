@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError, type GenlabManifest, loadCheckpoint, MANIFEST_FILE, NotFoundError, ValidationError } from '@lab/core';
-import * as tf from '@tensorflow/tfjs-core';
+import { type GenlabManifest, loadModelCheckpoint, MANIFEST_FILE, NotFoundError, readManifest, ValidationError } from '@lab/core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { taskFromConfig } from '../tasks/index.js';
 import type { TrainingTask } from '../tasks/types.js';
@@ -26,12 +25,9 @@ export async function loadRunModel(runPath: string, options: { step?: number } =
   if (step === undefined) throw new NotFoundError(`${dir.path} has no checkpoint yet`);
   if (!steps.includes(step)) throw new NotFoundError(`${dir.path} has no checkpoint at step ${step} (have: ${steps.join(', ')})`);
   const checkpoint = dir.checkpointPath(step);
-  const loaded = await loadCheckpoint(checkpoint);
-  tf.dispose(Object.values(loaded.tensors));
-  const { ema, ...others } = loaded.models;
-  for (const other of Object.values(others)) other.dispose();
-  if (!ema) throw new CheckpointError(checkpoint, 'the checkpoint has no `ema` model');
-  return { info, task: taskFromConfig(info.kind, info.task), model: ema, manifest: loaded.manifest, step, checkpoint };
+  // The EMA weights only: the raw model and Adam's state are disposed unread.
+  const { model, manifest } = await loadModelCheckpoint(checkpoint, info.kind, { entry: 'ema', readTensors: false });
+  return { info, task: taskFromConfig(info.kind, info.task), model, manifest, step, checkpoint };
 }
 
 /** Trained weights to start a new run from (`train --init-from`). */
@@ -54,13 +50,8 @@ export async function loadInitialWeights(path: string): Promise<InitialWeights> 
   }
   if (!existsSync(join(path, MANIFEST_FILE)))
     throw new NotFoundError(`--init-from ${path}: neither a run (no run.json) nor an exported model (no ${MANIFEST_FILE})`);
-  const loaded = await loadCheckpoint(path);
-  tf.dispose(Object.values(loaded.tensors));
-  const [first, ...rest] = Object.values(loaded.models);
-  for (const other of rest) other.dispose();
-  if (!first) throw new CheckpointError(path, 'no model in the export');
-  const { kind, config, step } = loaded.manifest;
-  return { kind: kind as RunInfo['kind'], config: config as Record<string, unknown>, model: first, step };
+  const { model, manifest } = await loadModelCheckpoint(path, (await readManifest(path)).kind, { readTensors: false });
+  return { kind: manifest.kind as RunInfo['kind'], config: manifest.config as Record<string, unknown>, model, step: manifest.step };
 }
 
 /**
@@ -80,11 +71,7 @@ export async function loadClassifierModel(path: string, options: { step?: number
   if (!existsSync(join(path, MANIFEST_FILE)))
     throw new NotFoundError(`${path} is neither a classifier run nor an exported classifier (no run.json or ${MANIFEST_FILE})`);
   if (options.step !== undefined) throw new ValidationError(`${path} is an exported classifier: a step applies to runs only`);
-  const loaded = await loadCheckpoint(path);
-  tf.dispose(Object.values(loaded.tensors));
-  if (loaded.manifest.kind !== 'classifier') throw new ValidationError(`${path} holds a ${loaded.manifest.kind} model, not a classifier`);
-  const [first, ...rest] = Object.values(loaded.models);
-  for (const other of rest) other.dispose();
-  if (!first) throw new CheckpointError(path, 'no model in the export');
-  return first;
+  const { kind } = await readManifest(path);
+  if (kind !== 'classifier') throw new ValidationError(`${path} holds a ${kind} model, not a classifier`);
+  return (await loadModelCheckpoint(path, 'classifier', { readTensors: false })).model;
 }

@@ -13,20 +13,39 @@ export interface LoadedModelCheckpoint {
   readonly tensorValues: Record<string, tf.TypedArray>;
 }
 
+export interface LoadModelCheckpointOptions {
+  /** The model entry to keep (a training checkpoint's `ema`); default: `model`, else the first one. */
+  readonly entry?: string;
+  /** Read the checkpoint's tensors into `tensorValues` (default true); false only disposes them (an optimizer's state). */
+  readonly readTensors?: boolean;
+}
+
 /**
- * Loads `<dir>`, checks it holds a model of `kind` (a CheckpointError otherwise) and keeps its
- * `model` entry (or its only model): every other model and every tensor is disposed, also when
- * it fails.
+ * Loads `<dir>`, checks it holds a model of `kind` (a CheckpointError otherwise) and keeps one
+ * model (`options.entry`, else its `model` entry, else its first): every other model and every
+ * tensor is disposed, also when it fails.
  */
-export async function loadModelCheckpoint(dir: string, kind: ModelKind): Promise<LoadedModelCheckpoint> {
+export async function loadModelCheckpoint(
+  dir: string,
+  kind: ModelKind,
+  options: LoadModelCheckpointOptions = {},
+): Promise<LoadedModelCheckpoint> {
   const checkpoint = await loadCheckpoint(dir);
-  const model = checkpoint.models.model ?? Object.values(checkpoint.models)[0];
+  const model =
+    options.entry === undefined ? (checkpoint.models.model ?? Object.values(checkpoint.models)[0]) : checkpoint.models[options.entry];
   const tensorValues: Record<string, tf.TypedArray> = {};
   try {
     if (checkpoint.manifest.kind !== kind)
       throw new CheckpointError(dir, `Expected a checkpoint of kind "${kind}", found kind "${checkpoint.manifest.kind}"`);
-    if (!model) throw new CheckpointError(dir, 'The checkpoint holds no model');
-    for (const [name, t] of Object.entries(checkpoint.tensors)) tensorValues[name] = (await t.data()) as tf.TypedArray;
+    if (!model) {
+      throw new CheckpointError(
+        dir,
+        options.entry === undefined ? 'The checkpoint holds no model' : `The checkpoint has no \`${options.entry}\` model`,
+      );
+    }
+    if (options.readTensors !== false) {
+      for (const [name, t] of Object.entries(checkpoint.tensors)) tensorValues[name] = (await t.data()) as tf.TypedArray;
+    }
   } catch (error) {
     for (const m of Object.values(checkpoint.models)) m.dispose();
     throw error;

@@ -55,4 +55,16 @@ describe('loadModelCheckpoint', () => {
     await expect(load).rejects.toThrow(/Expected a checkpoint of kind "classifier", found kind "energy"/);
     expect(tf.memory().numTensors).toBe(before);
   });
+
+  it('keeps a named entry on request and can leave the tensors unread', async () => {
+    const before = tf.memory().numTensors;
+    const loaded = await loadModelCheckpoint(path.join(root, 'two'), 'energy', { entry: 'other', readTensors: false });
+    expect(loaded.model.outputs[0]?.shape).toEqual([null, 4]);
+    expect(loaded.tensorValues).toEqual({});
+    expect(tf.memory().numTensors).toBe(before + 2);
+    loaded.model.dispose();
+    const missing = loadModelCheckpoint(path.join(root, 'two'), 'energy', { entry: 'ema' });
+    await expect(missing).rejects.toThrow('The checkpoint has no `ema` model');
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

@@ -59,6 +59,12 @@ export interface EnergyTrainStepResult {
  * then take one optimizer step on loss = E(x⁺) − E(x⁻) + α(E(x⁺)² + E(x⁻)²) with data and
  * negatives in one batch (one spectral-norm power iteration per step). Leaves no tensors behind
  * after the optimizer's first step has created its slots.
+ *
+ * Not yet shared with the trainer (issue 18): `apps/trainer`'s EnergyTask repeats the negative
+ * phase because its Trainer needs the step in phases (prepare → loss per micro-batch or gradient
+ * shard → afterStep), while this function owns the whole optimizer step. One copy means splitting
+ * this into a negative-phase function (draw from the buffer, Langevin, indices for the push) that
+ * both call, with `contrastiveDivergenceLoss` as the loss they already share.
  */
 export async function trainEnergyStep(options: EnergyTrainStepOptions): Promise<EnergyTrainStepResult> {
   const { model, optimizer, buffer, data, rng } = options;

@@ -1,0 +1,85 @@
+import {
+  type ClassifierEvaluationOptions,
+  type EvaluateCommandOptions,
+  evaluateClassifierCommand,
+  evaluateCommand,
+} from '../commands/evaluate.js';
+import type { CliCommand } from './command.js';
+import { atBase, dataDirOption, num, parseFlags, requiredPath } from './flags.js';
+
+export const EVALUATE_FLAGS = {
+  run: { type: 'string' },
+  n: { type: 'string' },
+  classifier: { type: 'string' },
+  'real-n': { type: 'string' },
+  'test-n': { type: 'string' },
+  batch: { type: 'string' },
+  'sample-steps': { type: 'string' },
+  guidance: { type: 'string' },
+  step: { type: 'string' },
+  seed: { type: 'string' },
+  'data-dir': { type: 'string' },
+} as const;
+
+export const EVALUATE_USAGE = `  evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
+            [--test-n N] [--batch B] [--sample-steps N] [--guidance G] [--step N] [--seed S] [--data-dir DIR]
+  evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
+            (test-set accuracy only)`;
+
+/**
+ * The evaluate command's options: a run's generative evaluation, or with `--classifier` and no
+ * `--run`, a classifier's test-set accuracy.
+ */
+export function evaluateOptions(
+  argv: readonly string[],
+):
+  | { readonly accuracyOnly: true; readonly options: ClassifierEvaluationOptions }
+  | { readonly accuracyOnly: false; readonly options: EvaluateCommandOptions } {
+  const values = parseFlags(argv, EVALUATE_FLAGS);
+  if (!values.run && values.classifier) {
+    return {
+      accuracyOnly: true,
+      options: {
+        classifier: atBase(values.classifier),
+        testCount: num(values, 'test-n'),
+        batch: num(values, 'batch'),
+        ...dataDirOption(values),
+      },
+    };
+  }
+  return {
+    accuracyOnly: false,
+    options: {
+      run: requiredPath(values, 'run'),
+      n: num(values, 'n', { min: 2 }),
+      realCount: num(values, 'real-n', { min: 2 }),
+      testCount: num(values, 'test-n'),
+      batch: num(values, 'batch'),
+      seed: num(values, 'seed', { min: 0 }),
+      sampleSteps: num(values, 'sample-steps'),
+      guidance: num(values, 'guidance', { real: true }),
+      step: num(values, 'step', { min: 0 }),
+      ...(values.classifier ? { classifier: atBase(values.classifier) } : {}),
+      ...dataDirOption(values),
+    },
+  };
+}
+
+export const evaluateCli: CliCommand = {
+  name: 'evaluate',
+  flags: EVALUATE_FLAGS,
+  usage: EVALUATE_USAGE,
+  needsBackend: true,
+  async run(argv, { logger }) {
+    const parsed = evaluateOptions(argv);
+    if (parsed.accuracyOnly) {
+      const accuracy = await evaluateClassifierCommand({ ...parsed.options, logger });
+      process.stdout.write(`${accuracy.table}\n`);
+      return 0;
+    }
+    const report = await evaluateCommand({ ...parsed.options, logger });
+    process.stdout.write(`${report.table}\n`);
+    process.stdout.write(`(step ${report.step}; features: ${report.features}; written to ${report.file})\n`);
+    return 0;
+  },
+};

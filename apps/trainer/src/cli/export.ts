@@ -1,0 +1,37 @@
+import { type ExportCommandOptions, exportCommand } from '../commands/export.js';
+import type { CliCommand } from './command.js';
+import { dataDirOption, num, parseFlags, requiredPath } from './flags.js';
+
+export const EXPORT_FLAGS = {
+  run: { type: 'string' },
+  to: { type: 'string' },
+  step: { type: 'string' },
+  force: { type: 'boolean' },
+  'data-dir': { type: 'string' },
+} as const;
+
+export const EXPORT_USAGE = '  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]';
+
+export function exportOptions(argv: readonly string[]): ExportCommandOptions {
+  const values = parseFlags(argv, EXPORT_FLAGS);
+  const step = num(values, 'step', { min: 0 });
+  return {
+    run: requiredPath(values, 'run'),
+    to: requiredPath(values, 'to'),
+    force: values.force === true,
+    ...dataDirOption(values),
+    ...(step !== undefined ? { step } : {}),
+  };
+}
+
+export const exportCli: CliCommand = {
+  name: 'export',
+  flags: EXPORT_FLAGS,
+  usage: EXPORT_USAGE,
+  needsBackend: true,
+  async run(argv, { logger }) {
+    const result = await exportCommand({ ...exportOptions(argv), logger });
+    process.stdout.write(`exported step ${result.step} to ${result.path}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,28 @@
+import { type ReportCommandOptions, reportCommand } from '../commands/report.js';
+import type { CliCommand } from './command.js';
+import { num, parseFlags, requiredPath } from './flags.js';
+
+export const REPORT_FLAGS = {
+  run: { type: 'string' },
+  samples: { type: 'string' },
+} as const;
+
+export const REPORT_USAGE = '  report    --run runs/<name> [--samples N]   (writes runs/<name>/report.html: curves, evaluations, samples)';
+
+export function reportOptions(argv: readonly string[]): ReportCommandOptions {
+  const values = parseFlags(argv, REPORT_FLAGS);
+  return { run: requiredPath(values, 'run'), samples: num(values, 'samples') };
+}
+
+/** `report`: reads files and draws charts, so it needs no tfjs backend. */
+export const reportCli: CliCommand = {
+  name: 'report',
+  flags: REPORT_FLAGS,
+  usage: REPORT_USAGE,
+  needsBackend: false,
+  async run(argv, { logger }) {
+    const result = await reportCommand({ ...reportOptions(argv), logger });
+    process.stdout.write(`wrote ${result.file} (step ${result.step}, ${result.charts} charts)\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,141 @@
+import { ValidationError } from '@lab/core';
+import { describe, expect, it, vi } from 'vitest';
+import { evaluateOptions } from '../src/cli/evaluate.js';
+import { exportOptions } from '../src/cli/export.js';
+import { trainOptions } from '../src/cli/train.js';
+import { main, USAGE } from '../src/cli.js';
+import { resumedRunInfo } from '../src/run/resume.js';
+import type { RunInfo } from '../src/run/run-dir.js';
+
+// The usage text as it was when all 38 flags lived in one option bag in cli.ts.
+const USAGE_BEFORE_SPLIT = `genlab-train <command> [options]
+
+Commands:
+  train     --model diffusion|energy|classifier --out runs/<name> [--preset P] [--steps N] [--batch B]
+            [--micro-batch M] [--lr X] [--warmup N] [--lr-decay none|cosine|linear] [--lr-decay-start N]
+            [--min-lr X] [--grad-clip X (0 = off)] [--ema DECAY] [--seed S]
+            [--data-dir DIR] [--classes 0,1,…] [--limit N] [--checkpoint-every K] [--sample-every K]
+            [--samples N] [--sample-steps N] [--langevin-steps N] [--objective cd|dsm] [--schedule linear|cosine]
+            [--timesteps T] [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
+            [--init-from <run or exported model>] [--report-every N]
+  evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
+            [--test-n N] [--batch B] [--sample-steps N] [--guidance G] [--step N] [--seed S] [--data-dir DIR]
+  evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
+            (test-set accuracy only)
+  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
+  sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--guidance G] [--step N] [--seed S]
+  report    --run runs/<name> [--samples N]   (writes runs/<name>/report.html: curves, evaluations, samples)
+
+Data: --data-dir or GENLAB_CIFAR10_DIR (a cifar-10-batches-bin folder); otherwise the official
+archive is downloaded once into GENLAB_CACHE (default ~/.cache/genlab).
+Backend (every command): --backend torch|tensorflow-gpu|tensorflow|webgpu|wasm|cpu, or GENLAB_BACKEND;
+otherwise the fastest available. torch uses every core (GENLAB_TORCH_THREADS sets how many).
+Ctrl-C during training writes a checkpoint and exits (a second Ctrl-C quits at once).
+--lr-decay anneals the learning rate to --min-lr (default 0) at the run's last step, starting at
+--lr-decay-start (default: the end of warm-up; on --resume, the step the run is at). It may be
+added, changed or removed (none) on --resume; a decayed run extended with --steps is stretched.
+--workers N (default 0) computes each batch's gradients in N worker threads plus the main thread,
+split into N+1 shards: the same step, on more cores (allowed on --resume; not stored in the run);
+for wasm and cpu only (unnecessary on torch, which is multi-threaded).
+--objective dsm (energy) trains a noise-conditional energy by denoising score matching, sampled by
+annealed Langevin dynamics (no Langevin chains while training); cd (default) is contrastive divergence.
+--init-from starts a new run from trained weights (a run's latest EMA weights, or an exported
+model folder such as apps/api/models/ddpm-cifar10) with their architecture; Adam, the step count
+and the learning-rate schedule start afresh (fine-tuning, or training on across machines).
+--report-every N rewrites the run's report.html every N steps while training (evaluate rewrites it too).`;
+
+const logger = { debug: () => undefined, info: () => undefined, warn: vi.fn(), error: () => undefined };
+
+describe('CLI flags, one module per command', () => {
+  it('composes the same usage text from the commands’ own parts', () => {
+    expect(USAGE).toBe(USAGE_BEFORE_SPLIT);
+  });
+
+  it('prints usage on --help (exit 0) and without a command (exit 2)', async () => {
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['--help'])).toBe(0);
+      expect(await main(['train', '-h'])).toBe(0);
+      expect(await main([])).toBe(2);
+      expect(write).toHaveBeenCalledWith(`${USAGE}\n`);
+    } finally {
+      write.mockRestore();
+    }
+  });
+
+  it('parses train flags into typed options', () => {
+    const options = trainOptions(['--out', '/tmp/run', '--model', 'diffusion', '--steps', '5', '--lr', '0.001', '--classes', '1, 2']);
+    expect(options).toMatchObject({ out: '/tmp/run', model: 'diffusion', steps: 5, lr: 0.001, classes: [1, 2], resume: false });
+    expect(trainOptions(['--out', 'x', '--resume', '--schedule', 'cosine', '--conditional'])).toMatchObject({
+      resume: true,
+      schedule: 'cosine',
+      conditional: true,
+    });
+  });
+
+  it('names a flag that belongs to another command, and a bad --schedule', async () => {
+    await expect(main(['sample', '--run', 'r', '--out', 'g.png', '--resume'], logger)).rejects.toThrow(
+      new ValidationError('sample does not take --resume (a flag of train)'),
+    );
+    await expect(main(['export', '--run', 'r', '--to', 't', '--guidance', '2'], logger)).rejects.toThrow(
+      'export does not take --guidance (a flag of evaluate, sample)',
+    );
+    expect(() => trainOptions(['--out', 'x', '--schedule', 'quadratic'])).toThrow("--schedule must be linear or cosine, got 'quadratic'");
+  });
+
+  it('finds the command after flags without taking a flag’s value for it', async () => {
+    await expect(main(['--out', 'train', 'frobnicate'], logger)).rejects.toThrow("unknown command 'frobnicate'");
+  });
+
+  it('evaluates accuracy only with --classifier and no --run; export keeps --step only when given', () => {
+    expect(evaluateOptions(['--classifier', '/c', '--test-n', '10'])).toMatchObject({
+      accuracyOnly: true,
+      options: { classifier: '/c', testCount: 10 },
+    });
+    expect(evaluateOptions(['--run', '/r', '--n', '4']).accuracyOnly).toBe(false);
+    expect(exportOptions(['--run', '/r', '--to', '/t'])).not.toHaveProperty('step');
+    expect(exportOptions(['--run', '/r', '--to', '/t', '--step', '0']).step).toBe(0);
+  });
+});
+
+describe('resume policy (run/resume.ts)', () => {
+  const existing: RunInfo = {
+    format: 1,
+    kind: 'classifier',
+    created: '2026-01-01T00:00:00.000Z',
+    task: {},
+    optimization: { batchSize: 8, lr: 1e-3, warmupSteps: 0, gradClipNorm: 1, emaDecay: 0.999, emaWarmup: true, beta1: 0.9 },
+    seed: 1,
+    steps: 100,
+    data: {},
+    checkpointEvery: 10,
+    sampleEvery: 0,
+    sampleCount: 16,
+    keepCheckpoints: 2,
+  };
+
+  it('refuses a --steps target behind the run, and keeps the run when nothing changes', () => {
+    expect(() => resumedRunInfo(existing, { out: 'x', steps: 12 }, 30, logger)).toThrow(
+      '--steps 12 is behind the run, which is at step 30: give a larger target, or leave --steps out to continue to 100',
+    );
+    expect(resumedRunInfo(existing, { out: 'x' }, 30, logger)).toBe(existing);
+    expect(resumedRunInfo(existing, { out: 'x', steps: 200 }, 30, logger).steps).toBe(200);
+  });
+
+  it('refuses flags that would change the task or the arithmetic of a step', () => {
+    expect(() => resumedRunInfo(existing, { out: 'x', conditional: true }, 30, logger)).toThrow(
+      'classifier run is unconditional: --conditional cannot change on --resume',
+    );
+    expect(() => resumedRunInfo(existing, { out: 'x', batch: 16 }, 30, logger)).toThrow(
+      'the run trains with --batch 8; it cannot change on --resume (got 16)',
+    );
+  });
+
+  it('warns when a new decay changes the learning rate at the resume step', () => {
+    logger.warn.mockClear();
+    resumedRunInfo(existing, { out: 'x', lrDecay: 'linear', lrDecayStart: 0 }, 50, logger);
+    expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining('the learning rate at step 50 changes'), {
+      lrDecay: expect.any(Object),
+    });
+  });
+});
