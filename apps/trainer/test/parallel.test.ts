@@ -179,10 +179,11 @@ describe('gradient worker failures', () => {
   });
 
   it('a worker that cannot build its replica rejects the shard with its own message', async () => {
-    const pool = new GradientWorkerPool({ size: 1, kind: 'diffusion', config: { unet: 'no-such-preset' }, backend: 'cpu' });
+    const config = { unet: { preset: 'no-such-preset' }, schedule: { kind: 'linear', timesteps: 10 } };
+    const pool = new GradientWorkerPool({ size: 1, kind: 'diffusion', config, backend: 'cpu' });
     try {
       await expect(withinSeconds(pool.computeShard(0, { weights: [], inputs: {}, microBatch: undefined }), 60)).rejects.toThrow(
-        /gradient worker 1 failed: unknown UNet preset 'no-such-preset'/,
+        /gradient worker 1 failed: diffusion config: unet: unknown UNet preset 'no-such-preset'/,
       );
     } finally {
       pool.dispose();

@@ -6,14 +6,30 @@
  * `@lab/classifier`.
  */
 
+export type {
+  ContrastiveEnergyConfig,
+  ContrastiveEnergyConfigOptions,
+  LangevinSettings,
+  ReplaySettings,
+} from './contrastive/config.js';
+export {
+  CONTRASTIVE_ENERGY_CONFIG_VERSION,
+  CONTRASTIVE_ENERGY_DEFAULTS,
+  isContrastiveEnergyConfig,
+  parseContrastiveEnergyConfig,
+  resolveContrastiveEnergyConfig,
+} from './contrastive/config.js';
+export type { ContrastiveEnergySampleOptions } from './contrastive/sample.js';
+export { sampleContrastiveEnergy } from './contrastive/sample.js';
 export type { ClassLabels, EnergyFunctionOptions, ModelEnergies } from './energy-function.js';
 export { energyFunction, inferEnergyMode, modelEnergies } from './energy-function.js';
 export type { EnergyArchitecture, EnergyMode, EnergyNetConfig, EnergyNetOptions, EnergyNetPreset } from './energy-net/config.js';
 export { ENERGY_NET_PRESETS, resolveEnergyNetConfig } from './energy-net/config.js';
 export { createEnergyNet } from './energy-net/create.js';
-export { Silu } from './layers/silu.js';
 export type { SpectralConv2DArgs, SpectralDenseArgs } from './layers/spectral-norm.js';
 export { powerIteration, SpectralConv2D, SpectralDense, spectralNormEstimate } from './layers/spectral-norm.js';
+export type { EnergyModelConfig } from './model-config.js';
+export { parseEnergyConfig } from './model-config.js';
 export type {
   AnnealedSamplingSettings,
   NoiseLevelSettings,

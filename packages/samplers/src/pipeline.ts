@@ -16,11 +16,14 @@ export interface DiffusionStepInfo {
   readonly predictedX0: tf.Tensor4D;
 }
 
-/** Inpainting: pixels where `mask` is 1 are known and copied from `image`. */
+/**
+ * Inpainting: pixels where `mask` is 1 are generated, the others are known and copied from
+ * `image` (diffusers' convention, and the HTTP API's: white is repainted).
+ */
 export interface InpaintOptions {
   /** The known image [B,H,W,C] (or [1,H,W,C], broadcast) in [−1, 1]. */
   readonly image: tf.Tensor4D;
-  /** 1 = known, 0 = to generate; shape broadcastable to x ([B|1, H, W, C|1]). */
+  /** 1 = to generate, 0 = known; shape broadcastable to x ([B|1, H, W, C|1]). */
   readonly mask: tf.Tensor4D;
 }
 
@@ -111,9 +114,9 @@ export function guidedModelOutput(
  * each in its own `tf.tidy`. Returns x_0 [B,H,W,C] (in [−1, 1] when the sampler clips x̂_0;
  * it is not clamped here). The caller owns the result; no other tensor outlives the call.
  *
- * Inpainting (`inpaint`) replaces the known pixels after every step by the known image
- * noised to the step's new timestep (q(x_prev | x_0), fresh noise), and by the image itself
- * after the last step, so the known region of the result equals `inpaint.image`.
+ * Inpainting (`inpaint`, mask 1 = generate) replaces the known pixels (mask 0) after every step
+ * by the known image noised to the step's new timestep (q(x_prev | x_0), fresh noise), and by the
+ * image itself after the last step, so the known region of the result equals `inpaint.image`.
  */
 export async function sampleDiffusion(options: SampleDiffusionOptions): Promise<tf.Tensor4D> {
   const { denoiser, sampler, rng, signal, onStep, inpaint } = options;
@@ -142,7 +145,7 @@ export async function sampleDiffusion(options: SampleDiffusionOptions): Promise<
     if (!inpaint) return x;
     const a = tPrev < 0 ? 1 : (abar[tPrev] as number);
     const known = a === 1 ? inpaint.image : tf.add(tf.mul(inpaint.image, Math.sqrt(a)), tf.mul(rng.normal(shape), Math.sqrt(1 - a)));
-    return tf.add(tf.mul(inpaint.mask, known), tf.mul(tf.sub(1, inpaint.mask), x));
+    return tf.add(tf.mul(tf.sub(1, inpaint.mask), known), tf.mul(inpaint.mask, x));
   };
 
   let x: tf.Tensor4D | undefined;

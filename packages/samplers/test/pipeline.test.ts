@@ -85,7 +85,7 @@ describe('sampleDiffusion', () => {
       classLabels: [0, 1],
       guidanceScale: 2,
       nullClass: 5,
-      inpaint: { image: tf.zeros([1, 4, 4, 1]), mask: tf.ones([1, 4, 4, 1]) },
+      inpaint: { image: tf.zeros([1, 4, 4, 1]), mask: tf.zeros([1, 4, 4, 1]) },
       onStep: () => {
         counts.push(tf.memory().numTensors);
       },
@@ -176,8 +176,8 @@ describe('classifier-free guidance', () => {
 describe('inpainting', () => {
   it('returns the known pixels exactly and generates the others', async () => {
     const image = tf.tidy(() => tf.reshape(tf.linspace(-0.9, 0.9, 2 * 4 * 4 * 2), [2, 4, 4, 2]) as tf.Tensor4D);
-    // Known: the left half of every row, both channels.
-    const mask = tf.tidy(() => tf.tile(tf.reshape(tf.tensor1d([1, 1, 0, 0]), [1, 1, 4, 1]), [1, 4, 1, 1]) as tf.Tensor4D);
+    // Mask 1 = generate: the right half of every row, both channels; the left half is known.
+    const mask = tf.tidy(() => tf.tile(tf.reshape(tf.tensor1d([0, 0, 1, 1]), [1, 1, 4, 1]), [1, 4, 1, 1]) as tf.Tensor4D);
     for (const sampler of [new DDPMSampler(schedule), new DDIMSampler(schedule)]) {
       const x = await sampleDiffusion({
         denoiser: toyDenoiser(),
@@ -192,7 +192,7 @@ describe('inpainting', () => {
       const m = await tf.broadcastTo(mask, [2, 4, 4, 2]).data();
       let unknownDiff = 0;
       out.forEach((v, i) => {
-        if (m[i] === 1) expect(v).toBeCloseTo(img[i] as number, 6);
+        if (m[i] === 0) expect(v).toBeCloseTo(img[i] as number, 6);
         else unknownDiff = Math.max(unknownDiff, Math.abs(v - (img[i] as number)));
       });
       expect(unknownDiff).toBeGreaterThan(0.05);

@@ -7,6 +7,15 @@ export {
   type UNetLayout,
   type UNetPresetName,
 } from './config.js';
+export {
+  DIFFUSION_CONFIG_DEFAULTS,
+  DIFFUSION_CONFIG_VERSION,
+  type DiffusionModelConfig,
+  type DiffusionModelConfigOptions,
+  type DiffusionScheduleConfig,
+  parseDiffusionConfig,
+  resolveDiffusionConfig,
+} from './diffusion-config.js';
 export { SelfAttention2D, type SelfAttention2DArgs } from './layers/attention.js';
 export { GroupNorm, type GroupNormArgs } from './layers/group-norm.js';
 export {
@@ -21,4 +30,7 @@ export {
 } from './layers/ops.js';
 export { ResBlock, type ResBlockArgs } from './layers/res-block.js';
 export { Downsample, Upsample } from './layers/resample.js';
+export { unetDenoiser } from './pipeline/denoiser.js';
+export { DiffusionPipeline, type DiffusionPipelineSampleOptions } from './pipeline/diffusion-pipeline.js';
+export { type ClassLabelSpec, type Conditioning, resolveConditioning } from './pipeline/labels.js';
 export { countParams, createUNet, UNET_BOTTLENECK_LAYER } from './unet.js';

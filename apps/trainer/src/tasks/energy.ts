@@ -1,37 +1,22 @@
 import { type Rng, ValidationError } from '@lab/core';
 import {
+  type ContrastiveEnergyConfig,
+  type ContrastiveEnergyConfigOptions,
   contrastiveDivergenceLoss,
   createEnergyNet,
-  type EnergyNetConfig,
   energyFunction,
+  parseContrastiveEnergyConfig,
   ReplayBuffer,
-  resolveEnergyNetConfig,
+  resolveContrastiveEnergyConfig,
+  sampleContrastiveEnergy,
 } from '@lab/energy';
-import { LANGEVIN_DEFAULTS, langevin } from '@lab/samplers';
+import { langevin } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { DataBatch, PreparedBatch, SampleOptions, TaskState, TrainingTask } from './types.js';
 
-export interface LangevinSettings {
-  steps: number;
-  stepSize: number;
-  noiseStd: number;
-  gradClip: number;
-}
-
-export interface EnergyTaskOptions {
-  /** An energy-net preset (`small`, `resnet`) or overrides (default `small`). */
-  net?: 'small' | 'resnet' | Partial<EnergyNetConfig>;
-  /** Weight of the energy-magnitude regulariser (default 0.1). */
-  alpha?: number;
-  /** Std of the Gaussian noise added to real images (default 0.005, as in the UvA tutorial). */
-  dataNoise?: number;
-  /** Langevin settings for the training negatives (defaults: `LANGEVIN_DEFAULTS` of @lab/samplers). */
-  langevin?: Partial<LangevinSettings>;
-  /** Langevin steps from uniform noise for preview grids and evaluation (default 256). */
-  sampleSteps?: number;
-  replay?: { capacity?: number; reinitProbability?: number };
-}
+/** A contrastive-divergence run's settings: the model config of @lab/energy (defaults: `CONTRASTIVE_ENERGY_DEFAULTS`). */
+export type EnergyTaskOptions = ContrastiveEnergyConfigOptions;
 
 /**
  * Energy-based model trained by contrastive divergence with a replay buffer of persistent
@@ -40,38 +25,21 @@ export interface EnergyTaskOptions {
  */
 export class EnergyTask implements TrainingTask {
   readonly kind = 'energy' as const;
+  /** The `ContrastiveEnergyConfig` stored in run.json and in the checkpoint manifest. */
   readonly config: Record<string, unknown>;
   readonly augmentation = { flip: true };
-  private readonly net: EnergyNetConfig;
-  private readonly alpha: number;
-  private readonly dataNoise: number;
-  private readonly langevinSettings: LangevinSettings;
-  private readonly sampleSteps: number;
+  private readonly settings: ContrastiveEnergyConfig;
   private buffer: ReplayBuffer;
 
   constructor(options: EnergyTaskOptions = {}) {
-    this.net = resolveEnergyNetConfig(options.net ?? 'small');
-    if (this.net.mode === 'conditional')
-      throw new ValidationError('the trainer trains unconditional (energy) or jem energy nets, not conditional ones');
-    this.alpha = options.alpha ?? 0.1;
-    this.dataNoise = options.dataNoise ?? 0.005;
-    const { steps, stepSize, noiseStd, gradClip } = LANGEVIN_DEFAULTS;
-    this.langevinSettings = { steps, stepSize, noiseStd, gradClip, ...options.langevin };
-    this.sampleSteps = options.sampleSteps ?? 256;
-    const replay = { capacity: options.replay?.capacity ?? 8192, reinitProbability: options.replay?.reinitProbability ?? 0.05 };
-    this.buffer = new ReplayBuffer({ sampleShape: [...this.net.inputShape], ...replay });
-    this.config = {
-      net: this.net,
-      alpha: this.alpha,
-      dataNoise: this.dataNoise,
-      langevin: this.langevinSettings,
-      sampleSteps: this.sampleSteps,
-      replay,
-    };
+    this.settings = resolveContrastiveEnergyConfig(options);
+    this.buffer = new ReplayBuffer({ sampleShape: [...this.settings.net.inputShape], ...this.settings.replay });
+    this.config = { ...this.settings };
   }
 
+  /** Rebuilds the task from the `config` stored in a run (a ValidationError names a bad field). */
   static fromConfig(config: Record<string, unknown>): EnergyTask {
-    return new EnergyTask(config as EnergyTaskOptions);
+    return new EnergyTask(parseContrastiveEnergyConfig(config));
   }
 
   get replayBuffer(): ReplayBuffer {
@@ -79,15 +47,15 @@ export class EnergyTask implements TrainingTask {
   }
 
   createModel(): tfl.LayersModel {
-    return createEnergyNet(this.net);
+    return createEnergyNet(this.settings.net);
   }
 
   async prepare(model: tfl.LayersModel, batch: DataBatch, rng: Rng): Promise<PreparedBatch> {
     const size = batch.images.shape[0];
     const drawn = this.buffer.sampleWithIndices(size, rng);
-    const { samples } = await langevin(energyFunction(model), drawn.samples, { ...this.langevinSettings, clampRange: [-1, 1], rng });
+    const { samples } = await langevin(energyFunction(model), drawn.samples, { ...this.settings.langevin, clampRange: [-1, 1], rng });
     drawn.samples.dispose();
-    const noise = rng.normal(batch.images.shape, 0, this.dataNoise);
+    const noise = rng.normal(batch.images.shape, 0, this.settings.dataNoise);
     const positive = tf.tidy(() => tf.clipByValue(tf.add(batch.images, noise), -1, 1));
     noise.dispose();
     return { positive, negative: samples, slots: tf.tensor1d(drawn.indices, 'int32') };
@@ -95,7 +63,11 @@ export class EnergyTask implements TrainingTask {
 
   loss(model: tfl.LayersModel, inputs: PreparedBatch): { loss: tf.Scalar; metrics: Record<string, tf.Scalar> } {
     const energies = energyFunction(model, { training: true });
-    const parts = contrastiveDivergenceLoss(energies(inputs.positive as tf.Tensor), energies(inputs.negative as tf.Tensor), this.alpha);
+    const parts = contrastiveDivergenceLoss(
+      energies(inputs.positive as tf.Tensor),
+      energies(inputs.negative as tf.Tensor),
+      this.settings.alpha,
+    );
     return { loss: parts.loss, metrics: { ePos: parts.ePosMean, eNeg: parts.eNegMean, regularizer: parts.regularizer } };
   }
 
@@ -106,17 +78,13 @@ export class EnergyTask implements TrainingTask {
   }
 
   async sample(model: tfl.LayersModel, n: number, rng: Rng, options: SampleOptions = {}): Promise<tf.Tensor4D> {
-    if ((options.guidance ?? 1) !== 1) throw new ValidationError('guidance needs a class-conditional diffusion run, not an energy run');
-    const start = rng.uniform([n, ...this.net.inputShape], -1, 1);
-    const { samples } = await langevin(energyFunction(model), start, {
-      ...this.langevinSettings,
-      steps: options.steps ?? this.sampleSteps,
-      clampRange: [-1, 1],
+    return (await sampleContrastiveEnergy(model, this.settings, {
+      count: n,
       rng,
+      ...(options.steps === undefined ? {} : { steps: options.steps }),
+      ...(options.guidance === undefined ? {} : { guidance: options.guidance }),
       ...(options.signal ? { signal: options.signal } : {}),
-    });
-    start.dispose();
-    return samples as tf.Tensor4D;
+    })) as tf.Tensor4D;
   }
 
   saveState(): TaskState {

@@ -1,5 +1,4 @@
 import type { Rng } from '@lab/core';
-import { ValidationError } from '@lab/core';
 import {
   createEnergyNet,
   denoisingScoreMatchingLoss,
@@ -81,10 +80,10 @@ export class ScoreEnergyTask implements TrainingTask {
   }
 
   async sample(model: tfl.LayersModel, n: number, rng: Rng, options: SampleOptions = {}): Promise<tf.Tensor4D> {
-    if ((options.guidance ?? 1) !== 1) throw new ValidationError('guidance needs a class-conditional diffusion run, not an energy run');
     return (await sampleScoreEnergy(model, this.settings, {
       count: n,
       rng,
+      ...(options.guidance === undefined ? {} : { guidance: options.guidance }),
       ...(options.steps !== undefined ? { steps: options.steps } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     })) as tf.Tensor4D;

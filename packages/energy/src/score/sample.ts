@@ -2,6 +2,7 @@ import type { Rng } from '@lab/core';
 import { type AnnealedLangevinStepInfo, annealedLangevin } from '@lab/samplers';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { checkNoGuidance } from '../guidance.js';
 import { noiseLevelsOf, type ScoreEnergyConfig } from './config.js';
 import { type NoiseConditionalEnergyFn, noiseConditionalEnergy } from './noise-conditional.js';
 
@@ -10,6 +11,8 @@ export interface ScoreEnergySampleOptions {
   readonly rng: Rng;
   /** Langevin steps in all, spread evenly over the levels (default: the config's steps per level). */
   readonly steps?: number;
+  /** Refused unless 1: classifier-free guidance is a diffusion feature. */
+  readonly guidance?: number;
   readonly signal?: AbortSignal;
   readonly onStep?: (info: AnnealedLangevinStepInfo) => void | Promise<void>;
 }
@@ -36,6 +39,7 @@ export async function sampleScoreEnergy(
   config: ScoreEnergyConfig,
   options: ScoreEnergySampleOptions,
 ): Promise<tf.Tensor> {
+  checkNoGuidance(options.guidance);
   const sigmas = noiseLevelsOf(config);
   const stepsPerLevel =
     options.steps === undefined ? config.sampling.stepsPerLevel : Math.max(1, Math.round(options.steps / sigmas.length));

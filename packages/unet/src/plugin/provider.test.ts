@@ -34,6 +34,12 @@ beforeAll(async () => {
   };
   await saveCheckpoint(join(root, 'ok'), { manifest: { ...manifest, kind: 'diffusion' }, models: { model } });
   await saveCheckpoint(join(root, 'energy'), { manifest: { ...manifest, kind: 'energy' }, models: { model } });
+  const { schedule: _dropped, ...noSchedule } = manifest.config;
+  await saveCheckpoint(join(root, 'no-schedule'), { manifest: { ...manifest, config: noSchedule, kind: 'diffusion' }, models: { model } });
+  await saveCheckpoint(join(root, 'wrong-size'), {
+    manifest: { ...manifest, config: { ...manifest.config, unet: { ...unet, imageSize: 16 } }, kind: 'diffusion' },
+    models: { model },
+  });
   model.dispose();
 });
 afterAll(async () => {
@@ -120,5 +126,16 @@ describe('diffusion provider', () => {
       /Expected a diffusion checkpoint, found kind "energy"/,
     );
     await expect(createDiffusionProvider({ id: 'm', dir: join(root, 'missing') }).load()).rejects.toBeInstanceOf(CheckpointError);
+  });
+
+  it('refuses a manifest without a schedule (no fall-back) or whose UNet is not the stored model, naming the field', async () => {
+    const before = tf.memory().numTensors;
+    await expect(createDiffusionProvider({ id: 's', dir: join(root, 'no-schedule') }).load()).rejects.toThrow(
+      /Invalid diffusion config in the manifest: diffusion config: schedule must be an object/,
+    );
+    await expect(createDiffusionProvider({ id: 'w', dir: join(root, 'wrong-size') }).load()).rejects.toThrow(
+      /The model takes \[8, 8, 3\] images, but config.unet says 16×16×3/,
+    );
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

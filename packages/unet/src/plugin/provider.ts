@@ -1,18 +1,10 @@
 import type { InpaintParams, JobControl, ModelInfo, ModelProvider, SampleParams } from '@lab/api-plugin';
-import { CheckpointError, CIFAR10_CLASS_NAMES, loadCheckpoint, Rng, UnavailableError } from '@lab/core';
-import {
-  createSchedule,
-  DDIMSampler,
-  DDPMSampler,
-  type Denoiser,
-  DPMSolverMultistepSampler,
-  type NoiseSchedule,
-  type Sampler,
-  type ScheduleKind,
-  sampleDiffusion,
-} from '@lab/samplers';
-import * as tf from '@tensorflow/tfjs-core';
+import { CheckpointError, loadCheckpoint, Rng, UnavailableError } from '@lab/core';
+import type { SamplerSpec } from '@lab/samplers';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { type DiffusionModelConfig, parseDiffusionConfig } from '../diffusion-config.js';
+import { DiffusionPipeline } from '../pipeline/diffusion-pipeline.js';
 // Registers the UNet's custom layers so the checkpoint's model can be rebuilt.
 import '../unet.js';
 
@@ -25,64 +17,66 @@ export interface DiffusionProviderOptions {
   readonly maxSteps?: number;
 }
 
-/** The fields of a diffusion manifest's `config` this provider reads (the trainer's DiffusionTask config). */
-interface DiffusionManifestConfig {
-  unet?: { imageSize?: number; inChannels?: number; numClasses?: number };
-  schedule?: { kind?: ScheduleKind; timesteps?: number };
-  sampleSteps?: number;
-  classNames?: string[];
+/** The request's sampler as data. */
+function samplerSpec(params: SampleParams): SamplerSpec {
+  if (params.sampler === 'ddpm') return { kind: 'ddpm' };
+  if (params.sampler === 'dpm-solver++') return { kind: 'dpm-solver++' };
+  return { kind: 'ddim', eta: params.eta ?? 0 };
+}
+
+/** The manifest's config, parsed; an invalid or unknown one is a CheckpointError naming the field. */
+function configOf(dir: string, config: unknown): DiffusionModelConfig {
+  try {
+    return parseDiffusionConfig(config);
+  } catch (error) {
+    throw new CheckpointError(dir, `Invalid diffusion config in the manifest: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Checks that the stored weights are the UNet the config describes (image shape, labels input). */
+function checkModel(dir: string, model: LayersModel, config: DiffusionModelConfig): void {
+  const [, h, w, c] = model.inputs[0]?.shape ?? [];
+  const { imageSize, inChannels, numClasses } = config.unet;
+  if (h !== imageSize || w !== imageSize || c !== inChannels)
+    throw new CheckpointError(
+      dir,
+      `The model takes [${h}, ${w}, ${c}] images, but config.unet says ${imageSize}×${imageSize}×${inChannels}`,
+    );
+  const conditional = model.inputs.length > 2;
+  if (conditional !== (numClasses !== undefined))
+    throw new CheckpointError(
+      dir,
+      conditional
+        ? 'The model takes class labels, but config.unet.numClasses is missing'
+        : `config.unet.numClasses is ${numClasses}, but the model takes no labels`,
+    );
 }
 
 /**
- * Serves a UNet ε-model from a checkpoint: DDPM or DDIM sampling, classifier-free guidance
- * for class-conditional models, inpainting. Built by `diffusionPlugin`, and by each worker thread.
+ * Serves a UNet ε-model from a checkpoint through a {@link DiffusionPipeline}: DDPM, DDIM or
+ * DPM-Solver++ sampling, classifier-free guidance for class-conditional models, inpainting.
+ * Built by `diffusionPlugin`, and by each worker thread.
  */
 export function createDiffusionProvider(options: DiffusionProviderOptions): ModelProvider {
-  let model: LayersModel | undefined;
-  let schedule: NoiseSchedule | undefined;
-  let numClasses: number | undefined;
-  let shape: [number, number, number] = [32, 32, 3];
-
-  const ready = () => {
-    if (!model || !schedule) throw new UnavailableError(`Model "${options.id}" is not loaded`);
-    return { model, schedule };
-  };
-
-  const denoiserOf =
-    (m: LayersModel): Denoiser =>
-    (x, t, y) =>
-      m.apply(y ? [x, tf.cast(t, 'float32'), y] : [x, tf.cast(t, 'float32')], { training: false }) as tf.Tensor4D;
-
-  const samplerFor = (params: SampleParams, s: NoiseSchedule): Sampler => {
-    if (params.sampler === 'ddpm') return new DDPMSampler(s);
-    if (params.sampler === 'dpm-solver++') return new DPMSolverMultistepSampler(s);
-    return new DDIMSampler(s, { eta: params.eta ?? 0 });
-  };
+  let pipeline: DiffusionPipeline | undefined;
 
   const run = async (params: SampleParams, control: JobControl, inpaint?: { image: tf.Tensor4D; mask: tf.Tensor4D }) => {
-    const { model: m, schedule: s } = ready();
-    const labels =
-      numClasses === undefined ? undefined : new Array<number>(params.count).fill(params.classLabel ?? numClasses /* the null class */);
-    const known = inpaint ? (tf.tidy(() => tf.sub(1, inpaint.mask)) as tf.Tensor4D) : undefined;
-    try {
-      return await sampleDiffusion({
-        denoiser: denoiserOf(m),
-        sampler: samplerFor(params, s),
-        shape: [params.count, ...shape],
-        rng: new Rng(params.seed),
-        steps: params.steps,
-        ...(labels ? { classLabels: labels, nullClass: numClasses } : {}),
-        ...(labels && params.classLabel !== undefined && params.guidance !== undefined ? { guidanceScale: params.guidance } : {}),
-        ...(inpaint && known ? { inpaint: { image: inpaint.image, mask: known } } : {}),
-        ...(control.signal ? { signal: control.signal } : {}),
-        onStep: (info) => {
-          const preview = control.wantPreview?.(info.step, info.total) ? info.predictedX0 : undefined;
-          control.onProgress?.({ step: info.step, total: info.total, ...(preview ? { preview } : {}) });
-        },
-      });
-    } finally {
-      known?.dispose();
-    }
+    if (!pipeline) throw new UnavailableError(`Model "${options.id}" is not loaded`);
+    return pipeline.sample({
+      count: params.count,
+      rng: new Rng(params.seed),
+      sampler: samplerSpec(params),
+      steps: params.steps,
+      ...(params.classLabel === undefined ? {} : { labels: params.classLabel }),
+      ...(params.guidance === undefined ? {} : { guidance: params.guidance }),
+      // The API's mask and the library's mean the same: 1 = generate.
+      ...(inpaint ? { inpaint } : {}),
+      ...(control.signal ? { signal: control.signal } : {}),
+      onStep: (info) => {
+        const preview = control.wantPreview?.(info.step, info.total) ? info.predictedX0 : undefined;
+        control.onProgress?.({ step: info.step, total: info.total, ...(preview ? { preview } : {}) });
+      },
+    });
   };
 
   return {
@@ -93,43 +87,38 @@ export function createDiffusionProvider(options: DiffusionProviderOptions): Mode
       for (const t of Object.values(checkpoint.tensors)) t.dispose();
       const { manifest } = checkpoint;
       const loaded = checkpoint.models.model ?? Object.values(checkpoint.models)[0];
-      if (manifest.kind !== 'diffusion' || !loaded) {
+      let config: DiffusionModelConfig;
+      try {
+        if (manifest.kind !== 'diffusion')
+          throw new CheckpointError(options.dir, `Expected a diffusion checkpoint, found kind "${manifest.kind}"`);
+        if (!loaded) throw new CheckpointError(options.dir, 'The checkpoint holds no model');
+        config = configOf(options.dir, manifest.config);
+        checkModel(options.dir, loaded, config);
+      } catch (error) {
         for (const m of Object.values(checkpoint.models)) m.dispose();
-        throw new CheckpointError(
-          options.dir,
-          manifest.kind !== 'diffusion'
-            ? `Expected a diffusion checkpoint, found kind "${manifest.kind}"`
-            : 'The checkpoint holds no model',
-        );
+        throw error;
       }
-      const config = manifest.config as DiffusionManifestConfig;
-      const input = loaded.inputs[0]?.shape ?? [];
-      shape = [
-        (input[1] as number) ?? config.unet?.imageSize ?? 32,
-        (input[2] as number) ?? config.unet?.imageSize ?? 32,
-        (input[3] as number) ?? config.unet?.inChannels ?? 3,
-      ];
-      numClasses = loaded.inputs.length > 2 ? (config.unet?.numClasses ?? undefined) : undefined;
-      schedule = createSchedule({ kind: config.schedule?.kind ?? 'linear', timesteps: config.schedule?.timesteps ?? 1000 });
-      model = loaded;
-      const classNames = config.classNames ?? (numClasses === 10 ? [...CIFAR10_CLASS_NAMES] : undefined);
+      pipeline = new DiffusionPipeline(loaded, config);
+      const { numClasses } = pipeline;
+      const { classNames } = config;
+      const T = pipeline.schedule.timesteps;
       return {
         capabilities: numClasses ? ['unconditional', 'class-conditional', 'inpaint'] : ['unconditional', 'inpaint'],
         samplers: ['ddim', 'ddpm', 'dpm-solver++'],
         defaultSampler: 'ddim',
-        defaultSteps: Math.min(config.sampleSteps ?? 50, schedule.timesteps),
-        maxSteps: Math.min(options.maxSteps ?? schedule.timesteps, schedule.timesteps),
-        imageShape: shape,
+        defaultSteps: pipeline.defaultSteps,
+        maxSteps: Math.min(options.maxSteps ?? T, T),
+        imageShape: pipeline.imageShape,
         ...(numClasses ? { numClasses } : {}),
-        ...(classNames ? { classNames } : {}),
+        ...(classNames ? { classNames: [...classNames] } : {}),
         manifest: manifest as unknown as Record<string, unknown>,
       };
     },
     sample: (params, control) => run(params, control),
     inpaint: (params: InpaintParams, control) => run(params, control, { image: params.image, mask: params.mask }),
     dispose() {
-      model?.dispose();
-      model = undefined;
+      pipeline?.model.dispose();
+      pipeline = undefined;
     },
   };
 }

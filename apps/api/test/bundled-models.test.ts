@@ -1,0 +1,51 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type GenlabManifest, MANIFEST_FILE } from '@lab/core';
+import { parseEnergyConfig } from '@lab/energy';
+import { createEnergyProvider } from '@lab/energy/plugin';
+import { parseDiffusionConfig } from '@lab/unet';
+import { createDiffusionProvider } from '@lab/unet/plugin';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+// The models `npm start` serves were exported before model configs had a version: they must
+// still load through the typed configs of @lab/unet and @lab/energy.
+const models = (name: string) => fileURLToPath(new URL(`../models/${name}`, import.meta.url));
+
+const loadManifest = async (dir: string) => JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as GenlabManifest;
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('the bundled models load through the typed model configs', () => {
+  it('ddpm-cifar10: its manifest config parses, the provider loads and samples', async () => {
+    const manifest = await loadManifest(models('ddpm-cifar10'));
+    expect(parseDiffusionConfig(manifest.config)).toMatchObject({
+      version: 1,
+      schedule: { kind: 'linear', timesteps: 1000 },
+      sampleSteps: 50,
+    });
+    const provider = createDiffusionProvider({ id: 'ddpm-cifar10', dir: models('ddpm-cifar10') });
+    const info = await provider.load();
+    expect(info).toMatchObject({ numClasses: 10, defaultSteps: 50, maxSteps: 1000, imageShape: [32, 32, 3] });
+    const before = tf.memory().numTensors;
+    const x = (await provider.sample?.({ count: 1, seed: 1, sampler: 'ddim', steps: 2, classLabel: 3, guidance: 4 }, {})) as tf.Tensor;
+    expect(x.shape).toEqual([1, 32, 32, 3]);
+    x.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    provider.dispose();
+  }, 120_000);
+
+  it('ebm-cifar10: its manifest config parses and the provider loads', async () => {
+    const manifest = await loadManifest(models('ebm-cifar10'));
+    expect(parseEnergyConfig(manifest.config)).toMatchObject({ objective: 'dsm' });
+    const provider = createEnergyProvider({ id: 'ebm-cifar10', dir: models('ebm-cifar10') });
+    const info = await provider.load();
+    expect(info).toMatchObject({ defaultSteps: 100, imageShape: [32, 32, 3] });
+    // (Sampling it takes 10 noise levels of input gradients: too slow here; the tiny models' tests sample.)
+    provider.dispose();
+  }, 120_000);
+});

@@ -1,0 +1,91 @@
+import type { Rng } from '@lab/core';
+import {
+  createSampler,
+  createSchedule,
+  type DiffusionStepInfo,
+  type InpaintOptions,
+  type NoiseSchedule,
+  type SamplerSpec,
+  sampleDiffusion,
+} from '@lab/samplers';
+import type * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { DiffusionModelConfig } from '../diffusion-config.js';
+import { unetDenoiser } from './denoiser.js';
+import { type ClassLabelSpec, resolveConditioning } from './labels.js';
+
+/** One sampling run of a {@link DiffusionPipeline}. */
+export interface DiffusionPipelineSampleOptions {
+  readonly count: number;
+  /** The only source of randomness: the same seed gives the same samples. */
+  readonly rng: Rng;
+  /** The sampler (default DDIM, η = 0). */
+  readonly sampler?: SamplerSpec;
+  /** Reverse steps (default: the config's `sampleSteps`, at most T). */
+  readonly steps?: number;
+  /**
+   * Class-conditional models: the classes to draw. Absent: unconditional samples (the null
+   * class), which take no guidance. Unconditional models take none.
+   */
+  readonly labels?: ClassLabelSpec;
+  /** Classifier-free guidance scale (default 1: the plain conditional model); needs `labels`. */
+  readonly guidance?: number;
+  /** Inpainting: mask 1 = generate, 0 = keep `image` (see `InpaintOptions` of @lab/samplers). */
+  readonly inpaint?: InpaintOptions;
+  /** Called after every step with the sample and its x̂_0 preview (valid during the call only). */
+  readonly onStep?: (info: DiffusionStepInfo) => void | Promise<void>;
+  /** Checked before every step; an abort rejects with CancelledError. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A UNet ε-model with its noise schedule, sampled by a sampler named in data: the one way the
+ * API provider and the trainer's previews and evaluation draw diffusion samples. It checks
+ * labels and guidance against the model (`resolveConditioning`), builds the sampler
+ * (`createSampler`) and runs `sampleDiffusion`. It does not own the model.
+ */
+export class DiffusionPipeline {
+  readonly model: LayersModel;
+  readonly config: DiffusionModelConfig;
+  readonly schedule: NoiseSchedule;
+
+  constructor(model: LayersModel, config: DiffusionModelConfig) {
+    this.model = model;
+    this.config = config;
+    this.schedule = createSchedule(config.schedule);
+  }
+
+  /** Number of classes of a class-conditional UNet, or undefined. */
+  get numClasses(): number | undefined {
+    return this.config.unet.numClasses;
+  }
+
+  /** [H, W, C] of one sample. */
+  get imageShape(): [number, number, number] {
+    const { imageSize, inChannels } = this.config.unet;
+    return [imageSize, imageSize, inChannels];
+  }
+
+  /** The config's `sampleSteps`, at most T. */
+  get defaultSteps(): number {
+    return Math.min(this.config.sampleSteps, this.schedule.timesteps);
+  }
+
+  /** Draws `count` samples [count, H, W, C], owned by the caller; no other tensor outlives the call. */
+  sample(options: DiffusionPipelineSampleOptions): Promise<tf.Tensor4D> {
+    const conditioning = resolveConditioning(this.numClasses, options.count, options.labels, options.guidance);
+    return sampleDiffusion({
+      denoiser: unetDenoiser(this.model),
+      sampler: createSampler(this.schedule, options.sampler ?? { kind: 'ddim' }),
+      shape: [options.count, ...this.imageShape],
+      rng: options.rng,
+      steps: options.steps ?? this.defaultSteps,
+      ...(conditioning.labels ? { classLabels: conditioning.labels } : {}),
+      ...(conditioning.nullClass === undefined ? {} : { nullClass: conditioning.nullClass }),
+      guidanceScale: conditioning.guidanceScale,
+      ...(options.inpaint ? { inpaint: options.inpaint } : {}),
+      ...(options.onStep ? { onStep: options.onStep } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+}
