@@ -26,6 +26,7 @@ export { energyFunction, inferEnergyMode, modelEnergies } from './energy-functio
 export type { EnergyArchitecture, EnergyMode, EnergyNetConfig, EnergyNetOptions, EnergyNetPreset } from './energy-net/config.js';
 export { ENERGY_NET_PRESETS, resolveEnergyNetConfig } from './energy-net/config.js';
 export { createEnergyNet } from './energy-net/create.js';
+export { Silu } from './layers/silu.js';
 export type { SpectralConv2DArgs, SpectralDenseArgs } from './layers/spectral-norm.js';
 export { powerIteration, SpectralConv2D, SpectralDense, spectralNormEstimate } from './layers/spectral-norm.js';
 export type { EnergyModelConfig } from './model-config.js';
