@@ -1,4 +1,13 @@
 export { AdmissionQueue, type AdmissionStats } from './admission.js';
+export {
+  createPluginContainer,
+  type DependencyContainer,
+  type InjectionToken,
+  instanceCachingFactory,
+  MODEL_REGISTRY,
+  type PluginContainerOptions,
+  token,
+} from './di.js';
 export { InProcessExecutor, type JobExecutor, QueuedExecutor } from './executor.js';
 export { API_PLUGIN_VERSION } from './host-version.js';
 export { type Job, type JobOutput, type JobProgress, type JobResult, type RawImage, type RunOptions, runJob } from './job.js';
@@ -37,4 +46,3 @@ export {
   ScoreRequestSchema,
   ScoreResponseSchema,
 } from './schemas.js';
-export { type ServiceKey, Services, serviceKey } from './services.js';

@@ -1,7 +1,7 @@
 import { type Logger, silentLogger } from '@lab/core';
+import type { DependencyContainer } from './di.js';
 import type { GenlabPlugin, PluginSource, RouteRegistrar } from './plugin.js';
 import { PluginRegistrationError, registerPlugins } from './register.js';
-import type { ModelRegistry } from './registry.js';
 
 /**
  * The sources of `plugins`, in order, for a host that builds providers in other threads or
@@ -21,14 +21,15 @@ export function pluginSources(plugins: readonly GenlabPlugin[]): PluginSource[] 
 }
 
 export interface RegisterPluginSourcesOptions {
-  readonly registry: ModelRegistry;
+  /** This thread's container (`createPluginContainer()`), holding the registry the plugins fill. */
+  readonly container: DependencyContainer;
   readonly config?: Record<string, unknown>;
   readonly logger?: Logger;
 }
 
 /**
  * The worker side of `pluginSources`: rebuilds each plugin from its source and registers them all
- * (same checks, same order) into this thread's `registry`. Routes are ignored: workers serve no HTTP.
+ * (same checks, same order) into this thread's `container`. Routes are ignored: workers serve no HTTP.
  */
 export async function registerPluginSources(sources: readonly PluginSource[], options: RegisterPluginSourcesOptions): Promise<string[]> {
   const plugins: GenlabPlugin[] = [];
@@ -40,7 +41,7 @@ export async function registerPluginSources(sources: readonly PluginSource[], op
     plugins.push(await (build as (...args: unknown[]) => GenlabPlugin | Promise<GenlabPlugin>)(...source.args));
   }
   return registerPlugins(plugins, {
-    registry: options.registry,
+    container: options.container,
     logger: options.logger ?? silentLogger,
     ...(options.config ? { config: options.config } : {}),
     routesFor: () => IGNORED_ROUTES,

@@ -1,6 +1,6 @@
 import type { Logger } from '@lab/core';
+import type { DependencyContainer } from './di.js';
 import type { ModelRegistry } from './registry.js';
-import type { Services } from './services.js';
 
 /**
  * The slice of an express `Router` a plugin may use, typed structurally so this entry point
@@ -14,10 +14,14 @@ export interface RouteRegistrar {
 
 /** What a plugin receives when it registers (once per host thread: the server's and each worker's). */
 export interface PluginContext<C = unknown> {
-  /** This thread's model registry: `add` a provider per model served. */
+  /**
+   * This app's tsyringe child container, shared by all its plugins: register services with typed
+   * tokens (`ctx.container.register(TOKEN, { useValue })` or `{ useFactory }`), resolve the ones a
+   * dependency registered (it registers first). One per thread: the server's, each worker's.
+   */
+  readonly container: DependencyContainer;
+  /** This thread's model registry (`ctx.container.resolve(MODEL_REGISTRY)`): `add` a provider per model served. */
   readonly registry: ModelRegistry;
-  /** Values shared with dependent plugins (a dependency registers first, so its services exist). */
-  readonly services: Services;
   /** A router for this plugin's own routes; in worker threads and queue workers it ignores them (no HTTP there). */
   readonly routes: RouteRegistrar;
   /** This plugin's section of the host configuration (`config[plugin.name]`), if any. */
@@ -39,7 +43,7 @@ export interface PluginSource {
 /**
  * A genlab plugin: a plain value, like a fastify plugin wrapped by fastify-plugin.
  * `register` runs wherever providers are built: the server's thread and every worker thread or
- * queue worker process, each with its own registry and services.
+ * queue worker process, each with its own container (and so its own registry and services).
  */
 export interface GenlabPlugin<C = unknown> {
   readonly name: string;

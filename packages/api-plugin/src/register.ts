@@ -1,8 +1,7 @@
 import { GenlabError, type Logger, silentLogger } from '@lab/core';
+import { type DependencyContainer, MODEL_REGISTRY } from './di.js';
 import { API_PLUGIN_VERSION, hostSatisfies, isValidHostRange } from './host-version.js';
 import type { GenlabPlugin, RouteRegistrar } from './plugin.js';
-import type { ModelRegistry } from './registry.js';
-import { Services } from './services.js';
 
 export type PluginErrorReason = 'duplicate' | 'missing' | 'cycle' | 'invalid' | 'host' | 'register';
 
@@ -88,10 +87,11 @@ function checkHost(plugin: Pick<GenlabPlugin, 'name' | 'host'>): void {
 }
 
 export interface RegisterPluginsOptions {
-  /** The registry this thread serves from: plugins `add` their providers to it. */
-  registry: ModelRegistry;
-  /** Values plugins share (default: a fresh, empty set). */
-  services?: Services;
+  /**
+   * The app's container (`createPluginContainer()`): plugins register their services into it and
+   * `add` their providers to the `ModelRegistry` resolved from it by `MODEL_REGISTRY`.
+   */
+  container: DependencyContainer;
   /** Gives each plugin its own router; defaults to one that rejects route registration. */
   routesFor?: (plugin: GenlabPlugin) => RouteRegistrar;
   /** Per-plugin configuration, keyed by plugin name. */
@@ -107,13 +107,14 @@ export interface RegisterPluginsOptions {
 export async function registerPlugins(plugins: readonly GenlabPlugin[], options: RegisterPluginsOptions): Promise<string[]> {
   const ordered = orderPlugins(plugins);
   const logger = options.logger ?? silentLogger;
-  const services = options.services ?? new Services();
+  const { container } = options;
+  const registry = container.resolve(MODEL_REGISTRY);
   for (const plugin of ordered) {
     const routes = options.routesFor?.(plugin) ?? noRoutes(plugin.name);
     try {
       await plugin.register({
-        registry: options.registry,
-        services,
+        container,
+        registry,
         routes,
         config: options.config?.[plugin.name],
         logger: logger.child?.({ plugin: plugin.name }) ?? logger,

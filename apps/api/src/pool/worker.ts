@@ -5,7 +5,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { workerData } from 'node:worker_threads';
-import { ModelRegistry, registerPluginSources, runJob } from '@lab/api-plugin';
+import { createPluginContainer, MODEL_REGISTRY, type ModelRegistry, registerPluginSources, runJob } from '@lab/api-plugin';
 import { CancelledError, initBackend, parseBackendName, silentLogger } from '@lab/core';
 import { serializeError, type WorkerData, type WorkerReply, type WorkerTask } from './protocol.js';
 
@@ -13,8 +13,10 @@ async function setup(data: WorkerData): Promise<ModelRegistry> {
   // A worker's process.env is its own copy: this sets only this thread's share of the cores.
   if (data.torchThreads !== undefined && !process.env.GENLAB_TORCH_THREADS) process.env.GENLAB_TORCH_THREADS = String(data.torchThreads);
   await initBackend({ ...(data.backend ? { force: parseBackendName(data.backend) } : {}), logger: silentLogger });
-  const registry = new ModelRegistry();
-  await registerPluginSources(data.plugins, { registry });
+  // This thread's own container: its registry and whatever the plugins register (services included).
+  const container = createPluginContainer();
+  const registry = container.resolve(MODEL_REGISTRY);
+  await registerPluginSources(data.plugins, { container });
   // Only what loaded on the main thread: jobs never reach the others.
   await Promise.all(data.models.map((id) => registry.load(id)));
   return registry;

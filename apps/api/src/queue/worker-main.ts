@@ -5,7 +5,7 @@
  * jobs on this thread) and takes jobs only from the queues of the models it loaded. Other
  * settings: GENLAB_BACKEND, GENLAB_QUEUE_* (see docs/deploy.md), GENLAB_LOG_LEVEL.
  */
-import { InProcessExecutor, type JobExecutor, ModelRegistry, registerPlugins } from '@lab/api-plugin';
+import { createPluginContainer, InProcessExecutor, type JobExecutor, MODEL_REGISTRY, registerPlugins } from '@lab/api-plugin';
 import { createLogger, initBackend, parseBackendName } from '@lab/core';
 import { loadConfig } from '../config.js';
 import { defaultPlugins } from '../plugins.js';
@@ -18,9 +18,10 @@ async function main(): Promise<void> {
   const config = loadConfig({ GENLAB_POOL_SIZE: '1', ...process.env });
   if (!config.queue) throw new Error('GENLAB_QUEUE_URL is not set: a worker needs the queue (redis://host:port)');
   const backend = await initBackend({ logger, ...(config.backend ? { force: parseBackendName(config.backend) } : {}) });
-  const registry = new ModelRegistry();
+  const container = createPluginContainer();
+  const registry = container.resolve(MODEL_REGISTRY);
   const plugins = defaultPlugins(config.modelsDir);
-  await registerPlugins(plugins, { registry, logger });
+  await registerPlugins(plugins, { container, logger });
   await registry.loadAll();
   const executor: JobExecutor =
     config.poolSize > 0

@@ -1,10 +1,10 @@
 import { isGenlabError, type Logger, silentLogger } from '@lab/core';
 import express, { type Router } from 'express';
+import { createPluginContainer, type DependencyContainer, MODEL_REGISTRY } from '../di.js';
 import { InProcessExecutor, type JobExecutor } from '../executor.js';
 import type { GenlabPlugin } from '../plugin.js';
 import { registerPlugins } from '../register.js';
-import { ModelRegistry } from '../registry.js';
-import { Services } from '../services.js';
+import type { ModelRegistry } from '../registry.js';
 import { notFoundHandler, problemHandler } from './problem.js';
 import { createModelRoutes, type ModelRoutesOptions } from './routes.js';
 
@@ -14,6 +14,8 @@ export type { JobEvent } from './routes.js';
 
 export interface GenlabRouterOptions extends Omit<ModelRoutesOptions, 'registry' | 'executor'> {
   readonly plugins: readonly GenlabPlugin[];
+  /** Parent of the app's child container (default: tsyringe's global container, which genlab never registers into). */
+  readonly container?: DependencyContainer;
   /** Per-plugin configuration, keyed by plugin name (workers get the same; keep it structured-cloneable). */
   readonly config?: Record<string, unknown>;
   readonly logger?: Logger;
@@ -27,8 +29,8 @@ export interface GenlabRouter {
   readonly router: Router;
   readonly registry: ModelRegistry;
   readonly executor: JobExecutor;
-  /** The values the plugins shared while registering on this thread. */
-  readonly services: Services;
+  /** The app's tsyringe child container: the registry (`MODEL_REGISTRY`) and whatever the plugins registered. */
+  readonly container: DependencyContainer;
   /** Resolves when every model has loaded or been marked unavailable. */
   readonly loaded: Promise<void>;
   /** Drains running jobs, closes the executor, frees the models. */
@@ -46,13 +48,12 @@ export interface GenlabRouter {
  */
 export async function createGenlabRouter(options: GenlabRouterOptions): Promise<GenlabRouter> {
   const logger = options.logger ?? silentLogger;
-  const registry = new ModelRegistry();
-  const services = new Services();
+  const container = createPluginContainer(options.container ? { parent: options.container } : {});
+  const registry = container.resolve(MODEL_REGISTRY);
   const router = express.Router();
   router.use(express.json({ limit: options.bodyLimit ?? '1mb' }));
   await registerPlugins(options.plugins, {
-    registry,
-    services,
+    container,
     logger,
     ...(options.config ? { config: options.config } : {}),
     routesFor: () => {
@@ -73,7 +74,7 @@ export async function createGenlabRouter(options: GenlabRouterOptions): Promise<
     router,
     registry,
     executor,
-    services,
+    container,
     loaded,
     async close() {
       await executor.close();
