@@ -5,9 +5,9 @@ export {
   SILU_GRAD_KERNEL,
   SILU_KERNEL,
 } from './backend/fused-kernels.js';
-export { silu, siluGrad } from './backend/silu.js';
 export { type InitBackendOptions, initBackend, type ModuleLoader, parseBackendName, selectBackend } from './backend/init.js';
 export { getStockKernel, registerTrainingKernels, type TrainingKernelReport } from './backend/kernels/register.js';
+export { silu, siluGrad } from './backend/silu.js';
 export type { BackendInfo, BackendName } from './backend/types.js';
 export {
   type CheckpointContents,
