@@ -10,6 +10,7 @@ export function energyPlugin(options: { readonly models: readonly EnergyProvider
     {
       name: '@lab/energy/energy',
       version: '0.1.0',
+      host: '^0.1.0 || ^0.2.0',
       module: '@lab/energy/plugin',
       exportName: 'createEnergyProvider',
       factory: createEnergyProvider,

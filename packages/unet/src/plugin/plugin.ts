@@ -17,6 +17,7 @@ export function diffusionPlugin(options: DiffusionPluginOptions | DiffusionProvi
     {
       name: '@lab/unet/diffusion',
       version: '0.1.0',
+      host: '^0.1.0 || ^0.2.0',
       module: '@lab/unet/plugin',
       exportName: 'createDiffusionProvider',
       factory: createDiffusionProvider,

@@ -123,7 +123,7 @@ describe('diffusion provider', () => {
 
   it('refuses a checkpoint of another kind and a missing folder, naming them', async () => {
     await expect(createDiffusionProvider({ id: 'e', dir: join(root, 'energy') }).load()).rejects.toThrow(
-      /Expected a diffusion checkpoint, found kind "energy"/,
+      /Expected a checkpoint of kind "diffusion", found kind "energy"/,
     );
     await expect(createDiffusionProvider({ id: 'm', dir: join(root, 'missing') }).load()).rejects.toBeInstanceOf(CheckpointError);
   });

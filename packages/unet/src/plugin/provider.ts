@@ -1,5 +1,5 @@
 import type { InpaintParams, JobControl, ModelInfo, ModelProvider, SampleParams } from '@lab/api-plugin';
-import { CheckpointError, loadCheckpoint, Rng, UnavailableError } from '@lab/core';
+import { CheckpointError, loadModelCheckpoint, Rng, UnavailableError } from '@lab/core';
 import type { SamplerSpec } from '@lab/samplers';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -83,19 +83,14 @@ export function createDiffusionProvider(options: DiffusionProviderOptions): Mode
     id: options.id,
     kind: 'diffusion',
     async load(): Promise<ModelInfo> {
-      const checkpoint = await loadCheckpoint(options.dir);
-      for (const t of Object.values(checkpoint.tensors)) t.dispose();
-      const { manifest } = checkpoint;
-      const loaded = checkpoint.models.model ?? Object.values(checkpoint.models)[0];
+      // Keeps the `model` entry; the optimizer's tensors, if any, are disposed unread.
+      const { model: loaded, manifest } = await loadModelCheckpoint(options.dir, 'diffusion', { readTensors: false });
       let config: DiffusionModelConfig;
       try {
-        if (manifest.kind !== 'diffusion')
-          throw new CheckpointError(options.dir, `Expected a diffusion checkpoint, found kind "${manifest.kind}"`);
-        if (!loaded) throw new CheckpointError(options.dir, 'The checkpoint holds no model');
         config = configOf(options.dir, manifest.config);
         checkModel(options.dir, loaded, config);
       } catch (error) {
-        for (const m of Object.values(checkpoint.models)) m.dispose();
+        loaded.dispose();
         throw error;
       }
       pipeline = new DiffusionPipeline(loaded, config);
