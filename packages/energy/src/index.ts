@@ -42,6 +42,7 @@ export {
   noiseLevelsOf,
   parseScoreEnergyConfig,
   resolveScoreEnergyConfig,
+  SCORE_ENERGY_CONFIG_VERSION,
   SCORE_ENERGY_DEFAULTS,
   SCORE_MATCHING_OBJECTIVE,
 } from './score/config.js';

@@ -141,7 +141,12 @@ describe('contrastive-divergence energy config', () => {
     expect(parseContrastiveEnergyConfig(STORED)).toMatchObject({ version: 1, net, sampleSteps: 3, langevin: STORED.langevin });
     expect('objective' in parseEnergyConfig(STORED)).toBe(false);
     const dsm = resolveScoreEnergyConfig({ net: 'small' });
+    expect(dsm.version).toBe(1);
     expect(parseEnergyConfig(JSON.parse(JSON.stringify(dsm)))).toEqual(dsm);
+    // Score-matching configs written before versioning (the bundled ebm-cifar10's) read as version 1.
+    const { version: _v, ...unversioned } = JSON.parse(JSON.stringify(dsm));
+    expect(parseEnergyConfig(unversioned)).toEqual(dsm);
+    expect(fieldOf(() => parseEnergyConfig({ ...unversioned, version: 2 }))).toBe('version');
     expect(fieldOf(() => parseEnergyConfig({ ...STORED, objective: 'nce' }))).toBe('objective');
   });
 

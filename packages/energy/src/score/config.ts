@@ -5,6 +5,9 @@ import { type EnergyNetConfig, type EnergyNetOptions, type EnergyNetPreset, reso
 /** The `objective` of an energy model trained by denoising score matching (absent or `cd`: contrastive divergence). */
 export const SCORE_MATCHING_OBJECTIVE = 'dsm';
 
+/** The version of {@link ScoreEnergyConfig} this release writes and reads (a config without one is version 1). */
+export const SCORE_ENERGY_CONFIG_VERSION = 1;
+
 /** Geometric noise levels from `max` down to `min`. */
 export interface NoiseLevelSettings {
   readonly max: number;
@@ -20,6 +23,7 @@ export interface AnnealedSamplingSettings {
 
 /** A score-matching energy model's configuration, as the trainer stores it in run.json and the manifest. */
 export interface ScoreEnergyConfig {
+  readonly version: typeof SCORE_ENERGY_CONFIG_VERSION;
   readonly objective: typeof SCORE_MATCHING_OBJECTIVE;
   /** The net, conditional on the noise level (one label per level). */
   readonly net: EnergyNetConfig;
@@ -30,6 +34,8 @@ export interface ScoreEnergyConfig {
 }
 
 export interface ScoreEnergyConfigOptions {
+  /** A stored config's version (default: this release's). */
+  readonly version?: number;
   /** Energy-net body: a preset or overrides; it is made conditional on the noise level. */
   readonly net?: EnergyNetOptions | EnergyNetPreset;
   /** Noise levels (default σ from 1 to 0.01, 10 levels). */
@@ -48,6 +54,12 @@ export const SCORE_ENERGY_DEFAULTS = {
 
 /** Fills defaults and validates; a stored config passes through unchanged. ValidationError names the bad field. */
 export function resolveScoreEnergyConfig(options: ScoreEnergyConfigOptions = {}): ScoreEnergyConfig {
+  const version = options.version ?? SCORE_ENERGY_CONFIG_VERSION;
+  if (version !== SCORE_ENERGY_CONFIG_VERSION)
+    throw new ValidationError(
+      `score-matching energy config: version ${JSON.stringify(version)} is not supported (this release reads version ${SCORE_ENERGY_CONFIG_VERSION})`,
+      { details: { field: 'version' } },
+    );
   const noise = { ...SCORE_ENERGY_DEFAULTS.noise, ...options.noise };
   geometricSigmas(noise.max, noise.min, noise.levels); // validates the levels
   const body: EnergyNetOptions =
@@ -60,7 +72,7 @@ export function resolveScoreEnergyConfig(options: ScoreEnergyConfigOptions = {})
     throw new ValidationError(`sampling.stepsPerLevel must be an integer ≥ 1, got ${sampling.stepsPerLevel}`);
   if (!(Number.isFinite(sampling.stepSize) && sampling.stepSize > 0))
     throw new ValidationError(`sampling.stepSize must be a finite number > 0, got ${sampling.stepSize}`);
-  return { objective: SCORE_MATCHING_OBJECTIVE, net, noise, dataStd, sampling };
+  return { version: SCORE_ENERGY_CONFIG_VERSION, objective: SCORE_MATCHING_OBJECTIVE, net, noise, dataStd, sampling };
 }
 
 /** True for the config of an energy model trained by score matching. */
