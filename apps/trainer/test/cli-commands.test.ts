@@ -24,7 +24,7 @@ Commands:
             (test-set accuracy only)
   export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
   sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--guidance G] [--step N] [--seed S]
-  report    --run runs/<name> [--samples N]   (writes runs/<name>/report.html: curves, evaluations, samples)
+  report    --run runs/<name> [--samples N] [--svg-dir D]   (writes runs/<name>/report.html: curves, evaluations, samples; --svg-dir: each chart as D/<chart>.svg too)
 
 Data: --data-dir or GENLAB_CIFAR10_DIR (a cifar-10-batches-bin folder); otherwise the official
 archive is downloaded once into GENLAB_CACHE (default ~/.cache/genlab).

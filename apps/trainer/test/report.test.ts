@@ -99,6 +99,26 @@ describe('report', () => {
     expect(html).toContain('&#34;batchSize&#34;: 8');
   });
 
+  it('--svg-dir also writes each chart as a standalone SVG file named after its title', async () => {
+    const run = await fakeRun();
+    const svgDir = join(run, 'charts');
+    const result = await reportCommand({ run, svgDir });
+    const names = result.svgFiles.map((f) => f.slice(svgDir.length + 1)).sort();
+    expect(names).toEqual([
+      'fd-cls.svg',
+      'gradient-norm.svg',
+      'is-cls.svg',
+      'kid-cls.svg',
+      'learning-rate.svg',
+      'loss.svg',
+      'training-speed.svg',
+    ]);
+    const fd = await readFile(join(svgDir, 'fd-cls.svg'), 'utf8');
+    expect(fd.startsWith('<?xml')).toBe(true);
+    expect(svgCount(fd)).toBe(1);
+    expect(fd).toContain('aria-label="step: 5; FD-cls: 87.654; series: generated"');
+  });
+
   it('says there is no data yet for an empty metrics file, and fails clearly for a folder that is not a run', async () => {
     const run = await fakeRun({ metrics: '' });
     await reportCommand({ run });
