@@ -18,6 +18,8 @@ export interface TorchNative {
   setDevice(device: string): void;
   facts(): TorchFacts;
   liveTensors(): number;
+  /** glibc's mallopt(M_MMAP_THRESHOLD, M_TRIM_THRESHOLD); false where it did not take (or off glibc). */
+  retainFreedMemory(mmapThreshold: number, trimThreshold: number): boolean;
 }
 
 export interface TorchFacts {

@@ -7,6 +7,12 @@ export interface TorchSettings {
   readonly threads: number;
   /** 'cpu', 'cuda' or 'cuda:N' (default: `GENLAB_TORCH_DEVICE`, else CUDA when LibTorch has it). */
   readonly device: string;
+  /**
+   * 'retain' (default): freed memory stays in the process for the next step (glibc's mmap and
+   * trim thresholds raised); 'system': glibc's defaults, which hand big blocks back to the kernel
+   * and fault them in again every step. From `GENLAB_TORCH_MALLOC`.
+   */
+  readonly malloc: 'retain' | 'system';
 }
 
 /** Reads `GENLAB_TORCH_THREADS` / `GENLAB_TORCH_DEVICE`, throwing on values that make no sense. */
@@ -21,7 +27,10 @@ export function settingsFromEnv(env: Record<string, string | undefined>, cudaAva
   const deviceValue = env.GENLAB_TORCH_DEVICE?.trim().toLowerCase();
   const device = deviceValue || (cudaAvailable ? 'cuda' : 'cpu');
   if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new RangeError(`GENLAB_TORCH_DEVICE must be cpu, cuda or cuda:N, not '${deviceValue}'`);
-  return { threads, device };
+  const mallocValue = env.GENLAB_TORCH_MALLOC?.trim().toLowerCase();
+  const malloc = mallocValue || 'retain';
+  if (malloc !== 'retain' && malloc !== 'system') throw new RangeError(`GENLAB_TORCH_MALLOC must be retain or system, not '${mallocValue}'`);
+  return { threads, device, malloc };
 }
 
 /** `GENLAB_TORCH_THREADS`, or every core. */

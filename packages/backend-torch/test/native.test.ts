@@ -75,6 +75,30 @@ suite('the backend', () => {
     tf.dispose([w, x]);
   });
 
+  it('keeps freed memory for the next allocation under malloc retain (glibc), and gives it back under the defaults', () => {
+    const glibc = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
+    if (glibc === undefined) return; // musl, macOS: mallopt is glibc's
+    const native = loadNative();
+    const ones = native.op('aten::ones', '');
+    /** Minor page faults while allocating, filling and freeing a 16 MiB tensor `times` times. */
+    const faults = (times: number): number => {
+      // Warm-up: while the heap grows to hold the block, glibc still faults pages in (~10 rounds).
+      for (let i = 0; i < 20; i++) native.dispose(native.call(ones, [[4 * 1024 * 1024]]) as number);
+      const before = process.resourceUsage().minorPageFault;
+      for (let i = 0; i < times; i++) native.dispose(native.call(ones, [[4 * 1024 * 1024]]) as number);
+      return process.resourceUsage().minorPageFault - before;
+    };
+    try {
+      // glibc's default thresholds, fixed: a 16 MiB block is mmap'd and unmapped each time (4,096 pages).
+      expect(native.retainFreedMemory(128 * 1024, 128 * 1024)).toBe(true);
+      expect(faults(10)).toBeGreaterThan(10 * 2000);
+      expect(native.retainFreedMemory(32 * 1024 * 1024, 2 ** 31 - 1)).toBe(true);
+      expect(faults(10)).toBeLessThan(10 * 200);
+    } finally {
+      native.retainFreedMemory(32 * 1024 * 1024, 2 ** 31 - 1); // what configureTorch set
+    }
+  });
+
   it('refuses string tensors with a clear error', async () => {
     await tf.setBackend('torch');
     expect(() => tf.tensor(['a'])).toThrow('@lab/backend-torch: string tensors are not supported');
