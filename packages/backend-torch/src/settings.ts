@@ -29,7 +29,8 @@ export function settingsFromEnv(env: Record<string, string | undefined>, cudaAva
   if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new RangeError(`GENLAB_TORCH_DEVICE must be cpu, cuda or cuda:N, not '${deviceValue}'`);
   const mallocValue = env.GENLAB_TORCH_MALLOC?.trim().toLowerCase();
   const malloc = mallocValue || 'retain';
-  if (malloc !== 'retain' && malloc !== 'system') throw new RangeError(`GENLAB_TORCH_MALLOC must be retain or system, not '${mallocValue}'`);
+  if (malloc !== 'retain' && malloc !== 'system')
+    throw new RangeError(`GENLAB_TORCH_MALLOC must be retain or system, not '${mallocValue}'`);
   return { threads, device, malloc };
 }
 

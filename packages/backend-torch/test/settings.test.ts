@@ -21,7 +21,9 @@ describe('settingsFromEnv', () => {
     expect(() => settingsFromEnv({ GENLAB_TORCH_THREADS: '0' }, false)).toThrow(/GENLAB_TORCH_THREADS must be a whole number ≥ 1, not '0'/);
     expect(() => settingsFromEnv({ GENLAB_TORCH_THREADS: 'two' }, false)).toThrow(/GENLAB_TORCH_THREADS/);
     expect(() => settingsFromEnv({ GENLAB_TORCH_DEVICE: 'tpu' }, false)).toThrow(/GENLAB_TORCH_DEVICE must be cpu, cuda or cuda:N/);
-    expect(() => settingsFromEnv({ GENLAB_TORCH_MALLOC: 'jemalloc' }, false)).toThrow(/GENLAB_TORCH_MALLOC must be retain or system, not 'jemalloc'/);
+    expect(() => settingsFromEnv({ GENLAB_TORCH_MALLOC: 'jemalloc' }, false)).toThrow(
+      /GENLAB_TORCH_MALLOC must be retain or system, not 'jemalloc'/,
+    );
   });
 });
 
