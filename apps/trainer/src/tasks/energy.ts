@@ -9,8 +9,8 @@ import {
   ReplayBuffer,
   resolveContrastiveEnergyConfig,
   sampleContrastiveEnergy,
+  sampleNegatives,
 } from '@lab/energy';
-import { langevin } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { DataBatch, PreparedBatch, SampleOptions, TaskState, TrainingTask } from './types.js';
@@ -21,7 +21,9 @@ export type EnergyTaskOptions = ContrastiveEnergyConfigOptions;
 /**
  * Energy-based model trained by contrastive divergence with a replay buffer of persistent
  * Langevin chains (Du & Mordatch 2019): negatives start from the buffer (or fresh noise), run
- * Langevin on the current energy, and go back into the buffer after the step.
+ * Langevin on the current energy, and go back into the buffer after the step. The negative phase
+ * is @lab/energy's `sampleNegatives` and the loss its `contrastiveDivergenceLoss`, as in
+ * `trainEnergyStep`; this task splits the step into the Trainer's phases instead.
  */
 export class EnergyTask implements TrainingTask {
   readonly kind = 'energy' as const;
@@ -51,14 +53,17 @@ export class EnergyTask implements TrainingTask {
   }
 
   async prepare(model: tfl.LayersModel, batch: DataBatch, rng: Rng): Promise<PreparedBatch> {
-    const size = batch.images.shape[0];
-    const drawn = this.buffer.sampleWithIndices(size, rng);
-    const { samples } = await langevin(energyFunction(model), drawn.samples, { ...this.settings.langevin, clampRange: [-1, 1], rng });
-    drawn.samples.dispose();
+    const { samples, indices } = await sampleNegatives({
+      model,
+      buffer: this.buffer,
+      count: batch.images.shape[0],
+      rng,
+      langevin: { ...this.settings.langevin, clampRange: [-1, 1] },
+    });
     const noise = rng.normal(batch.images.shape, 0, this.settings.dataNoise);
     const positive = tf.tidy(() => tf.clipByValue(tf.add(batch.images, noise), -1, 1));
     noise.dispose();
-    return { positive, negative: samples, slots: tf.tensor1d(drawn.indices, 'int32') };
+    return { positive, negative: samples, slots: tf.tensor1d(indices, 'int32') };
   }
 
   loss(model: tfl.LayersModel, inputs: PreparedBatch): { loss: tf.Scalar; metrics: Record<string, tf.Scalar> } {

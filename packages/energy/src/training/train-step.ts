@@ -1,20 +1,10 @@
 import { type Rng, ValidationError } from '@lab/core';
-import { type LangevinOptions, langevin } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { type ClassLabels, energyFunction, inferEnergyMode, labelTensor, modelEnergies, numClassesOf } from '../energy-function.js';
+import { type ClassLabels, inferEnergyMode, labelTensor, modelEnergies, numClassesOf } from '../energy-function.js';
 import { contrastiveDivergenceLoss } from './cd-loss.js';
+import { type LangevinSampler, type NegativePhaseOptions, sampleNegatives } from './negative-phase.js';
 import type { ReplayBuffer } from './replay-buffer.js';
-
-/** Any sampler with `langevin`'s signature (the default is `langevin` from `@lab/samplers`). */
-export type LangevinSampler = (
-  energyFn: (x: tf.Tensor) => tf.Tensor,
-  x0: tf.Tensor,
-  options: LangevinOptions,
-) => Promise<{ samples: tf.Tensor }>;
-
-/** Langevin settings for the negative phase (rng and signal come from the step options). */
-export type NegativePhaseOptions = Omit<LangevinOptions, 'rng' | 'signal' | 'onStep' | 'trajectoryEvery'>;
 
 export interface EnergyTrainStepOptions {
   readonly model: tfl.LayersModel;
@@ -58,13 +48,9 @@ export interface EnergyTrainStepResult {
  * run Langevin on the current energy (inference mode), store the results back in the buffer,
  * then take one optimizer step on loss = E(x⁺) − E(x⁻) + α(E(x⁺)² + E(x⁻)²) with data and
  * negatives in one batch (one spectral-norm power iteration per step). Leaves no tensors behind
- * after the optimizer's first step has created its slots.
- *
- * Not yet shared with the trainer (issue 18): `apps/trainer`'s EnergyTask repeats the negative
- * phase because its Trainer needs the step in phases (prepare → loss per micro-batch or gradient
- * shard → afterStep), while this function owns the whole optimizer step. One copy means splitting
- * this into a negative-phase function (draw from the buffer, Langevin, indices for the push) that
- * both call, with `contrastiveDivergenceLoss` as the loss they already share.
+ * after the optimizer's first step has created its slots. The negative phase is `sampleNegatives`
+ * and the loss `contrastiveDivergenceLoss`, the same two the trainer's EnergyTask runs in its
+ * phases (prepare → loss per micro-batch or gradient shard → afterStep).
  */
 export async function trainEnergyStep(options: EnergyTrainStepOptions): Promise<EnergyTrainStepResult> {
   const { model, optimizer, buffer, data, rng } = options;
@@ -87,20 +73,18 @@ export async function trainEnergyStep(options: EnergyTrainStepOptions): Promise<
   let samples: tf.Tensor | undefined;
   try {
     // Negative phase: Langevin from the buffer, in inference mode (stored spectral-norm vectors).
-    const start = buffer.sampleWithIndices(negatives, rng);
-    const sampler = options.sampler ?? langevin;
-    const energyFn = energyFunction(model, { mode, ...(mode === 'conditional' ? { classLabel: labels } : {}) });
-    try {
-      const result = await sampler(energyFn, start.samples, {
-        ...options.langevin,
-        rng,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-      samples = result.samples;
-    } finally {
-      if (samples !== start.samples) start.samples.dispose();
-    }
-    await buffer.push(samples, start.indices);
+    const phase = await sampleNegatives({
+      model,
+      buffer,
+      count: negatives,
+      rng,
+      labels: mode === 'conditional' ? labels : undefined,
+      langevin: options.langevin,
+      signal: options.signal,
+      sampler: options.sampler,
+    });
+    samples = phase.samples;
+    await buffer.push(samples, phase.indices);
 
     // Positive and negative energies from one training-mode call.
     const negSamples = samples;
@@ -138,7 +122,7 @@ export async function trainEnergyStep(options: EnergyTrainStepOptions): Promise<
       ePosMean,
       eNegMean,
       ...(Number.isNaN(ce) ? {} : { classificationLoss: ce }),
-      reinitialized: start.reinitialized,
+      reinitialized: phase.reinitialized,
     };
   } finally {
     samples?.dispose();
