@@ -45,6 +45,7 @@ export function configureTorch(overrides: Partial<TorchSettings> = {}, env: Reco
   const settings = { ...settingsFromEnv(env, native.facts().cuda), ...overrides };
   native.setNumThreads(settings.threads);
   native.setDevice(settings.device);
+  const blasSet = native.setBlasThreads(settings.blasThreads);
   const retained = settings.malloc === 'retain' && native.retainFreedMemory(RETAIN_MMAP_THRESHOLD, RETAIN_TRIM_THRESHOLD);
   const facts = native.facts();
   const blas = loadedBlasLibraries();
@@ -53,7 +54,9 @@ export function configureTorch(overrides: Partial<TorchSettings> = {}, env: Reco
     settings.device,
     `${settings.threads} thread${settings.threads === 1 ? '' : 's'}`,
     ...(facts.mkldnn ? ['oneDNN'] : []),
-    ...(blas.length > 0 ? [`BLAS ${blas.join(', ')}`] : []),
+    ...(blas.length > 0
+      ? [`BLAS ${blas.join(', ')}${blasSet ? ` (${settings.blasThreads} thread${settings.blasThreads === 1 ? '' : 's'})` : ''}`]
+      : []),
     ...(retained ? ['malloc retain'] : []),
   ].join(', ');
   configured = { available: true, facts, settings, detail };

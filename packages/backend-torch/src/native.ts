@@ -20,6 +20,8 @@ export interface TorchNative {
   liveTensors(): number;
   /** glibc's mallopt(M_MMAP_THRESHOLD, M_TRIM_THRESHOLD); false where it did not take (or off glibc). */
   retainFreedMemory(mmapThreshold: number, trimThreshold: number): boolean;
+  /** openblas_set_num_threads, when LibTorch's BLAS is OpenBLAS; false otherwise. */
+  setBlasThreads(threads: number): boolean;
 }
 
 export interface TorchFacts {

@@ -13,6 +13,11 @@ export interface TorchSettings {
    * and fault them in again every step. From `GENLAB_TORCH_MALLOC`.
    */
   readonly malloc: 'retain' | 'system';
+  /**
+   * OpenBLAS's own threads (default 1, from `GENLAB_TORCH_BLAS_THREADS`): LibTorch already runs
+   * `threads` OpenMP threads, and a second pool spinning beside them slows every step.
+   */
+  readonly blasThreads: number;
 }
 
 /** Reads `GENLAB_TORCH_THREADS` / `GENLAB_TORCH_DEVICE`, throwing on values that make no sense. */
@@ -31,7 +36,11 @@ export function settingsFromEnv(env: Record<string, string | undefined>, cudaAva
   const malloc = mallocValue || 'retain';
   if (malloc !== 'retain' && malloc !== 'system')
     throw new RangeError(`GENLAB_TORCH_MALLOC must be retain or system, not '${mallocValue}'`);
-  return { threads, device, malloc };
+  const blasValue = env.GENLAB_TORCH_BLAS_THREADS?.trim();
+  const blasThreads = blasValue ? Number(blasValue) : 1;
+  if (!Number.isInteger(blasThreads) || blasThreads < 1)
+    throw new RangeError(`GENLAB_TORCH_BLAS_THREADS must be a whole number ≥ 1, not '${blasValue}'`);
+  return { threads, device, malloc, blasThreads };
 }
 
 /** `GENLAB_TORCH_THREADS`, or every core. */

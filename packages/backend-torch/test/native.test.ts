@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { loadNative } from '../src/index.js';
+import { configureTorch, loadedBlasLibraries, loadNative } from '../src/index.js';
 import { randn, torchReason } from './helpers.js';
 
 const suite = torchReason === undefined ? describe : describe.skip;
@@ -97,6 +97,13 @@ suite('the backend', () => {
     } finally {
       native.retainFreedMemory(32 * 1024 * 1024, 2 ** 31 - 1); // what configureTorch set
     }
+  });
+
+  it("sets OpenBLAS's own thread count exactly when LibTorch loaded OpenBLAS", () => {
+    const native = loadNative();
+    const openBlas = loadedBlasLibraries().some((name) => name.includes('openblas'));
+    expect(native.setBlasThreads(1)).toBe(openBlas);
+    expect(configureTorch().detail.includes('BLAS') && /openblas[^,]*\(1 thread\)/.test(configureTorch().detail)).toBe(openBlas);
   });
 
   it('refuses string tensors with a clear error', async () => {

@@ -14,6 +14,8 @@ describe('settingsFromEnv', () => {
     expect(settingsFromEnv({ GENLAB_TORCH_THREADS: '3' }, false).threads).toBe(3);
     expect(settingsFromEnv({}, false).threads).toBeGreaterThanOrEqual(1);
     expect(settingsFromEnv({}, false).malloc).toBe('retain');
+    expect(settingsFromEnv({}, false).blasThreads).toBe(1);
+    expect(settingsFromEnv({ GENLAB_TORCH_BLAS_THREADS: '2' }, false).blasThreads).toBe(2);
     expect(settingsFromEnv({ GENLAB_TORCH_MALLOC: ' System ' }, false).malloc).toBe('system');
   });
 
@@ -21,6 +23,9 @@ describe('settingsFromEnv', () => {
     expect(() => settingsFromEnv({ GENLAB_TORCH_THREADS: '0' }, false)).toThrow(/GENLAB_TORCH_THREADS must be a whole number ≥ 1, not '0'/);
     expect(() => settingsFromEnv({ GENLAB_TORCH_THREADS: 'two' }, false)).toThrow(/GENLAB_TORCH_THREADS/);
     expect(() => settingsFromEnv({ GENLAB_TORCH_DEVICE: 'tpu' }, false)).toThrow(/GENLAB_TORCH_DEVICE must be cpu, cuda or cuda:N/);
+    expect(() => settingsFromEnv({ GENLAB_TORCH_BLAS_THREADS: '0' }, false)).toThrow(
+      /GENLAB_TORCH_BLAS_THREADS must be a whole number ≥ 1, not '0'/,
+    );
     expect(() => settingsFromEnv({ GENLAB_TORCH_MALLOC: 'jemalloc' }, false)).toThrow(
       /GENLAB_TORCH_MALLOC must be retain or system, not 'jemalloc'/,
     );
