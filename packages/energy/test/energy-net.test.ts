@@ -152,6 +152,18 @@ describe('createEnergyNet', () => {
     loaded.dispose();
   });
 
+  it('a seed fixes every weight of a conditional net, the label embedding included', async () => {
+    const build = (seed: number) => createEnergyNet({ ...tinyImage, mode: 'conditional', numClasses: 3, hiddenUnits: [6], seed });
+    const [a, b, c] = [build(5), build(5), build(6)];
+    const weightsOf = (model: tfl.LayersModel) => Promise.all(model.getWeights().map((w) => read(w.clone())));
+    const [wa, wb, wc] = await Promise.all([weightsOf(a), weightsOf(b), weightsOf(c)]);
+    const embedding = a.getWeights().indexOf(a.getLayer('label_embedding').getWeights()[0]!);
+    expect(embedding).toBeGreaterThanOrEqual(0);
+    expect(wb).toEqual(wa);
+    expect(maxAbsDiff(wc[embedding]!, wa[embedding]!)).toBeGreaterThan(0);
+    for (const model of [a, b, c]) model.dispose();
+  });
+
   it('mlp architecture: shape-agnostic energies whose input gradient matches finite differences', async () => {
     const model = createEnergyNet({ architecture: 'mlp', inputShape: [2], hiddenUnits: [16, 16], seed: 2 });
     const energy = energyFunction(model);

@@ -6,6 +6,8 @@ import { type EnergyNetConfig, type EnergyNetOptions, type EnergyNetPreset, reso
 
 type Symbolic = tfl.SymbolicTensor;
 
+const LABEL_EMBEDDING_SEED_OFFSET = 50_021;
+
 /** Builds layers for one config: plain or spectrally normalised, with per-layer seeds when seeded. */
 class LayerFactory {
   private count = 0;
@@ -48,6 +50,23 @@ class LayerFactory {
           ...(name ? { name } : {}),
         });
     return layer.apply(x) as Symbolic;
+  }
+
+  /**
+   * The label embedding of a conditional net, seeded apart from the counter so that adding it did
+   * not move the seeds (and so the weights) of the layers built after it.
+   */
+  labelEmbedding(y: Symbolic, numClasses: number, width: number): Symbolic {
+    const seed = this.config.seed === undefined ? undefined : this.config.seed + LABEL_EMBEDDING_SEED_OFFSET;
+    return tfl.layers
+      .embedding({
+        inputDim: numClasses,
+        outputDim: width,
+        // tfjs-layers' default initializer, seeded.
+        embeddingsInitializer: tfl.initializers.randomUniform({ minval: -0.05, maxval: 0.05, ...(seed === undefined ? {} : { seed }) }),
+        name: 'label_embedding',
+      })
+      .apply(y) as Symbolic;
   }
 
   silu(x: Symbolic, name?: string): Symbolic {
@@ -120,7 +139,7 @@ export function createEnergyNet(options: EnergyNetOptions | EnergyNetPreset = 's
     // Projection head (Miyato & Koyama 2018): E(x, y) = w·φ(x) + b + embed(y)·φ(x).
     const y = tfl.input({ shape: [], dtype: 'int32', name: 'y' });
     const width = features.shape[features.shape.length - 1] as number;
-    const embedded = tfl.layers.embedding({ inputDim: config.numClasses, outputDim: width, name: 'label_embedding' }).apply(y) as Symbolic;
+    const embedded = f.labelEmbedding(y, config.numClasses, width);
     const projection = tfl.layers.dot({ axes: -1 }).apply([embedded, features]) as Symbolic;
     const energy = tfl.layers.add({ name: 'energy' }).apply([f.dense(features, 1), projection]) as Symbolic;
     return tfl.model({ inputs: [x, y], outputs: energy, name });
