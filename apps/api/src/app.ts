@@ -12,7 +12,7 @@ import { type ApiMetrics, createMetrics } from './metrics.js';
 import { PoolExecutor } from './pool/pool-executor.js';
 import { startQueueMode } from './queue/queue-mode.js';
 import { DOCS_HTML, DOCS_INIT_JS, playgroundRoutes } from './web/playground.js';
-import { trainingEnergiesRoute } from './web/training-energies.js';
+import { TRAINING_ENERGIES_PATH, trainingEnergiesRoute } from './web/training-energies.js';
 
 export interface ApiApp {
   readonly app: express.Express;
@@ -137,6 +137,7 @@ export async function createApiApp(options: CreateApiAppOptions): Promise<ApiApp
     res.type(metrics?.registry.contentType ?? 'text/plain').send(await metrics?.registry.metrics());
   });
   const openapi = buildOpenApiDocument({ bearer: Boolean(config.token) });
+  Object.assign(openapi.paths as Record<string, unknown>, TRAINING_ENERGIES_PATH);
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });

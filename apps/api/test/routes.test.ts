@@ -122,7 +122,9 @@ describe('every route, happy path (fake models, in-process)', () => {
     expect((await fetch(`${s.base}/docs/assets/swagger-ui-bundle.js`)).status).toBe(200);
     expect((await fetch(`${s.base}/docs/init.js`)).status).toBe(200);
     const spec = (await (await fetch(`${s.base}/openapi.json`)).json()) as { paths: Record<string, unknown> };
-    expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(['/v1/models/{id}/samples', '/v1/classify', '/generate/ebm']));
+    expect(Object.keys(spec.paths)).toEqual(
+      expect.arrayContaining(['/v1/models/{id}/samples', '/v1/classify', '/generate/ebm', '/v1/models/{id}/training-energies']),
+    );
     expect(await (await fetch(`${s.base}/`)).text()).toContain('genlab playground');
     for (const [path, type] of [
       ['/playground/main.js', 'javascript'],

@@ -31,6 +31,12 @@ describe('GET /v1/models/:id/training-energies', () => {
     expect(body.edges).toHaveLength(31);
     expect(body.counts.reduce((a, b) => a + b, 0)).toBe(8);
     expect(body.counts.at(-1)).toBe(1); // the maximum lands in the last bin
+    // The documented schema names exactly the fields the route answers.
+    const spec = (await (await fetch(`${s.base}/openapi.json`)).json()) as {
+      paths: Record<string, { get: { responses: { '200': { content: { 'application/json': { schema: { required: string[] } } } } } } }>;
+    };
+    const schema = spec.paths['/v1/models/{id}/training-energies']?.get.responses['200'].content['application/json'].schema;
+    expect(schema?.required.slice().sort()).toEqual(Object.keys(body).sort());
   });
 
   it('is 404 (problem+json) for other kinds and unknown models', async () => {

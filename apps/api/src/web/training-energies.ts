@@ -18,6 +18,38 @@ export interface TrainingEnergies {
 
 const BINS = 30;
 
+/** The route's OpenAPI path item (the app adds it to the plugin routes' document). */
+export const TRAINING_ENERGIES_PATH = {
+  '/v1/models/{id}/training-energies': {
+    get: {
+      summary: "Histogram of an energy model's training-image energies (what /score ranks against)",
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+      responses: {
+        '200': {
+          description: 'The histogram',
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['model', 'count', 'min', 'max', 'edges', 'counts'],
+                properties: {
+                  model: { type: 'string' },
+                  count: { type: 'integer', description: 'Training images scored' },
+                  min: { type: 'number' },
+                  max: { type: 'number' },
+                  edges: { type: 'array', items: { type: 'number' }, description: `${BINS + 1} bin edges from min to max` },
+                  counts: { type: 'array', items: { type: 'integer' }, description: 'Images per bin; the last bin includes max' },
+                },
+              },
+            },
+          },
+        },
+        '404': { description: 'No such energy model, or its checkpoint stores no training energies' },
+      },
+    },
+  },
+} as const;
+
 /** Histogram of `values` over [min, max] in `bins` equal bins. */
 export function histogram(model: string, values: ArrayLike<number>, bins = BINS): TrainingEnergies {
   let min = Number.POSITIVE_INFINITY;
