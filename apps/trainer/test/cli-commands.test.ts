@@ -2,12 +2,13 @@ import { ValidationError } from '@lab/core';
 import { describe, expect, it, vi } from 'vitest';
 import { evaluateOptions } from '../src/cli/evaluate.js';
 import { exportOptions } from '../src/cli/export.js';
+import { sampleOptions } from '../src/cli/sample.js';
 import { trainOptions } from '../src/cli/train.js';
 import { main, USAGE } from '../src/cli.js';
 import { resumedRunInfo } from '../src/run/resume.js';
 import type { RunInfo } from '../src/run/run-dir.js';
 
-// The usage text as it was when all 38 flags lived in one option bag in cli.ts.
+// The usage text as it was when all 38 flags lived in one option bag in cli.ts (plus evaluate's and sample's --sampler).
 const USAGE_BEFORE_SPLIT = `genlab-train <command> [options]
 
 Commands:
@@ -19,11 +20,13 @@ Commands:
             [--timesteps T] [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
             [--init-from <run or exported model>] [--report-every N]
   evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
-            [--test-n N] [--batch B] [--sample-steps N] [--guidance G] [--step N] [--seed S] [--data-dir DIR]
+            [--test-n N] [--batch B] [--sample-steps N] [--sampler ddim|dpm-solver++] [--guidance G] [--step N]
+            [--seed S] [--data-dir DIR]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)
   export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
-  sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--guidance G] [--step N] [--seed S]
+  sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--sampler ddim|dpm-solver++] [--guidance G]
+            [--step N] [--seed S]
   report    --run runs/<name> [--samples N] [--svg-dir D]   (writes runs/<name>/report.html: curves, evaluations, samples; --svg-dir: each chart as D/<chart>.svg too)
 
 Data: --data-dir or GENLAB_CIFAR10_DIR (a cifar-10-batches-bin folder); otherwise the official
@@ -95,6 +98,27 @@ describe('CLI flags, one module per command', () => {
     expect(evaluateOptions(['--run', '/r', '--n', '4']).accuracyOnly).toBe(false);
     expect(exportOptions(['--run', '/r', '--to', '/t'])).not.toHaveProperty('step');
     expect(exportOptions(['--run', '/r', '--to', '/t', '--step', '0']).step).toBe(0);
+  });
+});
+
+describe('--sampler (evaluate, sample)', () => {
+  it('parses ddim or dpm-solver++, is absent unless given, and names a bad value', () => {
+    const evaluate = (...argv: string[]) => evaluateOptions(['--run', '/r', ...argv]).options;
+    expect(evaluate('--sampler', 'dpm-solver++', '--sample-steps', '20')).toMatchObject({ sampler: 'dpm-solver++', sampleSteps: 20 });
+    expect(evaluate('--sampler', 'ddim')).toMatchObject({ sampler: 'ddim' });
+    expect(evaluate()).not.toHaveProperty('sampler');
+    expect(sampleOptions(['--run', '/r', '--out', '/g.png', '--sampler', 'dpm-solver++'])).toMatchObject({ sampler: 'dpm-solver++' });
+    expect(sampleOptions(['--run', '/r', '--out', '/g.png'])).not.toHaveProperty('sampler');
+    expect(() => evaluate('--sampler', 'ddpm')).toThrow(new ValidationError("--sampler must be ddim or dpm-solver++, got 'ddpm'"));
+    expect(() => sampleOptions(['--run', '/r', '--out', '/g.png', '--sampler', 'euler'])).toThrow(
+      /--sampler must be ddim or dpm-solver\+\+/,
+    );
+  });
+
+  it('is not a flag of train or export', async () => {
+    await expect(main(['export', '--run', 'r', '--to', 't', '--sampler', 'ddim'], logger)).rejects.toThrow(
+      'export does not take --sampler (a flag of evaluate, sample)',
+    );
   });
 });
 

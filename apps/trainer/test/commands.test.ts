@@ -366,6 +366,24 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     const longer = await evaluateCommand({ ...options, sampleSteps: 3 });
     expect(longer).toMatchObject({ sampleSteps: 3, file: join(straight, 'evaluations', 'step-00000004-steps-3.json') });
     expect(JSON.parse(await readFile(report.file, 'utf8')).sampleSteps).toBe(2);
+    // So does another sampler, which the record names (DDIM by name is the default evaluation). Three
+    // steps: DPM-Solver++'s first and last steps are DDIM's, so two would draw the same samples.
+    const solver = await evaluateCommand({ ...options, sampleSteps: 3, sampler: 'dpm-solver++' });
+    expect(solver).toMatchObject({
+      sampler: 'dpm-solver++',
+      sampleSteps: 3,
+      file: join(straight, 'evaluations', 'step-00000004-sampler-dpm-solver++-steps-3.json'),
+    });
+    expect(solver.sets.generated?.['FD-cls']).not.toBeCloseTo(longer.sets.generated?.['FD-cls'] as number, 6);
+    const named = await evaluateCommand({ ...options, sampler: 'ddim' });
+    expect(named.file).toBe(report.file);
+    expect(named).not.toHaveProperty('sampler');
+    expect(named.sets.generated?.['FD-cls']).toBe(report.sets.generated?.['FD-cls']);
+    // --sampler is for diffusion runs: a classifier run refuses it, naming the flag, before reading any data.
+    await expect(evaluateCommand({ run: classifierRun, sampler: 'ddim', cacheDir, logger })).rejects.toThrow(
+      /--sampler needs a diffusion run; .* is a classifier run/,
+    );
+    expect(logged).toEqual([]);
     const again = await evaluateCommand(options);
     expect(again.reference.cached).toBe(true);
     expect(again.sets.test?.['FD-cls']).toBeCloseTo(report.sets.test?.['FD-cls'] as number, 6);

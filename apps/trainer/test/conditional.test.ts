@@ -129,6 +129,31 @@ describe('guided samples from a conditional run', () => {
   });
 });
 
+describe('the sampler of a diffusion task', () => {
+  it('dpm-solver++ draws finite samples in [-1, 1], not DDIM’s; ddim by name is the default, bit for bit', async () => {
+    const task = new DiffusionTask({ ...MICRO_DIFFUSION, unet: { ...MICRO_DIFFUSION.unet, numClasses: 3 } } as DiffusionTaskOptions);
+    const model = task.createModel();
+    const before = tf.memory().numTensors;
+    const ddim = await task.sample(model, 2, new Rng(7), { steps: 3 });
+    const named = await task.sample(model, 2, new Rng(7), { steps: 3, sampler: 'ddim' });
+    const dpm = await task.sample(model, 2, new Rng(7), { steps: 3, sampler: 'dpm-solver++' });
+    const guided = await task.sample(model, 2, new Rng(7), { steps: 3, sampler: 'dpm-solver++', guidance: 3 });
+    expect(dpm.shape).toEqual([2, 32, 32, 3]);
+    const [a, b, d, g] = (await Promise.all([ddim.data(), named.data(), dpm.data(), guided.data()])) as Float32Array[];
+    expect(b).toEqual(a);
+    for (const values of [d, g] as Float32Array[]) {
+      expect(values.every((v) => Number.isFinite(v) && v >= -1 && v <= 1)).toBe(true);
+    }
+    // Same seed, same starting noise: the solvers differ, and so do their samples.
+    expect(maxAbsDiff([d as Float32Array], [a as Float32Array])).toBeGreaterThan(1e-4);
+    expect(maxAbsDiff([g as Float32Array], [d as Float32Array])).toBeGreaterThan(1e-4);
+    tf.dispose([ddim, named, dpm, guided]);
+    // The solver's remembered x̂₀ is freed at the last step: nothing outlives the calls.
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+});
+
 describe('default warm-up', () => {
   it('is the kind default, but at most 10 % of the run', () => {
     expect(DEFAULT_OPTIMIZATION.diffusion.warmupSteps).toBe(100);

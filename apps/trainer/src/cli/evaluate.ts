@@ -5,7 +5,7 @@ import {
   evaluateCommand,
 } from '../commands/evaluate.js';
 import type { CliCommand } from './command.js';
-import { atBase, dataDirOption, num, parseFlags, requiredPath } from './flags.js';
+import { atBase, dataDirOption, num, parseFlags, requiredPath, samplerOption } from './flags.js';
 
 export const EVALUATE_FLAGS = {
   run: { type: 'string' },
@@ -15,6 +15,7 @@ export const EVALUATE_FLAGS = {
   'test-n': { type: 'string' },
   batch: { type: 'string' },
   'sample-steps': { type: 'string' },
+  sampler: { type: 'string' },
   guidance: { type: 'string' },
   step: { type: 'string' },
   seed: { type: 'string' },
@@ -22,7 +23,8 @@ export const EVALUATE_FLAGS = {
 } as const;
 
 export const EVALUATE_USAGE = `  evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
-            [--test-n N] [--batch B] [--sample-steps N] [--guidance G] [--step N] [--seed S] [--data-dir DIR]
+            [--test-n N] [--batch B] [--sample-steps N] [--sampler ddim|dpm-solver++] [--guidance G] [--step N]
+            [--seed S] [--data-dir DIR]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)`;
 
@@ -57,6 +59,7 @@ export function evaluateOptions(
       batch: num(values, 'batch'),
       seed: num(values, 'seed', { min: 0 }),
       sampleSteps: num(values, 'sample-steps'),
+      ...samplerOption(values),
       guidance: num(values, 'guidance', { real: true }),
       step: num(values, 'step', { min: 0 }),
       ...(values.classifier ? { classifier: atBase(values.classifier) } : {}),

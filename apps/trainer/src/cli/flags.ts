@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ValidationError } from '@lab/core';
+import { DIFFUSION_SAMPLERS, type DiffusionSamplerName } from '../tasks/types.js';
 
 export type FlagSpecs = NonNullable<ParseArgsConfig['options']>;
 
@@ -53,4 +54,13 @@ export function requiredPath(values: FlagValues, name: string): string {
 export function dataDirOption(values: FlagValues): { dataDir?: string } {
   const value = values['data-dir'];
   return typeof value === 'string' && value ? { dataDir: atBase(value) } : {};
+}
+
+/** `{ sampler }` when `--sampler` is given (ddim or dpm-solver++; diffusion runs only), else nothing. */
+export function samplerOption(values: FlagValues): { sampler?: DiffusionSamplerName } {
+  const value = values.sampler;
+  if (value === undefined) return {};
+  if (typeof value !== 'string' || !(DIFFUSION_SAMPLERS as readonly string[]).includes(value))
+    throw new ValidationError(`--sampler must be ${DIFFUSION_SAMPLERS.join(' or ')}, got '${String(value)}'`);
+  return { sampler: value as DiffusionSamplerName };
 }

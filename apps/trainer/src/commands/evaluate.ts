@@ -9,6 +9,7 @@ import { cachedRecordOutputs, FeatureExtractor, firstOutputs } from '../evaluati
 import { compareWithReference, formatReport, type SetMetrics } from '../evaluation/report.js';
 import { loadClassifierModel, loadRunModel } from '../run/load-run.js';
 import { RunDirectory, writeAtomic } from '../run/run-dir.js';
+import type { DiffusionSamplerName } from '../tasks/types.js';
 import { type DataOptions, loadSplit } from './data.js';
 import { refreshReport } from './report.js';
 
@@ -24,8 +25,10 @@ export interface EvaluateCommandOptions extends DataOptions {
   testCount?: number;
   batch?: number;
   seed?: number;
-  /** DDIM steps (diffusion) or Langevin steps (energy) per sample. */
+  /** Sampler steps (diffusion) or Langevin steps (energy) per sample. */
   sampleSteps?: number;
+  /** Diffusion runs only: the sampler (default DDIM); another one is evaluated into its own file. */
+  sampler?: DiffusionSamplerName;
   /** The checkpoint to evaluate (default: the latest). */
   step?: number;
   /** Classifier-free guidance scale of the samples (class-conditional diffusion runs; default 1). */
@@ -44,6 +47,8 @@ export interface EvaluationReport {
   /** Generative runs: the sampler steps and the guidance scale the samples were drawn with. */
   readonly sampleSteps?: number;
   readonly guidance?: number;
+  /** Diffusion runs sampled with another sampler than the default DDIM: which one. */
+  readonly sampler?: DiffusionSamplerName;
   readonly features: string;
   readonly reference: { readonly split: 'train'; readonly count: number; readonly cached: boolean };
   /** Generated samples, the real test set (floor) and uniform noise (ceiling), each against the training set. */
@@ -114,7 +119,8 @@ export async function evaluateClassifierCommand(options: ClassifierEvaluationOpt
  * `evaluate`: FD-cls, KID-cls, IS-cls and the predicted-class histogram of N generated samples
  * against the real training set, beside the same metrics for N real test images (what a perfect
  * generator would score) and N uniform-noise images (a useless one). Evaluates the latest
- * checkpoint or the one at `step`, and writes `evaluations/step-N[-guidance-G].json` in the run.
+ * checkpoint or the one at `step`, and writes `evaluations/step-N[-guidance-G].json` in the run
+ * (`-sampler-dpm-solver++` and `-steps-S` added for another sampler or number of steps than the run's).
  */
 export async function evaluateCommand(options: EvaluateCommandOptions): Promise<EvaluationReport & { readonly file: string }> {
   const logger = options.logger ?? silentLogger;
@@ -125,6 +131,9 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
   if (!(Number.isFinite(guidance) && guidance >= 0)) throw new ValidationError(`--guidance must be a number ≥ 0, got ${guidance}`);
   const runDir = await RunDirectory.existing(options.run);
   const info = await runDir.readInfo();
+  if (options.sampler !== undefined && info.kind !== 'diffusion')
+    throw new ValidationError(`--sampler needs a diffusion run; ${runDir.path} is a ${info.kind} run`);
+  const sampler = options.sampler === 'ddim' ? undefined : options.sampler;
   const classifierPath = options.classifier ?? (info.kind === 'classifier' ? options.run : undefined);
   if (!classifierPath)
     throw new ValidationError('--classifier <classifier run or exported classifier> is required to evaluate a generative run');
@@ -168,7 +177,11 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       const sampleRng = rng.fork();
       const generated = await extractor.runAll(n, batch, async (start, size) => {
         logger.info('sampling', { from: start, to: start + size, of: n });
-        return sample(model, size, sampleRng, { ...(options.sampleSteps ? { steps: options.sampleSteps } : {}), guidance });
+        return sample(model, size, sampleRng, {
+          ...(options.sampleSteps ? { steps: options.sampleSteps } : {}),
+          ...(sampler ? { sampler } : {}),
+          guidance,
+        });
       });
       sets.generated = compareWithReference(generated, reference.outputs, rng.fork(), kidSize);
     }
@@ -191,6 +204,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       kind: info.kind,
       step,
       ...(generator ? { sampleSteps: options.sampleSteps ?? defaultSteps, guidance } : {}),
+      ...(sampler ? { sampler } : {}),
       features: `penultimate layer 'features' of the classifier at ${classifierPath}`,
       reference: { split: 'train', count: reference.outputs.count, cached: reference.cached },
       sets,
@@ -198,7 +212,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       table,
     };
     const customSteps = options.sampleSteps !== undefined && options.sampleSteps !== defaultSteps ? options.sampleSteps : undefined;
-    const file = runDir.evaluationPath(step, guidance, customSteps);
+    const file = runDir.evaluationPath(step, guidance, customSteps, sampler);
     await mkdir(dirname(file), { recursive: true });
     await writeAtomic(file, `${JSON.stringify(report, null, 2)}\n`);
     await refreshReport(runDir.path, logger);

@@ -3,14 +3,17 @@ import { dirname, resolve } from 'node:path';
 import { gridPng, type Logger, Rng, silentLogger, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadRunModel } from '../run/load-run.js';
+import type { DiffusionSamplerName } from '../tasks/types.js';
 
 export interface SampleCommandOptions {
   run: string;
   out: string;
   n?: number;
   seed?: number;
-  /** DDIM steps (diffusion) or Langevin steps (energy). */
+  /** Sampler steps (diffusion) or Langevin steps (energy). */
   steps?: number;
+  /** Diffusion runs only: the sampler (default DDIM). */
+  sampler?: DiffusionSamplerName;
   /** Classifier-free guidance scale (class-conditional diffusion runs; default 1). */
   guidance?: number;
   /** The checkpoint to sample from (default: the latest). */
@@ -23,9 +26,12 @@ export async function sampleCommand(options: SampleCommandOptions): Promise<{ pa
   const loaded = await loadRunModel(options.run, options.step !== undefined ? { step: options.step } : {});
   try {
     if (!loaded.task.sample) throw new ValidationError(`a ${loaded.info.kind} run cannot generate samples`);
+    if (options.sampler !== undefined && loaded.info.kind !== 'diffusion')
+      throw new ValidationError(`--sampler needs a diffusion run; ${options.run} is a ${loaded.info.kind} run`);
     const n = options.n ?? 16;
     const samples = await loaded.task.sample(loaded.model, n, new Rng(options.seed ?? 0), {
       ...(options.steps ? { steps: options.steps } : {}),
+      ...(options.sampler ? { sampler: options.sampler } : {}),
       ...(options.guidance !== undefined ? { guidance: options.guidance } : {}),
     });
     try {

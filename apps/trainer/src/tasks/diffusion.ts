@@ -100,13 +100,18 @@ export class DiffusionTask implements TrainingTask {
     return this.numClasses !== undefined;
   }
 
-  /** DDIM samples; a conditional model's cycle through its classes, with classifier-free guidance when asked. */
+  /**
+   * DDIM samples (or DPM-Solver++(2M) with `sampler`); a conditional model's cycle through its
+   * classes, with classifier-free guidance when asked.
+   */
   async sample(model: tfl.LayersModel, n: number, rng: Rng, options: SampleOptions = {}): Promise<tf.Tensor4D> {
     const pipeline = new DiffusionPipeline(model, this.settings);
     return pipeline.sample({
       count: n,
       rng,
       steps: Math.min(options.steps ?? this.settings.sampleSteps, this.schedule.timesteps),
+      // Without one the pipeline's default, DDIM with η = 0.
+      ...(options.sampler ? { sampler: { kind: options.sampler } } : {}),
       ...(this.classConditional ? { labels: 'cycle' as const } : {}),
       ...(options.guidance === undefined ? {} : { guidance: options.guidance }),
       ...(options.signal ? { signal: options.signal } : {}),

@@ -20,11 +20,17 @@ export interface TaskState {
   readonly json?: Record<string, unknown>;
 }
 
+/** The samplers a diffusion run can be sampled with from the trainer (`--sampler`). */
+export const DIFFUSION_SAMPLERS = ['ddim', 'dpm-solver++'] as const;
+export type DiffusionSamplerName = (typeof DIFFUSION_SAMPLERS)[number];
+
 /** How a task draws samples (preview grids, `evaluate`). */
 export interface SampleOptions {
   readonly signal?: AbortSignal;
-  /** DDIM steps (diffusion) or Langevin steps (energy); default: the run's own. */
+  /** Sampler steps (diffusion) or Langevin steps (energy); default: the run's own. */
   readonly steps?: number;
+  /** Diffusion only: the sampler (default DDIM, η = 0); energy tasks ignore it (the commands refuse it for them). */
+  readonly sampler?: DiffusionSamplerName;
   /** Classifier-free guidance scale; class-conditional diffusion only (default 1: the plain conditional model). */
   readonly guidance?: number;
 }
