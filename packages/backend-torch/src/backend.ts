@@ -11,9 +11,11 @@ import {
 import { DTYPE_CODES, type TorchNative } from './native.js';
 
 interface TensorData {
-  /** The addon's tensor id. */
+  /** The addon's tensor id (-1 while `deferred`). */
   id: number;
   refCount: number;
+  /** A result not computed yet: `compute(holds)` makes it on first read; `holds` are the addon ids it keeps alive until then. */
+  deferred?: { readonly holds: number[]; readonly compute: (holds: readonly number[]) => number };
 }
 
 /** A LibTorch result converted to one of tfjs's dtypes. */
@@ -82,7 +84,8 @@ export class TorchBackend extends KernelBackend {
     const entry = this.data.get(dataId);
     entry.refCount--;
     if (!force && entry.refCount > 0) return false;
-    this.native.dispose(entry.id);
+    if (entry.deferred) this.native.dispose(...entry.deferred.holds);
+    else if (entry.id >= 0) this.native.dispose(entry.id); // -1: a deferred result whose computation failed
     this.data.delete(dataId);
     return true;
   }
@@ -96,7 +99,7 @@ export class TorchBackend extends KernelBackend {
   }
 
   override readSync(dataId: DataId): BackendValues {
-    const values = this.native.toArray(this.data.get(dataId).id);
+    const values = this.native.toArray(this.resolve(this.data.get(dataId)));
     if (values instanceof Float64Array) return Float32Array.from(values);
     if (values instanceof BigInt64Array) return Int32Array.from(values, Number);
     return values;
@@ -128,7 +131,32 @@ export class TorchBackend extends KernelBackend {
 
   /** The addon tensor id behind a tfjs tensor. */
   id(info: TensorInfo): number {
-    return this.data.get(info.dataId).id;
+    return this.resolve(this.data.get(info.dataId));
+  }
+
+  /**
+   * A float32 result that is computed only if something reads it. tfjs's fused convolution
+   * gradient computes the input gradient of every layer, the first one's included, which nothing
+   * reads in training (on energy-small that is the costliest gradient of the step). `holds`:
+   * addon ids (e.g. aliases of the inputs) that `compute` needs; this backend never writes to a
+   * tensor in place, so they keep what they held. The backend frees them either way.
+   */
+  deferredOutput(shape: number[], holds: number[], compute: (holds: readonly number[]) => number): TensorInfo {
+    const dataId = {};
+    this.data.set(dataId, { id: -1, refCount: 1, deferred: { holds, compute } });
+    return { dataId, shape, dtype: 'float32' };
+  }
+
+  private resolve(entry: TensorData): number {
+    const deferred = entry.deferred;
+    if (deferred === undefined) return entry.id;
+    try {
+      entry.id = deferred.compute(deferred.holds);
+    } finally {
+      entry.deferred = undefined;
+      this.native.dispose(...deferred.holds);
+    }
+    return entry.id;
   }
 
   /**

@@ -111,3 +111,56 @@ suite('the backend', () => {
     expect(() => tf.tensor(['a'])).toThrow('@lab/backend-torch: string tensors are not supported');
   });
 });
+
+suite('deferred results', () => {
+  /** Runs `f` counting the torch backend's aten::convolution_backward calls. */
+  function countConvolutionBackward(f: () => void): number {
+    const backend = tf.backend() as unknown as { call: (operator: string, args: readonly unknown[]) => unknown };
+    const call = backend.call;
+    let count = 0;
+    backend.call = (operator, args) => {
+      if (operator === 'aten::convolution_backward') count++;
+      return call.call(backend, operator, args);
+    };
+    try {
+      f();
+    } finally {
+      backend.call = call;
+    }
+    return count;
+  }
+
+  it("computes a fused convolution's input gradient only when something reads it, and frees what it held", async () => {
+    const loss = (input: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D) =>
+      tf.sum(tf.square(tf.fused.conv2d({ x: input, filter, bias, strides: 2, pad: 'same' })));
+    const inputs = () => [randn([2, 6, 6, 3], 1), randn([3, 3, 3, 4], 2), randn([4], 3)] as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D];
+    // The reference: the input gradient on tfjs-backend-cpu.
+    await tf.setBackend('cpu');
+    const [cx, cw, cb] = inputs();
+    const cpuGrads = tf.grads((a: tf.Tensor, f: tf.Tensor) => loss(a as tf.Tensor4D, f as tf.Tensor4D, cb))([cx, cw]);
+    const expected = Array.from(await cpuGrads[0]!.data());
+    tf.dispose([cx, cw, cb, ...cpuGrads]);
+
+    await tf.setBackend('torch');
+    const native = loadNative();
+    const [x, w, bias] = inputs();
+    const live = native.liveTensors();
+    // Only the filter's gradient is asked for: tfjs's fused gradient still makes the input's.
+    let dw: tf.Tensor | undefined;
+    expect(countConvolutionBackward(() => (dw = tf.grad((f: tf.Tensor) => loss(x, f as tf.Tensor4D, bias))(w)))).toBe(1);
+    // Both: the input gradient is computed when read.
+    let grads: tf.Tensor[] = [];
+    expect(
+      countConvolutionBackward(() => {
+        grads = tf.grads((a: tf.Tensor, f: tf.Tensor) => loss(a as tf.Tensor4D, f as tf.Tensor4D, bias))([x, w]);
+        grads[0]?.dataSync();
+      }),
+    ).toBe(2);
+    const dx = Array.from(await grads[0]!.data());
+    expect(dx.length).toBe(expected.length);
+    for (let i = 0; i < expected.length; i++) expect(dx[i]).toBeCloseTo(expected[i]!, 3);
+    tf.dispose([dw!, ...grads]);
+    expect(native.liveTensors()).toBe(live);
+    tf.dispose([x, w, bias]);
+  });
+});

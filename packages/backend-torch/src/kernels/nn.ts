@@ -178,9 +178,21 @@ function convolutionGradient(
   return outputs[which] as number;
 }
 
+/**
+ * The input gradient, deferred (`TorchBackend.deferredOutput`): computed only when read, so the
+ * first layer's, which tfjs's fused convolution gradient asks for and nothing reads, costs nothing.
+ */
 function conv2dBackpropInput(b: TorchBackend, dy: TensorInfo, filter: TensorInfo, inputShape: number[], attrs: ConvAttrs): TensorInfo {
+  const holds = [b.callTensor('aten::alias', [b.id(dy)]), b.callTensor('aten::alias', [b.id(filter)])];
+  return b.deferredOutput([...inputShape], holds, ([dyId, filterId]) =>
+    inputGradient(b, dyId as number, filterId as number, filter.shape, inputShape, attrs),
+  );
+}
+
+/** The input gradient as an addon id in the kernel's data format (dy, filter: addon ids, not freed). */
+function inputGradient(b: TorchBackend, dy: number, filter: number, filterShape: number[], inputShape: number[], attrs: ConvAttrs): number {
   const nhwc = attrs.dataFormat !== 'NCHW';
-  const info = convInfo(inputShape, filter.shape, attrs);
+  const info = convInfo(inputShape, filterShape, attrs);
   const geometry = geometryOf(info);
   const [top, bottom, left, right] = geometry.extra ?? [0, 0, 0, 0];
   const [batch, channels, height, width] = [info.batchSize, info.inChannels, info.inHeight + top + bottom, info.inWidth + left + right];
@@ -193,8 +205,8 @@ function conv2dBackpropInput(b: TorchBackend, dy: TensorInfo, filter: TensorInfo
     null,
     nhwc ? 'channels_last' : 'contiguous',
   ]);
-  const dyAten = nhwc ? toNchw(b, b.id(dy)) : b.callTensor('aten::alias', [b.id(dy)]);
-  const weight = atenWeight(b, b.id(filter));
+  const dyAten = nhwc ? toNchw(b, dy) : b.callTensor('aten::alias', [dy]);
+  const weight = atenWeight(b, filter);
   const dx = convolutionGradient(b, 0, [dyAten, shapeOnly, weight], geometry);
   b.free(shapeOnly, dyAten, weight);
   let result = dx;
@@ -204,7 +216,10 @@ function conv2dBackpropInput(b: TorchBackend, dy: TensorInfo, filter: TensorInfo
     b.free(result, rows);
     result = cols;
   }
-  return fromAten(b, result, nhwc);
+  if (!nhwc) return result;
+  const view = toNhwc(b, result);
+  b.free(result);
+  return view;
 }
 
 function conv2dBackpropFilter(b: TorchBackend, x: TensorInfo, dy: TensorInfo, filterShape: number[], attrs: ConvAttrs): TensorInfo {
