@@ -8,7 +8,7 @@ import { main, USAGE } from '../src/cli.js';
 import { resumedRunInfo } from '../src/run/resume.js';
 import type { RunInfo } from '../src/run/run-dir.js';
 
-// The usage text as it was when all 38 flags lived in one option bag in cli.ts (plus evaluate's and sample's --sampler).
+// The usage text as it was when all 38 flags lived in one option bag in cli.ts (plus evaluate's and sample's --sampler, evaluate's --kid-subset).
 const USAGE_BEFORE_SPLIT = `genlab-train <command> [options]
 
 Commands:
@@ -19,7 +19,7 @@ Commands:
             [--samples N] [--sample-steps N] [--langevin-steps N] [--objective cd|dsm] [--schedule linear|cosine]
             [--timesteps T] [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
             [--init-from <run or exported model>] [--report-every N]
-  evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
+  evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N] [--kid-subset N]
             [--test-n N] [--batch B] [--sample-steps N] [--sampler ddim|dpm-solver++] [--guidance G] [--step N]
             [--seed S] [--data-dir DIR]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]

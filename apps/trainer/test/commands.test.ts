@@ -379,6 +379,13 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     expect(named.file).toBe(report.file);
     expect(named).not.toHaveProperty('sampler');
     expect(named.sets.generated?.['FD-cls']).toBe(report.sets.generated?.['FD-cls']);
+    // KID over smaller subsets than the sets, recorded; the default here (n = 6 of 30 real) records none.
+    const subsets = await evaluateCommand({ ...options, kidSubset: 3 });
+    expect(subsets).toMatchObject({ kidSubsetSize: 3, file: report.file });
+    expect(report).not.toHaveProperty('kidSubsetSize');
+    expect(subsets.sets.generated?.['FD-cls']).toBe(report.sets.generated?.['FD-cls']);
+    expect(subsets.sets.generated?.['KID-cls'].std).toBeGreaterThan(0);
+    await expect(evaluateCommand({ ...options, kidSubset: 7 })).rejects.toThrow('--kid-subset must be an integer in [2, 6]');
     // --sampler is for diffusion runs: a classifier run refuses it, naming the flag, before reading any data.
     await expect(evaluateCommand({ run: classifierRun, sampler: 'ddim', cacheDir, logger })).rejects.toThrow(
       /--sampler needs a diffusion run; .* is a classifier run/,

@@ -12,6 +12,7 @@ export const EVALUATE_FLAGS = {
   n: { type: 'string' },
   classifier: { type: 'string' },
   'real-n': { type: 'string' },
+  'kid-subset': { type: 'string' },
   'test-n': { type: 'string' },
   batch: { type: 'string' },
   'sample-steps': { type: 'string' },
@@ -22,7 +23,7 @@ export const EVALUATE_FLAGS = {
   'data-dir': { type: 'string' },
 } as const;
 
-export const EVALUATE_USAGE = `  evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N]
+export const EVALUATE_USAGE = `  evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N] [--kid-subset N]
             [--test-n N] [--batch B] [--sample-steps N] [--sampler ddim|dpm-solver++] [--guidance G] [--step N]
             [--seed S] [--data-dir DIR]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
@@ -55,6 +56,7 @@ export function evaluateOptions(
       run: requiredPath(values, 'run'),
       n: num(values, 'n', { min: 2 }),
       realCount: num(values, 'real-n', { min: 2 }),
+      kidSubset: num(values, 'kid-subset', { min: 2 }),
       testCount: num(values, 'test-n'),
       batch: num(values, 'batch'),
       seed: num(values, 'seed', { min: 0 }),

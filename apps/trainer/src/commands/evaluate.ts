@@ -21,6 +21,12 @@ export interface EvaluateCommandOptions extends DataOptions {
   classifier?: string;
   /** Real training images the reference statistics use (default 10,000). */
   realCount?: number;
+  /**
+   * Images per KID subset (10 subsets from each set; default min(1000, n, real count)). Below both
+   * set sizes, so that the subsets differ and KID's ± measures something: with the default and
+   * n = real count ≤ 1000 every subset is the whole set and the ± is 0.
+   */
+  kidSubset?: number;
   /** Classifier runs: test images the accuracy is measured on (default: the whole test split, 10,000). */
   testCount?: number;
   batch?: number;
@@ -50,6 +56,8 @@ export interface EvaluationReport {
   /** Diffusion runs sampled with another sampler than the default DDIM: which one. */
   readonly sampler?: DiffusionSamplerName;
   readonly features: string;
+  /** Images per KID subset, when `kidSubset` was given. */
+  readonly kidSubsetSize?: number;
   readonly reference: { readonly split: 'train'; readonly count: number; readonly cached: boolean };
   /** Generated samples, the real test set (floor) and uniform noise (ceiling), each against the training set. */
   readonly sets: Record<string, SetMetrics>;
@@ -170,7 +178,13 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
         : await cachedRecordOutputs(extractor, test, { count: n, batchSize: batch, cacheDir, label: 'test' });
     const rng = new Rng(options.seed ?? 0);
     const sets: Record<string, SetMetrics> = {};
-    const kidSize = Math.min(1000, n, reference.outputs.count);
+    const kidSize = options.kidSubset ?? Math.min(1000, n, reference.outputs.count);
+    if (!(Number.isInteger(kidSize) && kidSize >= 2 && kidSize <= Math.min(n, reference.outputs.count)))
+      throw new ValidationError(
+        `--kid-subset must be an integer in [2, ${Math.min(n, reference.outputs.count)}] (n and real-n), got ${kidSize}`,
+      );
+    if (kidSize === n && kidSize === reference.outputs.count)
+      logger.warn('every KID subset is the whole set, so its ± is 0: give --kid-subset below n and real-n for an error', { kidSize });
     if (generator?.task.sample) {
       const sample = generator.task.sample.bind(generator.task);
       const model = generator.model;
@@ -206,6 +220,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       ...(generator ? { sampleSteps: options.sampleSteps ?? defaultSteps, guidance } : {}),
       ...(sampler ? { sampler } : {}),
       features: `penultimate layer 'features' of the classifier at ${classifierPath}`,
+      ...(options.kidSubset !== undefined ? { kidSubsetSize: kidSize } : {}),
       reference: { split: 'train', count: reference.outputs.count, cached: reference.cached },
       sets,
       ...(accuracy ? { testAccuracy: accuracy.accuracy, accuracy } : {}),
