@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { initBackend, loadCheckpoint, Rng, silentLogger, ValidationError } from '@lab/core';
 import { parseScoreEnergyConfig, servedEnergy } from '@lab/energy';
@@ -379,6 +379,19 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     expect(named.file).toBe(report.file);
     expect(named).not.toHaveProperty('sampler');
     expect(named.sets.generated?.['FD-cls']).toBe(report.sets.generated?.['FD-cls']);
+    // A run whose config names a sampler (a run --init-from an export that does) samples with it by
+    // default, into the default file; DDIM is then the other sampler, with its own file.
+    const ownSampler = join(root, 'own-sampler');
+    await cp(straight, ownSampler, { recursive: true });
+    const runJson = JSON.parse(await readFile(join(ownSampler, 'run.json'), 'utf8')) as { task: Record<string, unknown> };
+    await writeFile(join(ownSampler, 'run.json'), JSON.stringify({ ...runJson, task: { ...runJson.task, sampler: 'dpm-solver++' } }));
+    const byConfig = await evaluateCommand({ ...options, run: ownSampler, sampleSteps: 3 });
+    expect(byConfig).toMatchObject({ sampler: 'dpm-solver++', file: join(ownSampler, 'evaluations', 'step-00000004-steps-3.json') });
+    expect(byConfig.sets.generated?.['FD-cls']).toBe(solver.sets.generated?.['FD-cls']);
+    const asDdim = await evaluateCommand({ ...options, run: ownSampler, sampleSteps: 3, sampler: 'ddim' });
+    expect(asDdim.file).toBe(join(ownSampler, 'evaluations', 'step-00000004-sampler-ddim-steps-3.json'));
+    expect(asDdim).not.toHaveProperty('sampler');
+    expect(asDdim.sets.generated?.['FD-cls']).toBe(longer.sets.generated?.['FD-cls']);
     // KID over smaller subsets than the sets, recorded; the default here (n = 6 of 30 real) records none.
     const subsets = await evaluateCommand({ ...options, kidSubset: 3 });
     expect(subsets).toMatchObject({ kidSubsetSize: 3, file: report.file });

@@ -147,7 +147,15 @@ describe('the sampler of a diffusion task', () => {
     // Same seed, same starting noise: the solvers differ, and so do their samples.
     expect(maxAbsDiff([d as Float32Array], [a as Float32Array])).toBeGreaterThan(1e-4);
     expect(maxAbsDiff([g as Float32Array], [d as Float32Array])).toBeGreaterThan(1e-4);
-    tf.dispose([ddim, named, dpm, guided]);
+    // A config that names a sampler samples with it when the call names none.
+    const solverTask = new DiffusionTask({
+      ...MICRO_DIFFUSION,
+      unet: { ...MICRO_DIFFUSION.unet, numClasses: 3 },
+      sampler: 'dpm-solver++',
+    } as DiffusionTaskOptions);
+    const byConfig = await solverTask.sample(model, 2, new Rng(7), { steps: 3 });
+    expect(await byConfig.data()).toEqual(d);
+    tf.dispose([ddim, named, dpm, guided, byConfig]);
     // The solver's remembered x̂₀ is freed at the last step: nothing outlives the calls.
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();

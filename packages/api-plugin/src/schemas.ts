@@ -16,8 +16,17 @@ export const ModelIdSchema = z
 
 const generationFields = {
   seed: z.number().int().min(0).max(4294967295).optional().describe('Seed for all noise; random when absent (the response reports it)'),
-  sampler: z.enum(['ddpm', 'ddim', 'dpm-solver++', 'langevin']).optional().describe('Defaults to the model’s own sampler'),
-  steps: z.number().int().min(1).max(1000).optional().describe('Sampling steps (at most the model’s maxSteps)'),
+  sampler: z
+    .enum(['ddpm', 'ddim', 'dpm-solver++', 'langevin'])
+    .optional()
+    .describe('Defaults to the model’s own sampler (its info.defaultSampler in GET /v1/models/{id})'),
+  steps: z
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .optional()
+    .describe('Sampling steps (at most the model’s maxSteps); defaults to the model’s own (info.defaultSteps)'),
   eta: z.number().min(0).max(1).optional().describe('DDIM stochasticity, 0 = deterministic'),
   guidance: z.number().min(0).max(20).optional().describe('Classifier-free guidance scale (class-conditional models)'),
   classLabel: z.number().int().min(0).max(999).optional().describe('Class to generate (class-conditional models)'),

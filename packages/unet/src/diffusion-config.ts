@@ -1,9 +1,14 @@
 import { CIFAR10_CLASS_NAMES, ValidationError } from '@lab/core';
-import type { ScheduleKind } from '@lab/samplers';
+import type { SamplerSpec, ScheduleKind } from '@lab/samplers';
 import { resolveUNetConfig, type UNetConfig, type UNetConfigInput, type UNetPresetName } from './config.js';
 
 /** The version of {@link DiffusionModelConfig} this release writes and reads (a config without one is version 1). */
 export const DIFFUSION_CONFIG_VERSION = 1;
+
+/** A sampler by name: `ddpm`, `ddim` (η = 0) or `dpm-solver++` (see `createSampler` of @lab/samplers). */
+export type DiffusionSamplerKind = SamplerSpec['kind'];
+
+const SAMPLER_KINDS: readonly DiffusionSamplerKind[] = ['ddpm', 'ddim', 'dpm-solver++'];
 
 /** The noise schedule a diffusion model was trained with (see `createSchedule` of @lab/samplers). */
 export interface DiffusionScheduleConfig {
@@ -23,8 +28,13 @@ export interface DiffusionModelConfig {
   readonly schedule: DiffusionScheduleConfig;
   /** Probability of replacing a training label by the null class (classifier-free guidance). */
   readonly labelDropout: number;
-  /** Default sampling steps (DDIM previews, the API's default). */
+  /** Default sampling steps (previews and evaluation, the API's default). */
   readonly sampleSteps: number;
+  /**
+   * Default sampler (previews and evaluation, the API's default), with `sampleSteps`; absent:
+   * DDIM, η = 0 (every config written before the field existed).
+   */
+  readonly sampler?: DiffusionSamplerKind;
   /** Class-conditional models: the CIFAR-10 label of each class index (`[3, 5]`: index 0 = cat, 1 = dog). */
   readonly classes?: readonly number[];
   /** Class-conditional models: the name of each class index. */
@@ -39,6 +49,8 @@ export interface DiffusionModelConfigOptions {
   readonly schedule?: Partial<DiffusionScheduleConfig>;
   readonly labelDropout?: number;
   readonly sampleSteps?: number;
+  /** Default: none (DDIM). */
+  readonly sampler?: DiffusionSamplerKind;
   /** Default for a class-conditional UNet: index = CIFAR label. */
   readonly classes?: readonly number[];
   /** Default: the CIFAR-10 names of `classes`. */
@@ -109,6 +121,9 @@ function build(options: DiffusionModelConfigOptions, fillClasses: boolean): Diff
   const sampleSteps = options.sampleSteps ?? DIFFUSION_CONFIG_DEFAULTS.sampleSteps;
   if (!(Number.isInteger(sampleSteps) && sampleSteps >= 1))
     fail('sampleSteps', `must be an integer ≥ 1, got ${JSON.stringify(sampleSteps)}`);
+  const sampler = options.sampler;
+  if (sampler !== undefined && !SAMPLER_KINDS.includes(sampler))
+    fail('sampler', `must be one of ${SAMPLER_KINDS.join(', ')}, got ${JSON.stringify(sampler)}`);
   const numClasses = unet.numClasses;
   const classes = classesOf(options.classes, numClasses, fillClasses);
   const classNames = classNamesOf(options.classNames, classes, numClasses);
@@ -118,6 +133,7 @@ function build(options: DiffusionModelConfigOptions, fillClasses: boolean): Diff
     schedule: { kind: schedule.kind, timesteps: schedule.timesteps },
     labelDropout,
     sampleSteps,
+    ...(sampler === undefined ? {} : { sampler }),
     ...(classes ? { classes } : {}),
     ...(classNames ? { classNames } : {}),
   };

@@ -12,6 +12,7 @@ export {
   DIFFUSION_CONFIG_VERSION,
   type DiffusionModelConfig,
   type DiffusionModelConfigOptions,
+  type DiffusionSamplerKind,
   type DiffusionScheduleConfig,
   parseDiffusionConfig,
   resolveDiffusionConfig,

@@ -39,6 +39,14 @@ describe('diffusion model config', () => {
     expect(resolveDiffusionConfig({ unet: { preset: 'tiny', numClasses: 10 } }).classes).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  it('names a default sampler only when it has one (absent: DDIM), and reads it back', () => {
+    expect(resolveDiffusionConfig()).not.toHaveProperty('sampler');
+    const config = resolveDiffusionConfig({ sampler: 'dpm-solver++', sampleSteps: 10 });
+    expect(config).toMatchObject({ sampler: 'dpm-solver++', sampleSteps: 10 });
+    expect(parseDiffusionConfig({ ...V1, sampler: 'dpm-solver++' }).sampler).toBe('dpm-solver++');
+    expect(parseDiffusionConfig(JSON.parse(JSON.stringify(config)))).toEqual(config);
+  });
+
   it('a stored config must name its UNet and schedule: no fall-back to a linear 1000-step schedule', () => {
     const { schedule: _s, ...noSchedule } = V1;
     expect(() => parseDiffusionConfig(noSchedule)).toThrow(/diffusion config: schedule must be an object/);
@@ -56,6 +64,7 @@ describe('diffusion model config', () => {
     expect(fieldOf(() => parseDiffusionConfig({ ...V1, unet: { ...(V1.unet as object), groups: 7 } }))).toBe('unet.groups');
     expect(fieldOf(() => parseDiffusionConfig({ ...V1, labelDropout: 2 }))).toBe('labelDropout');
     expect(fieldOf(() => parseDiffusionConfig({ ...V1, sampleSteps: 0 }))).toBe('sampleSteps');
+    expect(fieldOf(() => parseDiffusionConfig({ ...V1, sampler: 'euler' }))).toBe('sampler');
     expect(fieldOf(() => parseDiffusionConfig({ ...V1, classes: [0, 1] }))).toBe('classes');
     expect(fieldOf(() => parseDiffusionConfig({ ...V1, classNames: ['a'] }))).toBe('classNames');
     const { numClasses: _n, ...unconditional } = V1.unet as Record<string, unknown>;

@@ -17,6 +17,7 @@ import {
   type UNetConfigInput,
 } from '../src/index.js';
 import { createDiffusionProvider } from '../src/plugin/index.js';
+import { maxAbsDiff } from './helpers.js';
 
 /**
  * Outputs of the code paths the pipeline replaced (the API provider's own assembly and the
@@ -183,6 +184,21 @@ describe('DiffusionPipeline', () => {
     expect(pipeline.imageShape).toEqual([8, 8, 3]);
     expect(pipeline.numClasses).toBe(3);
     expect(pipeline.defaultSteps).toBe(20);
+    expect(pipeline.defaultSampler).toEqual({ kind: 'ddim' });
+    model.dispose();
+  });
+
+  it('samples with the config’s sampler when the call names none (DDIM when the config names none)', async () => {
+    const model = seededUNet(configs.u);
+    const solver = new DiffusionPipeline(model, { ...configs.u, sampler: 'dpm-solver++' });
+    expect(solver.defaultSampler).toEqual({ kind: 'dpm-solver++' });
+    const byConfig = await solver.sample({ count: 2, rng: new Rng(3) });
+    const named = await new DiffusionPipeline(model, configs.u).sample({ count: 2, rng: new Rng(3), sampler: { kind: 'dpm-solver++' } });
+    const ddim = await new DiffusionPipeline(model, configs.u).sample({ count: 2, rng: new Rng(3) });
+    const [a, b, c] = (await Promise.all([byConfig.data(), named.data(), ddim.data()])) as Float32Array[];
+    expect(a).toEqual(b);
+    expect(maxAbsDiff(a as Float32Array, c as Float32Array)).toBeGreaterThan(1e-4);
+    tf.dispose([byConfig, named, ddim]);
     model.dispose();
   });
 });

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { CIFAR10_CLASS_NAMES, type Logger, Rng, silentLogger, ValidationError } from '@lab/core';
+import type { DiffusionSamplerKind } from '@lab/unet';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { CifarRecords } from '../data/cifar10-format.js';
 import { genlabCacheDir } from '../data/cifar10-source.js';
@@ -33,7 +34,10 @@ export interface EvaluateCommandOptions extends DataOptions {
   seed?: number;
   /** Sampler steps (diffusion) or Langevin steps (energy) per sample. */
   sampleSteps?: number;
-  /** Diffusion runs only: the sampler (default DDIM); another one is evaluated into its own file. */
+  /**
+   * Diffusion runs only: the sampler (default: the run's own, its config's `sampler`, else DDIM);
+   * another one than the run's is evaluated into its own file.
+   */
   sampler?: DiffusionSamplerName;
   /** The checkpoint to evaluate (default: the latest). */
   step?: number;
@@ -53,8 +57,8 @@ export interface EvaluationReport {
   /** Generative runs: the sampler steps and the guidance scale the samples were drawn with. */
   readonly sampleSteps?: number;
   readonly guidance?: number;
-  /** Diffusion runs sampled with another sampler than the default DDIM: which one. */
-  readonly sampler?: DiffusionSamplerName;
+  /** Diffusion runs sampled with another sampler than DDIM: which one. */
+  readonly sampler?: DiffusionSamplerKind;
   readonly features: string;
   /** Images per KID subset, when `kidSubset` was given. */
   readonly kidSubsetSize?: number;
@@ -128,7 +132,7 @@ export async function evaluateClassifierCommand(options: ClassifierEvaluationOpt
  * against the real training set, beside the same metrics for N real test images (what a perfect
  * generator would score) and N uniform-noise images (a useless one). Evaluates the latest
  * checkpoint or the one at `step`, and writes `evaluations/step-N[-guidance-G].json` in the run
- * (`-sampler-dpm-solver++` and `-steps-S` added for another sampler or number of steps than the run's).
+ * (`-sampler-K` and `-steps-S` added for another sampler or number of steps than the run's own).
  */
 export async function evaluateCommand(options: EvaluateCommandOptions): Promise<EvaluationReport & { readonly file: string }> {
   const logger = options.logger ?? silentLogger;
@@ -141,7 +145,6 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
   const info = await runDir.readInfo();
   if (options.sampler !== undefined && info.kind !== 'diffusion')
     throw new ValidationError(`--sampler needs a diffusion run; ${runDir.path} is a ${info.kind} run`);
-  const sampler = options.sampler === 'ddim' ? undefined : options.sampler;
   const classifierPath = options.classifier ?? (info.kind === 'classifier' ? options.run : undefined);
   if (!classifierPath)
     throw new ValidationError('--classifier <classifier run or exported classifier> is required to evaluate a generative run');
@@ -193,7 +196,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
         logger.info('sampling', { from: start, to: start + size, of: n });
         return sample(model, size, sampleRng, {
           ...(options.sampleSteps ? { steps: options.sampleSteps } : {}),
-          ...(sampler ? { sampler } : {}),
+          ...(options.sampler ? { sampler: options.sampler } : {}),
           guidance,
         });
       });
@@ -213,12 +216,15 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
     const defaultSteps = generator
       ? (generator.task.defaultSampleSteps ?? (generator.task.config.sampleSteps as number | undefined))
       : undefined;
+    // The run's own sampler (a diffusion config's `sampler`, DDIM when it names none) and the one used.
+    const runSampler = generator ? ((generator.task.config.sampler as DiffusionSamplerKind | undefined) ?? 'ddim') : undefined;
+    const sampler = options.sampler ?? runSampler;
     const report: EvaluationReport = {
       run: runDir.path,
       kind: info.kind,
       step,
       ...(generator ? { sampleSteps: options.sampleSteps ?? defaultSteps, guidance } : {}),
-      ...(sampler ? { sampler } : {}),
+      ...(sampler && sampler !== 'ddim' ? { sampler } : {}),
       features: `penultimate layer 'features' of the classifier at ${classifierPath}`,
       ...(options.kidSubset !== undefined ? { kidSubsetSize: kidSize } : {}),
       reference: { split: 'train', count: reference.outputs.count, cached: reference.cached },
@@ -227,7 +233,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       table,
     };
     const customSteps = options.sampleSteps !== undefined && options.sampleSteps !== defaultSteps ? options.sampleSteps : undefined;
-    const file = runDir.evaluationPath(step, guidance, customSteps, sampler);
+    const file = runDir.evaluationPath(step, guidance, customSteps, sampler !== runSampler ? sampler : undefined);
     await mkdir(dirname(file), { recursive: true });
     await writeAtomic(file, `${JSON.stringify(report, null, 2)}\n`);
     await refreshReport(runDir.path, logger);

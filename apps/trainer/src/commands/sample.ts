@@ -12,7 +12,7 @@ export interface SampleCommandOptions {
   seed?: number;
   /** Sampler steps (diffusion) or Langevin steps (energy). */
   steps?: number;
-  /** Diffusion runs only: the sampler (default DDIM). */
+  /** Diffusion runs only: the sampler (default: the run's own, DDIM unless its config names another). */
   sampler?: DiffusionSamplerName;
   /** Classifier-free guidance scale (class-conditional diffusion runs; default 1). */
   guidance?: number;

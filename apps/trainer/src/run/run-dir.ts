@@ -113,15 +113,15 @@ export class RunDirectory {
 
   /**
    * Where `evaluate` writes its report of the checkpoint at `step`:
-   * `evaluations/step-N[-guidance-G][-sampler-K][-steps-S].json`, with guidance G ≠ 1, a sampler K
-   * other than DDIM, and `sampleSteps` only when the evaluation drew samples with other than the
-   * run's own number of steps, so that none of them replaces the default one (which export copies
-   * into the manifest).
+   * `evaluations/step-N[-guidance-G][-sampler-K][-steps-S].json`, with guidance G ≠ 1, and `sampler`
+   * and `sampleSteps` only when the evaluation drew samples with another sampler or number of steps
+   * than the run's own, so that none of them replaces the default one (which export copies into the
+   * manifest).
    */
   evaluationPath(step: number, guidance = 1, sampleSteps?: number, sampler?: string): string {
     const suffix = [
       guidance === 1 ? '' : `-guidance-${guidance}`,
-      sampler === undefined || sampler === 'ddim' ? '' : `-sampler-${sampler}`,
+      sampler === undefined ? '' : `-sampler-${sampler}`,
       sampleSteps === undefined ? '' : `-steps-${sampleSteps}`,
     ].join('');
     return join(this.path, EVALUATIONS, `${stepName(step)}${suffix}.json`);

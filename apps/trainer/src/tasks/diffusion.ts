@@ -18,7 +18,8 @@ export type DiffusionTaskOptions = DiffusionModelConfigOptions;
 
 /**
  * DDPM training (Ho et al. 2020, Algorithm 1): t ~ U{0…T−1}, ε ~ N(0, I),
- * x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε, loss = mean (ε̂(x_t, t) − ε)². Previews use DDIM.
+ * x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε, loss = mean (ε̂(x_t, t) − ε)². Previews use the config's sampler
+ * (DDIM unless it names another).
  */
 export class DiffusionTask implements TrainingTask {
   readonly kind = 'diffusion' as const;
@@ -101,8 +102,8 @@ export class DiffusionTask implements TrainingTask {
   }
 
   /**
-   * DDIM samples (or DPM-Solver++(2M) with `sampler`); a conditional model's cycle through its
-   * classes, with classifier-free guidance when asked.
+   * Samples with the config's sampler (DDIM unless it names another) or `sampler`; a conditional
+   * model's cycle through its classes, with classifier-free guidance when asked.
    */
   async sample(model: tfl.LayersModel, n: number, rng: Rng, options: SampleOptions = {}): Promise<tf.Tensor4D> {
     const pipeline = new DiffusionPipeline(model, this.settings);
@@ -110,7 +111,7 @@ export class DiffusionTask implements TrainingTask {
       count: n,
       rng,
       steps: Math.min(options.steps ?? this.settings.sampleSteps, this.schedule.timesteps),
-      // Without one the pipeline's default, DDIM with η = 0.
+      // Without one, the config's sampler (DDIM with η = 0 unless it names another).
       ...(options.sampler ? { sampler: { kind: options.sampler } } : {}),
       ...(this.classConditional ? { labels: 'cycle' as const } : {}),
       ...(options.guidance === undefined ? {} : { guidance: options.guidance }),

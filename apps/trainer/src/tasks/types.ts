@@ -29,7 +29,10 @@ export interface SampleOptions {
   readonly signal?: AbortSignal;
   /** Sampler steps (diffusion) or Langevin steps (energy); default: the run's own. */
   readonly steps?: number;
-  /** Diffusion only: the sampler (default DDIM, η = 0); energy tasks ignore it (the commands refuse it for them). */
+  /**
+   * Diffusion only: the sampler (default: the config's `sampler`, else DDIM with η = 0); energy
+   * tasks ignore it (the commands refuse it for them).
+   */
   readonly sampler?: DiffusionSamplerName;
   /** Classifier-free guidance scale; class-conditional diffusion only (default 1: the plain conditional model). */
   readonly guidance?: number;

@@ -19,7 +19,7 @@ export interface DiffusionPipelineSampleOptions {
   readonly count: number;
   /** The only source of randomness: the same seed gives the same samples. */
   readonly rng: Rng;
-  /** The sampler (default DDIM, η = 0). */
+  /** The sampler (default: the config's `sampler`, else DDIM with η = 0). */
   readonly sampler?: SamplerSpec;
   /** Reverse steps (default: the config's `sampleSteps`, at most T). */
   readonly steps?: number;
@@ -66,6 +66,11 @@ export class DiffusionPipeline {
     return [imageSize, imageSize, inChannels];
   }
 
+  /** The config's `sampler`, or DDIM (η = 0) when it names none. */
+  get defaultSampler(): SamplerSpec {
+    return { kind: this.config.sampler ?? 'ddim' };
+  }
+
   /** The config's `sampleSteps`, at most T. */
   get defaultSteps(): number {
     return Math.min(this.config.sampleSteps, this.schedule.timesteps);
@@ -76,7 +81,7 @@ export class DiffusionPipeline {
     const conditioning = resolveConditioning(this.numClasses, options.count, options.labels, options.guidance);
     return sampleDiffusion({
       denoiser: unetDenoiser(this.model),
-      sampler: createSampler(this.schedule, options.sampler ?? { kind: 'ddim' }),
+      sampler: createSampler(this.schedule, options.sampler ?? this.defaultSampler),
       shape: [options.count, ...this.imageShape],
       rng: options.rng,
       steps: options.steps ?? this.defaultSteps,

@@ -33,6 +33,10 @@ beforeAll(async () => {
     created: new Date().toISOString(),
   };
   await saveCheckpoint(join(root, 'ok'), { manifest: { ...manifest, kind: 'diffusion' }, models: { model } });
+  await saveCheckpoint(join(root, 'solver'), {
+    manifest: { ...manifest, config: { ...manifest.config, sampler: 'dpm-solver++' }, kind: 'diffusion' },
+    models: { model },
+  });
   await saveCheckpoint(join(root, 'energy'), { manifest: { ...manifest, kind: 'energy' }, models: { model } });
   const { schedule: _dropped, ...noSchedule } = manifest.config;
   await saveCheckpoint(join(root, 'no-schedule'), { manifest: { ...manifest, config: noSchedule, kind: 'diffusion' }, models: { model } });
@@ -53,10 +57,17 @@ describe('diffusion provider', () => {
     expect(info).toMatchObject({
       capabilities: ['unconditional', 'inpaint'],
       samplers: ['ddim', 'ddpm', 'dpm-solver++'],
+      defaultSampler: 'ddim',
       defaultSteps: 3,
       maxSteps: 20,
       imageShape: [SIZE, SIZE, 3],
     });
+    provider.dispose();
+  });
+
+  it('offers the manifest’s sampler as the default when its config names one', async () => {
+    const provider = createDiffusionProvider({ id: 'd', dir: join(root, 'solver') });
+    expect(await provider.load()).toMatchObject({ defaultSampler: 'dpm-solver++', defaultSteps: 3 });
     provider.dispose();
   });
 

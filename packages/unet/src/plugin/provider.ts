@@ -100,7 +100,8 @@ export function createDiffusionProvider(options: DiffusionProviderOptions): Mode
       return {
         capabilities: numClasses ? ['unconditional', 'class-conditional', 'inpaint'] : ['unconditional', 'inpaint'],
         samplers: ['ddim', 'ddpm', 'dpm-solver++'],
-        defaultSampler: 'ddim',
+        // The manifest's: what a request without `sampler` and `steps` gets.
+        defaultSampler: pipeline.defaultSampler.kind,
         defaultSteps: pipeline.defaultSteps,
         maxSteps: Math.min(options.maxSteps ?? T, T),
         imageShape: pipeline.imageShape,
