@@ -17,8 +17,28 @@ export function createRedis(settings: QueueSettings, role: ConnectionRole, name?
     ...(name ? { connectionName: name } : {}),
     ...(role === 'request' ? { enableOfflineQueue: false, maxRetriesPerRequest: 1 } : { maxRetriesPerRequest: null }),
     ...(settings.url.startsWith('rediss://') ? { tls: { ...settings.tls } } : {}),
+    lazyConnect: true,
   };
-  return new Redis(settings.url, options);
+  const redis = new Redis(settings.url, options);
+  guardSocketErrors(redis);
+  redis.connect().catch(() => undefined); // failures reach the 'error' listeners; reconnects follow retryStrategy
+  return redis;
+}
+
+/**
+ * ioredis 6 listens for its socket's errors with `once` until the connection is up, and a TLS
+ * handshake that fails can raise two (the refused certificate, then the server's alert): the
+ * second had no listener and was an uncaught exception, which would end the process. Every
+ * socket it opens gets a listener of its own; ioredis still reports the first error.
+ */
+function guardSocketErrors(redis: Redis): void {
+  const connector = (redis as unknown as { connector: { connect: (...args: unknown[]) => Promise<NodeJS.EventEmitter> } }).connector;
+  const connect = connector.connect.bind(connector);
+  connector.connect = async (...args: unknown[]) => {
+    const stream = await connect(...args);
+    stream.on('error', () => undefined);
+    return stream;
+  };
 }
 
 /** The BullMQ queue of one model: a worker takes jobs only from the queues of models it loaded. */
