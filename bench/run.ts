@@ -14,7 +14,8 @@
  *   npm run bench -- --no-write        # print the report, leave docs/ alone
  *
  * Options: --quick, --no-torch (no PyTorch reference), --no-write, --no-memory, --no-kernels, --no-parallel (skip "both cores"),
- * --parallel (run "both cores" under --quick too), --backends wasm,cpu,torch (the default), --models unet-tiny,…,
+ * --parallel (run "both cores" under --quick too), --backends wasm,cpu,torch (the default), --models unet-tiny,…
+ * (default unet-tiny,energy-small,unet-small; classifier-medium, the batch-norm/max-pool/dropout model, on request),
  * --memory-steps N (default 1000), --memory-budget-s S (default 90), --case-timeout-s S (default 300).
  */
 import { execSync } from 'node:child_process';
@@ -137,7 +138,7 @@ function plan(
         }
         continue;
       }
-      if (backend === 'cpu' && model === 'unet-small') {
+      if (backend === 'cpu' && (model === 'unet-small' || model === 'classifier-medium')) {
         skipped.push({ model, runtime: 'tfjs-cpu', skipped: 'one batch-32 training step takes several minutes on the pure-JS backend' });
         continue;
       }

@@ -1,3 +1,4 @@
+import { createClassifier, resolveClassifierConfig } from '@lab/classifier';
 import { adam, Rng } from '@lab/core';
 import { contrastiveDivergenceLoss, createEnergyNet, energyFunction, resolveEnergyNetConfig } from '@lab/energy';
 import { epsilonLoss } from '@lab/samplers';
@@ -6,12 +7,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 /** The models the bench measures (names as they appear in the tables). */
-export type BenchModelName = 'unet-tiny' | 'unet-small' | 'energy-small';
-export const BENCH_MODELS: readonly BenchModelName[] = ['unet-tiny', 'unet-small', 'energy-small'];
+export type BenchModelName = 'unet-tiny' | 'unet-small' | 'energy-small' | 'classifier-medium';
+export const BENCH_MODELS: readonly BenchModelName[] = ['unet-tiny', 'unet-small', 'energy-small', 'classifier-medium'];
 
 /** What the PyTorch mirror needs to rebuild the same architecture (bench/torch/bench_torch.py --spec). */
 export interface ModelSpec {
-  kind: 'unet' | 'energy';
+  kind: 'unet' | 'energy' | 'classifier';
   config: unknown;
   params: number;
 }
@@ -138,6 +139,43 @@ export function energyWorkload(options: WorkloadOptions): Workload {
   };
 }
 
+/**
+ * `createClassifier('medium')` (batch norm, max-pooling, dropout: the layers the other models lack):
+ * train = cross-entropy on random labels in training mode (batch statistics, dropout), Adam(1e-3);
+ * infer = one inference-mode call on `inferBatch` images (`/classify`, evaluation's features).
+ */
+export function classifierWorkload(options: WorkloadOptions): Workload {
+  const config = resolveClassifierConfig('medium');
+  const model = createClassifier('medium');
+  const rng = new Rng(options.seed ?? 1);
+  const xTrain = rng.uniform([options.trainBatch, ...config.inputShape], -1, 1);
+  const labels = tf.tidy(() =>
+    tf.oneHot(tf.cast(tf.floor(rng.uniform([options.trainBatch], 0, config.numClasses)), 'int32'), config.numClasses),
+  );
+  const xInfer = rng.uniform([options.inferBatch, ...config.inputShape], -1, 1);
+  const optimizer = adam(1e-3);
+  const variables = trainableVariables(model);
+  return {
+    spec: { kind: 'classifier', config, params: countParams(model) },
+    train: () =>
+      minimize(optimizer, variables, () => {
+        const probabilities = model.apply(xTrain, { training: true }) as tf.Tensor;
+        return tf.neg(tf.mean(tf.sum(tf.mul(labels, tf.log(tf.clipByValue(probabilities, 1e-7, 1))), -1))) as tf.Scalar;
+      }),
+    async infer() {
+      const out = tf.tidy(() => model.apply(xInfer, { training: false }) as tf.Tensor);
+      await out.data();
+      out.dispose();
+    },
+    weightChecksum: () => checksum(model),
+    dispose() {
+      tf.dispose([xTrain, labels, xInfer]);
+      optimizer.dispose();
+      model.dispose();
+    },
+  };
+}
+
 export function createWorkload(name: BenchModelName, options: WorkloadOptions): Workload {
   switch (name) {
     case 'unet-tiny':
@@ -146,5 +184,7 @@ export function createWorkload(name: BenchModelName, options: WorkloadOptions): 
       return unetWorkload('small', options);
     case 'energy-small':
       return energyWorkload(options);
+    case 'classifier-medium':
+      return classifierWorkload(options);
   }
 }

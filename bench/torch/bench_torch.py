@@ -4,7 +4,9 @@
 Mirrors, layer for layer, `createUNet(preset)` from packages/unet/src (Ho et al.'s DDPM UNet:
 GroupNorm, SiLU, 3x3 convs, time-embedding MLP, single-head self-attention, stride-2 conv
 downsampling, nearest x2 + conv upsampling) and `createEnergyNet('small')` from
-packages/energy/src (four stride-2 convs with SiLU, dense 64, dense 1). The tfjs model's
+packages/energy/src (four stride-2 convs with SiLU, dense 64, dense 1), and
+`createClassifier('medium')` from packages/classifier/src (conv, batch norm, ReLU, max-pool,
+dropout: the layers the other two lack). The tfjs model's
 architecture config and parameter count come in as JSON (--spec) so the two cannot drift
 apart silently: this script builds from the same numbers and asserts its parameter count
 is within 1% of tfjs's.
@@ -232,6 +234,31 @@ class SmallEnergyNet(nn.Module):
         return self.body(x).reshape(-1)
 
 
+# --- Classifier (packages/classifier/src/classifier.ts) -------------------------------------
+
+
+class Classifier(nn.Module):
+    """Per stage two (3x3 conv without bias, batch norm, ReLU), 2x2 max-pool, dropout; then global
+    average pooling, dense+ReLU `features`, dropout, dense to the classes (logits)."""
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        cin = cfg["inputShape"][2]
+        layers: list[nn.Module] = []
+        for filters in cfg["channels"]:
+            for _ in range(2):
+                # tfjs-layers' BatchNormalization: epsilon 1e-3, moving averages at momentum 0.99.
+                layers += [nn.Conv2d(cin, filters, 3, padding=1, bias=False), nn.BatchNorm2d(filters, eps=1e-3, momentum=0.01), nn.ReLU()]
+                cin = filters
+            layers += [nn.MaxPool2d(2), nn.Dropout(cfg["dropout"])]
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, cfg["featureUnits"]), nn.ReLU()]
+        layers += [nn.Dropout(cfg["dropout"]), nn.Linear(cfg["featureUnits"], cfg["numClasses"])]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
 # --- Workloads ------------------------------------------------------------------------------
 
 
@@ -320,6 +347,33 @@ def energy_workloads(model: SmallEnergyNet, cfg: dict, train_batch: int, infer_b
     return train, infer, losses
 
 
+def classifier_workloads(model: Classifier, cfg: dict, train_batch: int, infer_batch: int):
+    height, width, cin = cfg["inputShape"]
+    model = model.to(memory_format=torch.channels_last)
+    gen = torch.Generator().manual_seed(0)
+    x_train = (torch.rand(train_batch, cin, height, width, generator=gen) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, cfg["numClasses"], (train_batch,), generator=gen)
+    x_infer = (torch.rand(infer_batch, cin, height, width, generator=gen) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses: list[float] = []
+
+    def train():
+        # Cross-entropy in training mode (batch statistics, dropout), one Adam update.
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x_train), labels)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+
+    def infer():
+        model.eval()
+        with torch.no_grad():
+            model(x_infer)
+
+    return train, infer, losses
+
+
 # --- Configuration report -------------------------------------------------------------------
 
 
@@ -346,7 +400,7 @@ def matmul_gflops() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--spec", required=True, help="JSON {kind: 'unet'|'energy', config, params} from the tfjs side")
+    parser.add_argument("--spec", required=True, help="JSON {kind: 'unet'|'energy'|'classifier', config, params} from the tfjs side")
     parser.add_argument("--train-batch", type=int, required=True)
     parser.add_argument("--infer-batch", type=int, required=True)
     parser.add_argument("--iters", type=int, default=3)
@@ -364,10 +418,14 @@ def main() -> None:
     elif spec["kind"] == "energy":
         model = SmallEnergyNet(cfg)
         train, infer, losses = energy_workloads(model, cfg, args.train_batch, args.infer_batch)
+    elif spec["kind"] == "classifier":
+        model = Classifier(cfg)
+        train, infer, losses = classifier_workloads(model, cfg, args.train_batch, args.infer_batch)
     else:
         raise SystemExit(f"unknown kind {spec['kind']!r}")
 
-    params = sum(p.numel() for p in model.parameters())
+    # tfjs counts batch norm's moving mean and variance among a model's weights.
+    params = sum(p.numel() for p in model.parameters()) + sum(b.numel() for name, b in model.named_buffers() if "running_" in name)
     expected = spec["params"]
     mismatch = abs(params - expected) / expected
     if mismatch > 0.01:

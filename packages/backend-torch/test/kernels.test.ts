@@ -333,6 +333,39 @@ suite('network kernels match tfjs-backend-cpu (values and gradients, batch 2)', 
     await expectSameAsCpu(() => tf.image.resizeNearestNeighbor(randn([2, 4, 6, 3], 25) as tf.Tensor4D, [7, 5], false, true));
   });
 
+  it("step at 0 (ReLU's gradient) and at −1 on NaN, ±∞, ±0, denormals and around 0", async () => {
+    const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0, 1e-45, -1e-45, 0.5, -0.5, -1, 1, 3.5, -2.5];
+    await expectSameAsCpu(() => {
+      const x = tf.tensor1d(special);
+      return [tf.step(x), tf.step(x, -1), tf.step(randn([2, 3, 4, 5], 6))];
+    }, 0);
+  });
+
+  it('batchNorm with per-channel statistics (the one-pass path) on NHWC, 2-D and 3-D inputs, with and without scale and offset', async () => {
+    const perChannel = (x: tf.Tensor, seed: number, withAffine: boolean) => {
+      const c = x.shape.at(-1) as number;
+      const mean = randn([c], seed);
+      const variance = tf.add(tf.abs(randn([c], seed + 1)), 0.1);
+      return withAffine
+        ? tf.batchNorm(x, mean, variance, randn([c], seed + 2), randn([c], seed + 3), 1e-3)
+        : tf.batchNorm(x, mean, variance, undefined, undefined, 1e-3);
+    };
+    await expectSameAsCpu(
+      gradsOf(
+        (x4, x2, x3) =>
+          tf.concat([
+            tf.reshape(perChannel(x4, 40, true), [-1]),
+            tf.reshape(perChannel(x2, 48, true), [-1]),
+            tf.reshape(perChannel(x3, 52, true), [-1]),
+          ]),
+        () => [randn([2, 3, 4, 5], 36), randn([3, 5], 37), randn([2, 4, 3], 38)],
+      ),
+      2e-5,
+    );
+    // Without scale and offset: values only (tfjs cannot take this kernel's gradient without a scale).
+    await expectSameAsCpu(() => perChannel(randn([2, 3, 4, 5], 39), 44, false), 2e-5);
+  });
+
   it('matMul with transposes and batch broadcasting, fused matMul, softmax, logSoftmax, batchNorm', async () => {
     await expectSameAsCpu(
       gradsOf(

@@ -5,6 +5,33 @@ import { input, toNchw, toNhwc, torchKernel } from './kernel.js';
 
 type Conv2DInfo = backend_util.Conv2DInfo;
 
+/**
+ * Batch norm with given statistics of a channels-last tensor (channels on the last axis, per
+ * channel [C] parameters) in one pass: ATen's native_batch_norm in inference mode on a view
+ * with the channels moved to axis 1, which it reads as channels_last. The op-by-op form
+ * ((x − mean)·rsqrt(var + ε)·scale + offset) makes four full-size passes.
+ */
+function channelsLastBatchNorm(b: TorchBackend, x: TensorInfo, inputs: k.NamedTensorInfoMap, epsilon: number): number {
+  const rank = x.shape.length;
+  const toChannelsFirst = [0, rank - 1, ...Array.from({ length: rank - 2 }, (_, i) => i + 1)];
+  const toChannelsLast = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2), 1];
+  const view = b.callTensor('aten::permute', [b.id(x), toChannelsFirst]);
+  const optional = (t: TensorInfo | undefined) => (t === undefined ? null : b.id(t));
+  const [y, savedMean, savedInvstd] = b.call('aten::native_batch_norm', [
+    view,
+    optional(inputs.scale),
+    optional(inputs.offset),
+    b.id(input(inputs, 'mean')),
+    b.id(input(inputs, 'variance')),
+    false,
+    0,
+    epsilon,
+  ]) as [number, number, number];
+  const out = b.callTensor('aten::permute', [y, toChannelsLast]);
+  b.free(view, y, savedMean, savedInvstd);
+  return out;
+}
+
 interface ConvAttrs {
   strides: number | [number, number];
   pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
@@ -402,7 +429,13 @@ export const nnKernels: KernelConfig[] = [
   }),
   torchKernel(k.FusedBatchNorm, (b, inputs, attrs) => {
     const { varianceEpsilon } = attrs as unknown as k.FusedBatchNormAttrs;
-    const centred = b.callTensor('aten::sub.Tensor', [b.id(input(inputs, 'x')), b.id(input(inputs, 'mean'))]);
+    const x = input(inputs, 'x');
+    const params = [inputs.mean, inputs.variance, inputs.scale, inputs.offset].filter((t) => t !== undefined);
+    const channels = x.shape[x.shape.length - 1];
+    if (x.shape.length >= 2 && params.every((t) => t.shape.length === 1 && t.shape[0] === channels))
+      return b.output(channelsLastBatchNorm(b, x, inputs, varianceEpsilon), 'float32');
+    // Statistics of another shape (tfjs broadcasts them): the same arithmetic, op by op.
+    const centred = b.callTensor('aten::sub.Tensor', [b.id(x), b.id(input(inputs, 'mean'))]);
     const shifted = b.callTensor('aten::add.Scalar', [b.id(input(inputs, 'variance')), varianceEpsilon]);
     const inverse = b.callTensor('aten::rsqrt', [shifted]);
     let out = b.callTensor('aten::mul.Tensor', [centred, inverse]);

@@ -83,14 +83,22 @@ export const unaryKernels: KernelConfig[] = [
     const { clipValueMin, clipValueMax } = attrs as unknown as k.ClipByValueAttrs;
     return b.output(b.callTensor('aten::clamp', [b.id(input(inputs, 'x')), clipValueMin, clipValueMax]));
   }),
-  // tfjs: x > 0 ? 1 : alpha, and NaN stays NaN.
+  // tfjs: x > 0 ? 1 : alpha, and NaN stays NaN. For alpha 0 (ReLU's gradient is dy·step(x)),
+  // ceil(x) clamped to [0, 1] is exactly that (1 for every x > 0, denormals too; 0 for x ≤ 0; NaN
+  // for NaN) in two passes, where the general form takes four and where.Scalar is slow.
   torchKernel(k.Step, (b, inputs, attrs) => {
-    const x = b.id(input(inputs, 'x'));
+    const x = input(inputs, 'x');
     const { alpha } = attrs as unknown as k.StepAttrs;
-    const positive = b.callTensor('aten::gt.Scalar', [x, 0]);
+    if (alpha === 0 && x.dtype === 'float32') {
+      const ceiled = b.callTensor('aten::ceil', [b.id(x)]);
+      const out = b.callTensor('aten::clamp', [ceiled, 0, 1]);
+      b.free(ceiled);
+      return b.output(out, 'float32');
+    }
+    const positive = b.callTensor('aten::gt.Scalar', [b.id(x), 0]);
     const ones = b.callTensor('aten::where.Scalar', [positive, 1, alpha]);
-    const nan = b.callTensor('aten::isnan', [x]);
-    const out = b.callTensor('aten::where.self', [nan, x, ones]);
+    const nan = b.callTensor('aten::isnan', [b.id(x)]);
+    const out = b.callTensor('aten::where.self', [nan, b.id(x), ones]);
     b.free(positive, ones, nan);
     return b.output(out, 'float32');
   }),
