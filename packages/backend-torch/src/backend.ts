@@ -200,6 +200,12 @@ export class TorchBackend extends KernelBackend {
     return { dataId, shape, dtype: want };
   }
 
+  /** `x` itself as a kernel's output: one more reference to its data, no new LibTorch tensor. */
+  share(x: TensorInfo): TensorInfo {
+    this.incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  }
+
   /** Frees addon tensor ids a kernel made along the way. */
   free(...ids: number[]): void {
     this.native.dispose(...ids);

@@ -47,6 +47,21 @@ suite('the addon', () => {
     tf.dispose([x, ...views]);
     expect(native.liveTensors()).toBe(before);
   });
+
+  it('clones and same-dtype casts share the LibTorch tensor, which lives until its last holder is disposed', async () => {
+    await tf.setBackend('torch');
+    const native = loadNative();
+    const before = native.liveTensors();
+    const x = randn([2, 3], 4);
+    const expected = Array.from(x.dataSync());
+    const copies = [tf.clone(x), tf.cast(x, 'float32')];
+    expect(native.liveTensors()).toBe(before + 1);
+    x.dispose();
+    expect(native.liveTensors()).toBe(before + 1);
+    for (const copy of copies) expect(Array.from(copy.dataSync())).toEqual(expected);
+    tf.dispose(copies);
+    expect(native.liveTensors()).toBe(before);
+  });
 });
 
 suite('the backend', () => {

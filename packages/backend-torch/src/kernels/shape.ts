@@ -28,14 +28,14 @@ export const shapeKernels: KernelConfig[] = [
     const [dim] = axesOf((attrs as unknown as k.ExpandDimsAttrs).dim, x.shape.length + 1);
     return b.output(b.callTensor('aten::unsqueeze', [b.id(x), dim]), x.dtype);
   }),
-  torchKernel(k.Identity, (b, inputs) => {
-    const x = input(inputs, 'x');
-    return b.output(b.callTensor('aten::alias', [b.id(x)]), x.dtype);
-  }),
+  // tfjs clones every tensor it saves for a gradient through Identity: sharing the data (one
+  // more reference, as tfjs-backend-cpu does) costs no call into LibTorch. Tensors are never
+  // written in place, so a shared one cannot change under a holder.
+  torchKernel(k.Identity, (b, inputs) => b.share(input(inputs, 'x'))),
   torchKernel(k.Cast, (b, inputs, attrs) => {
     const x = input(inputs, 'x');
     const { dtype } = attrs as unknown as k.CastAttrs;
-    if (dtype === x.dtype) return b.output(b.callTensor('aten::alias', [b.id(x)]), dtype);
+    if (dtype === x.dtype) return b.share(x);
     return b.output(b.callTensor('aten::_to_copy', [b.id(x), dtype]), dtype);
   }),
   torchKernel(k.Transpose, (b, inputs, attrs) => {
