@@ -10,6 +10,7 @@ import {
   GLOBAL_FLAGS,
   parseFlags,
   reportCli,
+  SAMPLING_NOTES,
   sampleCli,
   TRAIN_NOTES,
   trainCli,
@@ -22,13 +23,14 @@ archive is downloaded once into GENLAB_CACHE (default ~/.cache/genlab).
 Backend (every command): --backend torch|tensorflow-gpu|tensorflow|webgpu|wasm|cpu, or GENLAB_BACKEND;
 otherwise the fastest available. torch uses every core (GENLAB_TORCH_THREADS sets how many).`;
 
-/** The usage text: each command's own lines, then what applies to all, then the train notes. */
+/** The usage text: each command's own lines, then what applies to all, to sampling, then the train notes. */
 export const USAGE = `genlab-train <command> [options]
 
 Commands:
 ${COMMANDS.map((c) => c.usage).join('\n')}
 
 ${GLOBAL_NOTES}
+${SAMPLING_NOTES}
 ${TRAIN_NOTES}`;
 
 /**

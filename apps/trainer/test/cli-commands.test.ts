@@ -8,7 +8,8 @@ import { main, USAGE } from '../src/cli.js';
 import { resumedRunInfo } from '../src/run/resume.js';
 import type { RunInfo } from '../src/run/run-dir.js';
 
-// The usage text as it was when all 38 flags lived in one option bag in cli.ts (plus evaluate's and sample's --sampler, evaluate's --kid-subset).
+// The usage text as it was when all 38 flags lived in one option bag in cli.ts (plus evaluate's and sample's --sampler
+// and --step-size, evaluate's --kid-subset).
 const USAGE_BEFORE_SPLIT = `genlab-train <command> [options]
 
 Commands:
@@ -21,18 +22,20 @@ Commands:
             [--init-from <run or exported model>] [--report-every N]
   evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N] [--kid-subset N]
             [--test-n N] [--batch B] [--sample-steps N] [--sampler ddim|dpm-solver++] [--guidance G] [--step N]
-            [--seed S] [--data-dir DIR]
+            [--step-size E] [--seed S] [--data-dir DIR]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)
   export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
   sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--sampler ddim|dpm-solver++] [--guidance G]
-            [--step N] [--seed S]
+            [--step-size E] [--step N] [--seed S]
   report    --run runs/<name> [--samples N] [--svg-dir D]   (writes runs/<name>/report.html: curves, evaluations, samples; --svg-dir: each chart as D/<chart>.svg too)
 
 Data: --data-dir or GENLAB_CIFAR10_DIR (a cifar-10-batches-bin folder); otherwise the official
 archive is downloaded once into GENLAB_CACHE (default ~/.cache/genlab).
 Backend (every command): --backend torch|tensorflow-gpu|tensorflow|webgpu|wasm|cpu, or GENLAB_BACKEND;
 otherwise the fastest available. torch uses every core (GENLAB_TORCH_THREADS sets how many).
+--step-size E (evaluate, sample; score-matching energy runs only) sets annealed Langevin's step
+size ε, the step at the smallest noise level σ_L (level i steps ε·σᵢ²/σ_L²); default: the run's own.
 Ctrl-C during training writes a checkpoint and exits (a second Ctrl-C quits at once).
 --lr-decay anneals the learning rate to --min-lr (default 0) at the run's last step, starting at
 --lr-decay-start (default: the end of warm-up; on --resume, the step the run is at). It may be
@@ -118,6 +121,31 @@ describe('--sampler (evaluate, sample)', () => {
   it('is not a flag of train or export', async () => {
     await expect(main(['export', '--run', 'r', '--to', 't', '--sampler', 'ddim'], logger)).rejects.toThrow(
       'export does not take --sampler (a flag of evaluate, sample)',
+    );
+  });
+});
+
+describe('--step-size (evaluate, sample)', () => {
+  it('parses a number > 0, is absent unless given, and names a bad value', () => {
+    const evaluate = (...argv: string[]) => evaluateOptions(['--run', '/r', ...argv]).options;
+    const sample = (...argv: string[]) => sampleOptions(['--run', '/r', '--out', '/g.png', ...argv]);
+    expect(evaluate('--step-size', '2e-5')).toMatchObject({ stepSize: 2e-5 });
+    expect(sample('--step-size', '0.0001')).toMatchObject({ stepSize: 1e-4 });
+    expect(evaluate()).not.toHaveProperty('stepSize');
+    expect(sample()).not.toHaveProperty('stepSize');
+    // (=: parseArgs takes a value starting with a dash only in that form.)
+    for (const bad of ['0', '-1e-5', 'abc', '', 'Infinity']) {
+      expect(() => evaluate(`--step-size=${bad}`)).toThrow(new ValidationError(`--step-size must be a number > 0, got '${bad}'`));
+      expect(() => sample(`--step-size=${bad}`)).toThrow(new ValidationError(`--step-size must be a number > 0, got '${bad}'`));
+    }
+  });
+
+  it('is not a flag of train or export', async () => {
+    await expect(main(['train', '--out', 'r', '--step-size', '1e-5'], logger)).rejects.toThrow(
+      'train does not take --step-size (a flag of evaluate, sample)',
+    );
+    await expect(main(['export', '--run', 'r', '--to', 't', '--step-size', '1e-5'], logger)).rejects.toThrow(
+      'export does not take --step-size (a flag of evaluate, sample)',
     );
   });
 });

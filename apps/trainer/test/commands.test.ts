@@ -92,6 +92,10 @@ describe('energy runs', () => {
     expect(new Set(energies).size).toBeGreaterThan(1);
     for (const m of Object.values(exported.models)) m.dispose();
     tf.dispose(Object.values(exported.tensors));
+    // Its plain Langevin sampler has no annealed step size to set.
+    await expect(sampleCommand({ run, out: join(root, 'cd.png'), n: 2, stepSize: 1e-4 })).rejects.toThrow(
+      /--step-size needs a score-matching energy run \(annealed Langevin\); .* is a contrastive-divergence energy run/,
+    );
   });
 
   it('train, sample and export a score-matching energy (--objective dsm) with its energies at the smallest noise level', async () => {
@@ -127,6 +131,64 @@ describe('energy runs', () => {
     });
     tf.dispose([images, labels, direct, ...Object.values(exported.tensors)]);
     model.dispose();
+  });
+
+  it('sample and evaluate a score-matching energy with another annealed-Langevin step size (--step-size)', async () => {
+    const root = await tempDir();
+    const run = join(root, 'dsm');
+    const net = { preset: 'small' as const, channels: [4, 8], hiddenUnits: [8], seed: 2 };
+    await trainCommand({
+      out: run,
+      model: 'energy',
+      taskConfig: { objective: 'dsm', net, noise: { levels: 3 } },
+      records,
+      steps: 1,
+      batch: 4,
+    });
+    // The same seed: the run's own ε (5e-5) by default or by name gives the same grid, another ε another.
+    const grid = async (name: string, stepSize?: number) => {
+      const out = join(root, name);
+      await sampleCommand({ run, out, n: 4, steps: 6, ...(stepSize === undefined ? {} : { stepSize }) });
+      return readFile(out);
+    };
+    const own = await grid('own.png');
+    expect((await grid('named.png', 5e-5)).equals(own)).toBe(true);
+    expect((await grid('larger.png', 2e-4)).equals(own)).toBe(false);
+    await expect(sampleCommand({ run, out: join(root, 'x.png'), stepSize: 0 })).rejects.toThrow('--step-size must be a number > 0, got 0');
+
+    const classifier = join(root, 'classifier');
+    await trainCommand({
+      out: classifier,
+      model: 'classifier',
+      taskConfig: {
+        net: { inputShape: [32, 32, 3], numClasses: 10, channels: [4], featureUnits: 6, dropout: 0, output: 'softmax', seed: 1 },
+      },
+      records,
+      steps: 1,
+      batch: 8,
+    });
+    const options = {
+      run,
+      classifier,
+      n: 6,
+      realCount: 30,
+      batch: 6,
+      sampleSteps: 6,
+      cacheDir: await tempDir(),
+      trainRecords: records,
+      testRecords,
+    };
+    const byDefault = await evaluateCommand(options);
+    expect(byDefault).toMatchObject({ stepSize: 5e-5, sampleSteps: 6, file: join(run, 'evaluations', 'step-00000001-steps-6.json') });
+    // The run's own ε by name is the default evaluation; another goes to its own file, which names it.
+    const named = await evaluateCommand({ ...options, stepSize: 5e-5 });
+    expect(named.file).toBe(byDefault.file);
+    expect(named.sets.generated?.['FD-cls']).toBe(byDefault.sets.generated?.['FD-cls']);
+    const larger = await evaluateCommand({ ...options, stepSize: 2e-4 });
+    expect(larger).toMatchObject({ stepSize: 2e-4, file: join(run, 'evaluations', 'step-00000001-steps-6-step-size-0.0002.json') });
+    expect(larger.sets.generated?.['FD-cls']).not.toBeCloseTo(byDefault.sets.generated?.['FD-cls'] as number, 6);
+    expect(JSON.parse(await readFile(byDefault.file, 'utf8')).stepSize).toBe(5e-5);
+    await expect(evaluateCommand({ ...options, stepSize: Number.NaN })).rejects.toThrow('--step-size must be a number > 0, got NaN');
   });
 });
 
@@ -299,6 +361,10 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     await sampleCommand({ run: straight, out, n: 4, steps: 2 });
     const png = await readFile(out);
     expect(Array.from(png.subarray(1, 4))).toEqual([0x50, 0x4e, 0x47]);
+    await expect(sampleCommand({ run: straight, out: join(root, 'other.png'), n: 4, stepSize: 2e-5 })).rejects.toThrow(
+      /--step-size needs a score-matching energy run \(annealed Langevin\); .* is a diffusion run/,
+    );
+    expect(existsSync(join(root, 'other.png'))).toBe(false);
   });
 
   it('trains a classifier from a data folder and evaluates a run against it (cached real statistics)', async () => {
@@ -403,7 +469,15 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     await expect(evaluateCommand({ run: classifierRun, sampler: 'ddim', cacheDir, logger })).rejects.toThrow(
       /--sampler needs a diffusion run; .* is a classifier run/,
     );
+    // --step-size is for score-matching energy runs (annealed Langevin): refused likewise.
+    await expect(evaluateCommand({ ...options, stepSize: 2e-5, logger })).rejects.toThrow(
+      /--step-size needs a score-matching energy run \(annealed Langevin\); .* is a diffusion run/,
+    );
+    await expect(evaluateCommand({ run: classifierRun, stepSize: 2e-5, cacheDir, logger })).rejects.toThrow(
+      /--step-size needs a score-matching energy run \(annealed Langevin\); .* is a classifier run/,
+    );
     expect(logged).toEqual([]);
+    expect(report).not.toHaveProperty('stepSize');
     const again = await evaluateCommand(options);
     expect(again.reference.cached).toBe(true);
     expect(again.sets.test?.['FD-cls']).toBeCloseTo(report.sets.test?.['FD-cls'] as number, 6);

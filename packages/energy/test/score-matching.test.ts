@@ -1,7 +1,17 @@
 import { Rng, ValidationError } from '@lab/core';
+import { annealedLangevin } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createEnergyNet, denoisingScoreMatchingLoss, modelEnergies, noiseConditionalEnergy } from '../src/index.js';
+import {
+  createEnergyNet,
+  denoisingScoreMatchingLoss,
+  modelEnergies,
+  noiseConditionalEnergy,
+  noiseLevelsOf,
+  resolveScoreEnergyConfig,
+  sampleScoreEnergy,
+  scoreEnergyOf,
+} from '../src/index.js';
 import { useCpuBackend } from './helpers.js';
 
 beforeAll(useCpuBackend);
@@ -133,5 +143,48 @@ describe('denoisingScoreMatchingLoss on a noise-conditional energy net', () => {
     expect(() => denoisingScoreMatchingLoss(energy, x, tf.tensor1d([0, 1], 'int32'), sigmas, tf.zeros([2, 3]))).toThrow(/must match/);
     model.dispose();
     x.dispose();
+  });
+});
+
+describe('sampleScoreEnergy: the step size', () => {
+  const config = resolveScoreEnergyConfig({
+    net: { architecture: 'mlp', inputShape: [4], hiddenUnits: [8], seed: 4 },
+    noise: { max: 0.5, min: 0.05, levels: 3 },
+    sampling: { stepsPerLevel: 4, stepSize: 1e-3 },
+  });
+  const draw = async (model: Parameters<typeof sampleScoreEnergy>[0], stepSize?: number) => {
+    const x = await sampleScoreEnergy(model, config, { count: 5, rng: new Rng(21), ...(stepSize === undefined ? {} : { stepSize }) });
+    const values = Array.from(await x.data());
+    x.dispose();
+    return values;
+  };
+
+  it("defaults to the config's ε; another ε reaches annealedLangevin, the same seed giving other samples", async () => {
+    const model = createEnergyNet(config.net);
+    const byConfig = await draw(model);
+    expect(await draw(model, 1e-3)).toEqual(byConfig);
+    const larger = await draw(model, 4e-3);
+    // The same chain by hand: N(0, σ_max²) from the seed, then annealedLangevin with ε = 4e-3.
+    const rng = new Rng(21);
+    const sigmas = noiseLevelsOf(config);
+    const start = rng.normal([5, 4], 0, sigmas[0]);
+    const direct = await annealedLangevin(scoreEnergyOf(model, config), start, { sigmas, stepsPerLevel: 4, stepSize: 4e-3, rng });
+    expect(larger).toEqual(Array.from(await direct.data()));
+    tf.dispose([start, direct]);
+    const moved = larger.map((v, i) => Math.abs(v - (byConfig[i] as number)));
+    expect(Math.max(...moved)).toBeGreaterThan(1e-2);
+    model.dispose();
+  });
+
+  it('refuses an ε that is not a finite number > 0 before drawing anything', async () => {
+    const model = createEnergyNet(config.net);
+    const before = tf.memory().numTensors;
+    for (const stepSize of [0, -1e-4, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await expect(sampleScoreEnergy(model, config, { count: 2, rng: new Rng(1), stepSize })).rejects.toThrow(
+        new ValidationError(`stepSize must be a finite number > 0, got ${stepSize}`),
+      );
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
   });
 });

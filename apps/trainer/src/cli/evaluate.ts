@@ -5,7 +5,7 @@ import {
   evaluateCommand,
 } from '../commands/evaluate.js';
 import type { CliCommand } from './command.js';
-import { atBase, dataDirOption, num, parseFlags, requiredPath, samplerOption } from './flags.js';
+import { atBase, dataDirOption, num, parseFlags, requiredPath, samplerOption, stepSizeOption } from './flags.js';
 
 export const EVALUATE_FLAGS = {
   run: { type: 'string' },
@@ -17,6 +17,7 @@ export const EVALUATE_FLAGS = {
   batch: { type: 'string' },
   'sample-steps': { type: 'string' },
   sampler: { type: 'string' },
+  'step-size': { type: 'string' },
   guidance: { type: 'string' },
   step: { type: 'string' },
   seed: { type: 'string' },
@@ -25,7 +26,7 @@ export const EVALUATE_FLAGS = {
 
 export const EVALUATE_USAGE = `  evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N] [--kid-subset N]
             [--test-n N] [--batch B] [--sample-steps N] [--sampler ddim|dpm-solver++] [--guidance G] [--step N]
-            [--seed S] [--data-dir DIR]
+            [--step-size E] [--seed S] [--data-dir DIR]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)`;
 
@@ -62,6 +63,7 @@ export function evaluateOptions(
       seed: num(values, 'seed', { min: 0 }),
       sampleSteps: num(values, 'sample-steps'),
       ...samplerOption(values),
+      ...stepSizeOption(values),
       guidance: num(values, 'guidance', { real: true }),
       step: num(values, 'step', { min: 0 }),
       ...(values.classifier ? { classifier: atBase(values.classifier) } : {}),

@@ -56,6 +56,16 @@ export function dataDirOption(values: FlagValues): { dataDir?: string } {
   return typeof value === 'string' && value ? { dataDir: atBase(value) } : {};
 }
 
+/** `{ stepSize }` when `--step-size` is given (a number > 0; score-matching energy runs only), else nothing. */
+export function stepSizeOption(values: FlagValues): { stepSize?: number } {
+  const raw = values['step-size'];
+  if (raw === undefined) return {};
+  const value = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || !(value > 0))
+    throw new ValidationError(`--step-size must be a number > 0, got '${String(raw)}'`);
+  return { stepSize: value };
+}
+
 /** `{ sampler }` when `--sampler` is given (ddim or dpm-solver++; diffusion runs only), else nothing. */
 export function samplerOption(values: FlagValues): { sampler?: DiffusionSamplerName } {
   const value = values.sampler;

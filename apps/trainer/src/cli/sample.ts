@@ -1,6 +1,6 @@
 import { type SampleCommandOptions, sampleCommand } from '../commands/sample.js';
 import type { CliCommand } from './command.js';
-import { num, parseFlags, requiredPath, samplerOption } from './flags.js';
+import { num, parseFlags, requiredPath, samplerOption, stepSizeOption } from './flags.js';
 
 export const SAMPLE_FLAGS = {
   run: { type: 'string' },
@@ -8,13 +8,18 @@ export const SAMPLE_FLAGS = {
   n: { type: 'string' },
   steps: { type: 'string' },
   sampler: { type: 'string' },
+  'step-size': { type: 'string' },
   guidance: { type: 'string' },
   step: { type: 'string' },
   seed: { type: 'string' },
 } as const;
 
 export const SAMPLE_USAGE = `  sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--sampler ddim|dpm-solver++] [--guidance G]
-            [--step N] [--seed S]`;
+            [--step-size E] [--step N] [--seed S]`;
+
+/** What the usage says of the flags evaluate and sample share beyond their own lines. */
+export const SAMPLING_NOTES = `--step-size E (evaluate, sample; score-matching energy runs only) sets annealed Langevin's step
+size ε, the step at the smallest noise level σ_L (level i steps ε·σᵢ²/σ_L²); default: the run's own.`;
 
 export function sampleOptions(argv: readonly string[]): SampleCommandOptions {
   const values = parseFlags(argv, SAMPLE_FLAGS);
@@ -25,6 +30,7 @@ export function sampleOptions(argv: readonly string[]): SampleCommandOptions {
     seed: num(values, 'seed', { min: 0 }),
     steps: num(values, 'steps'),
     ...samplerOption(values),
+    ...stepSizeOption(values),
     guidance: num(values, 'guidance', { real: true }),
     step: num(values, 'step', { min: 0 }),
   };

@@ -10,7 +10,7 @@ import { cachedRecordOutputs, FeatureExtractor, firstOutputs } from '../evaluati
 import { compareWithReference, formatReport, type SetMetrics } from '../evaluation/report.js';
 import { loadClassifierModel, loadRunModel } from '../run/load-run.js';
 import { RunDirectory, writeAtomic } from '../run/run-dir.js';
-import type { DiffusionSamplerName } from '../tasks/types.js';
+import type { DiffusionSamplerName, TrainingTask } from '../tasks/types.js';
 import { type DataOptions, loadSplit } from './data.js';
 import { refreshReport } from './report.js';
 
@@ -39,6 +39,11 @@ export interface EvaluateCommandOptions extends DataOptions {
    * another one than the run's is evaluated into its own file.
    */
   sampler?: DiffusionSamplerName;
+  /**
+   * Score-matching energy runs only: annealed Langevin's step size ε (default: the run's own,
+   * its config's `sampling.stepSize`); another one than the run's is evaluated into its own file.
+   */
+  stepSize?: number;
   /** The checkpoint to evaluate (default: the latest). */
   step?: number;
   /** Classifier-free guidance scale of the samples (class-conditional diffusion runs; default 1). */
@@ -59,6 +64,8 @@ export interface EvaluationReport {
   readonly guidance?: number;
   /** Diffusion runs sampled with another sampler than DDIM: which one. */
   readonly sampler?: DiffusionSamplerKind;
+  /** Score-matching energy runs: annealed Langevin's step size ε the samples were drawn with. */
+  readonly stepSize?: number;
   readonly features: string;
   /** Images per KID subset, when `kidSubset` was given. */
   readonly kidSubsetSize?: number;
@@ -127,12 +134,29 @@ export async function evaluateClassifierCommand(options: ClassifierEvaluationOpt
   }
 }
 
+/** `--step-size` must be a finite number > 0 (checked before anything is loaded). */
+export function checkStepSize(stepSize: number | undefined): void {
+  if (stepSize !== undefined && !(Number.isFinite(stepSize) && stepSize > 0))
+    throw new ValidationError(`--step-size must be a number > 0, got ${stepSize}`);
+}
+
+/**
+ * `--step-size` applies to runs sampled by annealed Langevin (score-matching energy), whose task has
+ * a default step size: any other run refuses it, naming what it is.
+ */
+export function refuseStepSize(task: TrainingTask | undefined, kind: string, path: string): void {
+  if (task?.defaultStepSize !== undefined) return;
+  const what = kind === 'energy' ? 'a contrastive-divergence energy run (plain Langevin)' : `a ${kind} run`;
+  throw new ValidationError(`--step-size needs a score-matching energy run (annealed Langevin); ${path} is ${what}`);
+}
+
 /**
  * `evaluate`: FD-cls, KID-cls, IS-cls and the predicted-class histogram of N generated samples
  * against the real training set, beside the same metrics for N real test images (what a perfect
  * generator would score) and N uniform-noise images (a useless one). Evaluates the latest
  * checkpoint or the one at `step`, and writes `evaluations/step-N[-guidance-G].json` in the run
- * (`-sampler-K` and `-steps-S` added for another sampler or number of steps than the run's own).
+ * (`-sampler-K`, `-steps-S` and `-step-size-E` added for another sampler, number of steps or
+ * Langevin step size than the run's own).
  */
 export async function evaluateCommand(options: EvaluateCommandOptions): Promise<EvaluationReport & { readonly file: string }> {
   const logger = options.logger ?? silentLogger;
@@ -141,6 +165,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
   const guidance = options.guidance ?? 1;
   if (!(Number.isInteger(n) && n >= 2)) throw new ValidationError(`--n must be an integer ≥ 2, got ${n}`);
   if (!(Number.isFinite(guidance) && guidance >= 0)) throw new ValidationError(`--guidance must be a number ≥ 0, got ${guidance}`);
+  checkStepSize(options.stepSize);
   const runDir = await RunDirectory.existing(options.run);
   const info = await runDir.readInfo();
   if (options.sampler !== undefined && info.kind !== 'diffusion')
@@ -159,6 +184,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       const what = info.kind === 'diffusion' ? 'an unconditional diffusion run' : `a ${info.kind} run`;
       throw new ValidationError(`--guidance needs a class-conditional diffusion run; ${runDir.path} is ${what}`);
     }
+    if (options.stepSize !== undefined) refuseStepSize(generator?.task, info.kind, runDir.path);
     const train = options.trainRecords ?? (await loadSplit('train', options)).records;
     const test = options.testRecords ?? (await loadSplit('test', options)).records;
     const cacheDir = options.cacheDir ?? genlabCacheDir(options.env);
@@ -197,6 +223,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
         return sample(model, size, sampleRng, {
           ...(options.sampleSteps ? { steps: options.sampleSteps } : {}),
           ...(options.sampler ? { sampler: options.sampler } : {}),
+          ...(options.stepSize !== undefined ? { stepSize: options.stepSize } : {}),
           guidance,
         });
       });
@@ -219,12 +246,16 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
     // The run's own sampler (a diffusion config's `sampler`, DDIM when it names none) and the one used.
     const runSampler = generator ? ((generator.task.config.sampler as DiffusionSamplerKind | undefined) ?? 'ddim') : undefined;
     const sampler = options.sampler ?? runSampler;
+    // Score-matching energy runs: their own ε and the one used.
+    const runStepSize = generator?.task.defaultStepSize;
+    const stepSize = options.stepSize ?? runStepSize;
     const report: EvaluationReport = {
       run: runDir.path,
       kind: info.kind,
       step,
       ...(generator ? { sampleSteps: options.sampleSteps ?? defaultSteps, guidance } : {}),
       ...(sampler && sampler !== 'ddim' ? { sampler } : {}),
+      ...(stepSize !== undefined ? { stepSize } : {}),
       features: `penultimate layer 'features' of the classifier at ${classifierPath}`,
       ...(options.kidSubset !== undefined ? { kidSubsetSize: kidSize } : {}),
       reference: { split: 'train', count: reference.outputs.count, cached: reference.cached },
@@ -233,7 +264,13 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       table,
     };
     const customSteps = options.sampleSteps !== undefined && options.sampleSteps !== defaultSteps ? options.sampleSteps : undefined;
-    const file = runDir.evaluationPath(step, guidance, customSteps, sampler !== runSampler ? sampler : undefined);
+    const file = runDir.evaluationPath(
+      step,
+      guidance,
+      customSteps,
+      sampler !== runSampler ? sampler : undefined,
+      stepSize !== runStepSize ? stepSize : undefined,
+    );
     await mkdir(dirname(file), { recursive: true });
     await writeAtomic(file, `${JSON.stringify(report, null, 2)}\n`);
     await refreshReport(runDir.path, logger);

@@ -4,6 +4,7 @@ import { gridPng, type Logger, Rng, silentLogger, ValidationError } from '@lab/c
 import * as tf from '@tensorflow/tfjs-core';
 import { loadRunModel } from '../run/load-run.js';
 import type { DiffusionSamplerName } from '../tasks/types.js';
+import { checkStepSize, refuseStepSize } from './evaluate.js';
 
 export interface SampleCommandOptions {
   run: string;
@@ -14,6 +15,8 @@ export interface SampleCommandOptions {
   steps?: number;
   /** Diffusion runs only: the sampler (default: the run's own, DDIM unless its config names another). */
   sampler?: DiffusionSamplerName;
+  /** Score-matching energy runs only: annealed Langevin's step size ε (default: the run's own). */
+  stepSize?: number;
   /** Classifier-free guidance scale (class-conditional diffusion runs; default 1). */
   guidance?: number;
   /** The checkpoint to sample from (default: the latest). */
@@ -23,15 +26,18 @@ export interface SampleCommandOptions {
 
 /** `sample`: a grid PNG of `n` samples from a run's EMA model (a conditional model's cycle through its classes). */
 export async function sampleCommand(options: SampleCommandOptions): Promise<{ path: string; step: number }> {
+  checkStepSize(options.stepSize);
   const loaded = await loadRunModel(options.run, options.step !== undefined ? { step: options.step } : {});
   try {
     if (!loaded.task.sample) throw new ValidationError(`a ${loaded.info.kind} run cannot generate samples`);
     if (options.sampler !== undefined && loaded.info.kind !== 'diffusion')
       throw new ValidationError(`--sampler needs a diffusion run; ${options.run} is a ${loaded.info.kind} run`);
+    if (options.stepSize !== undefined) refuseStepSize(loaded.task, loaded.info.kind, options.run);
     const n = options.n ?? 16;
     const samples = await loaded.task.sample(loaded.model, n, new Rng(options.seed ?? 0), {
       ...(options.steps ? { steps: options.steps } : {}),
       ...(options.sampler ? { sampler: options.sampler } : {}),
+      ...(options.stepSize !== undefined ? { stepSize: options.stepSize } : {}),
       ...(options.guidance !== undefined ? { guidance: options.guidance } : {}),
     });
     try {

@@ -113,16 +113,17 @@ export class RunDirectory {
 
   /**
    * Where `evaluate` writes its report of the checkpoint at `step`:
-   * `evaluations/step-N[-guidance-G][-sampler-K][-steps-S].json`, with guidance G ≠ 1, and `sampler`
-   * and `sampleSteps` only when the evaluation drew samples with another sampler or number of steps
-   * than the run's own, so that none of them replaces the default one (which export copies into the
-   * manifest).
+   * `evaluations/step-N[-guidance-G][-sampler-K][-steps-S][-step-size-E].json`, with guidance G ≠ 1,
+   * and `sampler`, `sampleSteps` and `stepSize` only when the evaluation drew samples with another
+   * sampler, number of steps or Langevin step size than the run's own, so that none of them replaces
+   * the default one (which export copies into the manifest).
    */
-  evaluationPath(step: number, guidance = 1, sampleSteps?: number, sampler?: string): string {
+  evaluationPath(step: number, guidance = 1, sampleSteps?: number, sampler?: string, stepSize?: number): string {
     const suffix = [
       guidance === 1 ? '' : `-guidance-${guidance}`,
       sampler === undefined ? '' : `-sampler-${sampler}`,
       sampleSteps === undefined ? '' : `-steps-${sampleSteps}`,
+      stepSize === undefined ? '' : `-step-size-${stepSize}`,
     ].join('');
     return join(this.path, EVALUATIONS, `${stepName(step)}${suffix}.json`);
   }

@@ -52,6 +52,10 @@ export class ScoreEnergyTask implements TrainingTask {
     return this.settings.sampling.stepsPerLevel * this.settings.noise.levels;
   }
 
+  get defaultStepSize(): number {
+    return this.settings.sampling.stepSize;
+  }
+
   static fromConfig(config: Record<string, unknown>): ScoreEnergyTask {
     return new ScoreEnergyTask(parseScoreEnergyConfig(config));
   }
@@ -85,6 +89,7 @@ export class ScoreEnergyTask implements TrainingTask {
       rng,
       ...(options.guidance === undefined ? {} : { guidance: options.guidance }),
       ...(options.steps !== undefined ? { steps: options.steps } : {}),
+      ...(options.stepSize !== undefined ? { stepSize: options.stepSize } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     })) as tf.Tensor4D;
   }

@@ -36,6 +36,11 @@ export interface SampleOptions {
   readonly sampler?: DiffusionSamplerName;
   /** Classifier-free guidance scale; class-conditional diffusion only (default 1: the plain conditional model). */
   readonly guidance?: number;
+  /**
+   * Score-matching energy only: annealed Langevin's step size ε (default: the config's
+   * `sampling.stepSize`); other tasks ignore it (the commands refuse it for them).
+   */
+  readonly stepSize?: number;
 }
 
 /**
@@ -65,6 +70,11 @@ export interface TrainingTask {
   readonly classConditional?: boolean;
   /** The sampling steps `sample` takes without `steps` (default: the config's `sampleSteps`). */
   readonly defaultSampleSteps?: number;
+  /**
+   * Tasks sampled by annealed Langevin (score-matching energy): the step size ε `sample` uses
+   * without `stepSize`. Absent: the task takes no step size (`--step-size` is refused).
+   */
+  readonly defaultStepSize?: number;
   /** `n` samples in [-1,1] for the preview grid and evaluation (none for a classifier). */
   sample?(model: tfl.LayersModel, n: number, rng: Rng, options?: SampleOptions): Promise<tf.Tensor4D>;
   saveState?(): TaskState;

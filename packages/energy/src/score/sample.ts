@@ -1,4 +1,4 @@
-import type { Rng } from '@lab/core';
+import { type Rng, ValidationError } from '@lab/core';
 import { type AnnealedLangevinStepInfo, annealedLangevin } from '@lab/samplers';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -11,6 +11,11 @@ export interface ScoreEnergySampleOptions {
   readonly rng: Rng;
   /** Langevin steps in all, spread evenly over the levels (default: the config's steps per level). */
   readonly steps?: number;
+  /**
+   * ε of annealed Langevin: the step at the last (smallest) noise level; level i steps ε·σᵢ²/σ_L²
+   * (default: the config's `sampling.stepSize`). A finite number > 0.
+   */
+  readonly stepSize?: number;
   /** Refused unless 1: classifier-free guidance is a diffusion feature. */
   readonly guidance?: number;
   readonly signal?: AbortSignal;
@@ -40,6 +45,8 @@ export async function sampleScoreEnergy(
   options: ScoreEnergySampleOptions,
 ): Promise<tf.Tensor> {
   checkNoGuidance(options.guidance);
+  if (options.stepSize !== undefined && !(Number.isFinite(options.stepSize) && options.stepSize > 0))
+    throw new ValidationError(`stepSize must be a finite number > 0, got ${options.stepSize}`);
   const sigmas = noiseLevelsOf(config);
   const stepsPerLevel =
     options.steps === undefined ? config.sampling.stepsPerLevel : Math.max(1, Math.round(options.steps / sigmas.length));
@@ -48,7 +55,7 @@ export async function sampleScoreEnergy(
     return await annealedLangevin(scoreEnergyOf(model, config), start, {
       sigmas,
       stepsPerLevel,
-      stepSize: config.sampling.stepSize,
+      stepSize: options.stepSize ?? config.sampling.stepSize,
       rng: options.rng,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onStep ? { onStep: options.onStep } : {}),
