@@ -51,6 +51,9 @@ describe.skipIf(!hasChromium)('playground in Debian Chromium', () => {
   /** The playground, loaded; page errors and console errors (CSP violations among them) are collected. */
   async function open(viewport = { width: 1100, height: 900 }): Promise<{ page: Page; errors: string[] }> {
     const page = await browser.newPage({ viewport });
+    // Each request is quick alone; CI runs every project's tests at once on 2 cores, where one
+    // waited past playwright's 30 s default (a 375 px classify, 2026-12-03).
+    page.setDefaultTimeout(60_000);
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
@@ -96,7 +99,7 @@ describe.skipIf(!hasChromium)('playground in Debian Chromium', () => {
     expect(operations).toEqual(expect.arrayContaining(['/v1/models/{id}/samples', '/generate/diffusion']));
     expect(errors).toEqual([]);
     await page.close();
-  }, 90_000);
+  }, 120_000);
 
   it('inpaints a bundled test image: the painted mask is sent, previews stream, unmasked pixels come back unchanged', async () => {
     const { page, errors } = await open();
@@ -152,7 +155,7 @@ describe.skipIf(!hasChromium)('playground in Debian Chromium', () => {
     expect(changed).toBeGreaterThan(0); // the masked half was regenerated
     expect(errors).toEqual([]);
     await page.close();
-  }, 90_000);
+  }, 120_000);
 
   it('scores an image: its energy, percentile and a marker drawn on the training energies histogram', async () => {
     const { page, errors } = await open();
@@ -188,7 +191,7 @@ describe.skipIf(!hasChromium)('playground in Debian Chromium', () => {
     expect(shown.error).toBe('');
     expect(errors).toEqual([]);
     await page.close();
-  }, 60_000);
+  }, 120_000);
 
   it('classifies an image: a bar per class, the bars and the percentages sum to 100 %', async () => {
     const { page, errors } = await open();
@@ -218,7 +221,7 @@ describe.skipIf(!hasChromium)('playground in Debian Chromium', () => {
     expect(shown.image).toBe(TEST_SIZE);
     expect(errors).toEqual([]);
     await page.close();
-  }, 60_000);
+  }, 120_000);
 
   it('shows a model card per model: training summary, manifest metrics, a sample grid; the broken one says why', async () => {
     const { page, errors } = await open();
@@ -242,7 +245,7 @@ describe.skipIf(!hasChromium)('playground in Debian Chromium', () => {
     expect(await page.locator('article[data-model="ddpm-broken"]').textContent()).toContain('unavailable');
     expect(errors).toEqual([]);
     await page.close();
-  }, 60_000);
+  }, 120_000);
 
   it('is keyboard-usable: Tab reaches every control, the mask can be painted with the keyboard', async () => {
     const { page, errors } = await open();
@@ -288,7 +291,7 @@ describe.skipIf(!hasChromium)('playground in Debian Chromium', () => {
     expect(await page.locator('#mask-status').textContent()).toMatch(/^4 of 256 pixels masked; brush at \d+, \d+$/);
     expect(errors).toEqual([]);
     await page.close();
-  }, 60_000);
+  }, 120_000);
 
   it('fits a 375 px phone screen: no horizontal scroll, also with results shown', async () => {
     const { page, errors } = await open({ width: 375, height: 812 });
@@ -313,5 +316,5 @@ describe.skipIf(!hasChromium)('playground in Debian Chromium', () => {
     expect(await overflow()).toMatchObject({ scroll: 375, width: 375, wide: [] });
     expect(errors).toEqual([]);
     await page.close();
-  }, 60_000);
+  }, 120_000);
 });
