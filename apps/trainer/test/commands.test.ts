@@ -45,6 +45,12 @@ function diffusionRun(out: string, extra: Partial<TrainCommandOptions> = {}): Tr
   };
 }
 
+/** A one-step score-matching energy run (--objective dsm) on a tiny net with 3 noise levels. */
+function scoreEnergyRun(out: string, extra: Partial<TrainCommandOptions> = {}): TrainCommandOptions {
+  const net = { preset: 'small' as const, channels: [4, 8], hiddenUnits: [8], seed: 2 };
+  return { out, model: 'energy', taskConfig: { objective: 'dsm', net, noise: { levels: 3 } }, records, steps: 1, batch: 4, ...extra };
+}
+
 /** A progress reporter that aborts the run once it reaches `step`. */
 function abortAt(step: number, controller: AbortController): ProgressReporter {
   return {
@@ -101,17 +107,7 @@ describe('energy runs', () => {
   it('train, sample and export a score-matching energy (--objective dsm) with its energies at the smallest noise level', async () => {
     const root = await tempDir();
     const run = join(root, 'dsm');
-    const net = { preset: 'small' as const, channels: [4, 8], hiddenUnits: [8], seed: 2 };
-    await trainCommand({
-      out: run,
-      model: 'energy',
-      taskConfig: { objective: 'dsm', net, noise: { levels: 3 } },
-      records,
-      steps: 1,
-      batch: 4,
-      sampleEvery: 1,
-      samples: 4,
-    });
+    await trainCommand(scoreEnergyRun(run, { sampleEvery: 1, samples: 4 }));
     expect(existsSync(join(run, 'samples', 'step-00000001.png'))).toBe(true);
     const to = join(root, 'models', 'ebm-dsm');
     await exportCommand({ run, to, trainRecords: records, energyReference: 10 });
@@ -136,15 +132,7 @@ describe('energy runs', () => {
   it('sample and evaluate a score-matching energy with another annealed-Langevin step size (--step-size)', async () => {
     const root = await tempDir();
     const run = join(root, 'dsm');
-    const net = { preset: 'small' as const, channels: [4, 8], hiddenUnits: [8], seed: 2 };
-    await trainCommand({
-      out: run,
-      model: 'energy',
-      taskConfig: { objective: 'dsm', net, noise: { levels: 3 } },
-      records,
-      steps: 1,
-      batch: 4,
-    });
+    await trainCommand(scoreEnergyRun(run));
     // The same seed: the run's own ε (5e-5) by default or by name gives the same grid, another ε another.
     const grid = async (name: string, stepSize?: number) => {
       const out = join(root, name);
