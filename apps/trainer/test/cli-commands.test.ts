@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ValidationError } from '@lab/core';
 import { describe, expect, it, vi } from 'vitest';
 import { evaluateOptions } from '../src/cli/evaluate.js';
@@ -9,7 +12,7 @@ import { resumedRunInfo } from '../src/run/resume.js';
 import type { RunInfo } from '../src/run/run-dir.js';
 
 // The usage text as it was when all 38 flags lived in one option bag in cli.ts (plus evaluate's and sample's --sampler
-// and --step-size, evaluate's --kid-subset).
+// and --step-size, evaluate's --kid-subset, train's noise-level flags and --step-size).
 const USAGE_BEFORE_SPLIT = `genlab-train <command> [options]
 
 Commands:
@@ -17,8 +20,9 @@ Commands:
             [--micro-batch M] [--lr X] [--warmup N] [--lr-decay none|cosine|linear] [--lr-decay-start N]
             [--min-lr X] [--grad-clip X (0 = off)] [--ema DECAY] [--seed S]
             [--data-dir DIR] [--classes 0,1,…] [--limit N] [--checkpoint-every K] [--sample-every K]
-            [--samples N] [--sample-steps N] [--langevin-steps N] [--objective cd|dsm] [--schedule linear|cosine]
-            [--timesteps T] [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
+            [--samples N] [--sample-steps N] [--langevin-steps N] [--objective cd|dsm] [--sigma-max S]
+            [--sigma-min S] [--noise-levels L] [--step-size E] [--schedule linear|cosine] [--timesteps T]
+            [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
             [--init-from <run or exported model>] [--report-every N]
   evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N] [--kid-subset N]
             [--test-n N] [--batch B] [--sample-steps N] [--sampler ddim|dpm-solver++] [--guidance G] [--step N]
@@ -45,6 +49,9 @@ split into N+1 shards: the same step, on more cores (allowed on --resume; not st
 for wasm and cpu only (unnecessary on torch, which is multi-threaded).
 --objective dsm (energy) trains a noise-conditional energy by denoising score matching, sampled by
 annealed Langevin dynamics (no Langevin chains while training); cd (default) is contrastive divergence.
+--sigma-max, --sigma-min and --noise-levels set a dsm run's geometric noise levels (default 1, 0.01,
+10: σ_max near the largest distance between images mixes better; see docs/results.md), and
+--step-size its sampler's default ε (default 5e-5), which the exported model serves with.
 --init-from starts a new run from trained weights (a run's latest EMA weights, or an exported
 model folder such as apps/api/models/ddpm-cifar10) with their architecture; Adam, the step count
 and the learning-rate schedule start afresh (fine-tuning, or training on across machines).
@@ -77,6 +84,10 @@ describe('CLI flags, one module per command', () => {
       schedule: 'cosine',
       conditional: true,
     });
+    const noise = trainOptions(['--out', 'x', '--objective', 'dsm', '--sigma-max', '50', '--noise-levels', '100', '--step-size', '3e-5']);
+    expect(noise).toMatchObject({ objective: 'dsm', noise: { max: 50, levels: 100 }, stepSize: 3e-5 });
+    expect(noise.noise).not.toHaveProperty('min');
+    expect(trainOptions(['--out', 'x', '--objective', 'dsm'])).not.toHaveProperty('noise');
   });
 
   it('names a flag that belongs to another command, and a bad --schedule', async () => {
@@ -87,6 +98,8 @@ describe('CLI flags, one module per command', () => {
       'export does not take --guidance (a flag of evaluate, sample)',
     );
     expect(() => trainOptions(['--out', 'x', '--schedule', 'quadratic'])).toThrow("--schedule must be linear or cosine, got 'quadratic'");
+    expect(() => trainOptions(['--out', 'x', '--noise-levels', '2.5'])).toThrow("--noise-levels must be an integer ≥ 1, got '2.5'");
+    expect(() => trainOptions(['--out', 'x', '--step-size', '0'])).toThrow("--step-size must be a number > 0, got '0'");
   });
 
   it('finds the command after flags without taking a flag’s value for it', async () => {
@@ -140,12 +153,14 @@ describe('--step-size (evaluate, sample)', () => {
     }
   });
 
-  it('is not a flag of train or export', async () => {
-    await expect(main(['train', '--out', 'r', '--step-size', '1e-5'], logger)).rejects.toThrow(
-      'train does not take --step-size (a flag of evaluate, sample)',
+  it('is a run setting of train (a dsm run’s default), and not a flag of export', async () => {
+    const out = join(tmpdir(), `genlab-refused-${process.pid}`);
+    await expect(main(['train', '--out', out, '--model', 'diffusion', '--step-size', '1e-5'], logger)).rejects.toThrow(
+      '--sigma-max, --sigma-min, --noise-levels and --step-size apply to score-matching energy runs (--model energy --objective dsm)',
     );
+    expect(existsSync(out)).toBe(false); // a refused run leaves no folder behind
     await expect(main(['export', '--run', 'r', '--to', 't', '--step-size', '1e-5'], logger)).rejects.toThrow(
-      'export does not take --step-size (a flag of evaluate, sample)',
+      'export does not take --step-size (a flag of train, evaluate, sample)',
     );
   });
 });
@@ -178,6 +193,8 @@ describe('resume policy (run/resume.ts)', () => {
     expect(() => resumedRunInfo(existing, { out: 'x', conditional: true }, 30, logger)).toThrow(
       'classifier run is unconditional: --conditional cannot change on --resume',
     );
+    expect(() => resumedRunInfo(existing, { out: 'x', noise: { levels: 20 } }, 30, logger)).toThrow(/cannot change on --resume/);
+    expect(() => resumedRunInfo(existing, { out: 'x', stepSize: 1e-5 }, 30, logger)).toThrow(/cannot change on --resume/);
     expect(() => resumedRunInfo(existing, { out: 'x', batch: 16 }, 30, logger)).toThrow(
       'the run trains with --batch 8; it cannot change on --resume (got 16)',
     );

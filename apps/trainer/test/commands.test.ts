@@ -337,6 +337,9 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     await expect(trainCommand(fineTune(join(root, 'init-preset'), exported, { preset: 'tiny' }))).rejects.toThrow(
       /takes the architecture .* leave out --preset/,
     );
+    await expect(trainCommand(fineTune(join(root, 'init-noise'), exported, { noise: { max: 50 }, stepSize: 1e-5 }))).rejects.toThrow(
+      /leave out --sigma-max\/--sigma-min\/--noise-levels, --step-size$/,
+    );
     await expect(trainCommand(fineTune(join(root, 'init-kind'), exported, { model: 'energy' }))).rejects.toThrow(
       /holds a diffusion model; --model energy/,
     );

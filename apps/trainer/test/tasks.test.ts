@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { initBackend, Rng, silentLogger } from '@lab/core';
+import { initBackend, Rng, silentLogger, ValidationError } from '@lab/core';
 import { createSchedule } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -122,6 +122,19 @@ describe('ScoreEnergyTask (objective dsm)', () => {
     expect(taskFromConfig('energy', createTask('energy', {}).config)).toBeInstanceOf(EnergyTask);
     expect(() => createTask('energy', { objective: 'dsm', langevinSteps: 5 })).toThrow(/without Langevin chains/);
     expect(() => createTask('diffusion', { objective: 'dsm' })).toThrow(/energy runs/);
+  });
+
+  it('takes its noise levels and sampler step from the flags, validated, and only for dsm runs', () => {
+    const task = createTask('energy', { objective: 'dsm', noise: { max: 50, levels: 100 }, stepSize: 3e-5, sampleSteps: 200 });
+    expect(task.config).toMatchObject({
+      noise: { max: 50, min: 0.01, levels: 100 },
+      net: { numClasses: 100 },
+      sampling: { stepsPerLevel: 2, stepSize: 3e-5 },
+    });
+    expect((task as ScoreEnergyTask).sigmas[0]).toBe(50);
+    expect(() => createTask('energy', { objective: 'dsm', noise: { max: 0.001 } })).toThrow(ValidationError);
+    expect(() => createTask('energy', { noise: { levels: 20 } })).toThrow(/score-matching energy runs/);
+    expect(() => createTask('diffusion', { stepSize: 1e-5 })).toThrow(/score-matching energy runs/);
   });
 
   it('lowers the score-matching loss on a fixed batch, holds tensors flat, and samples in [-1, 1]', async () => {

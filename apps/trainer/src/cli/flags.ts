@@ -11,7 +11,7 @@ export const GLOBAL_FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-type FlagValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+export type FlagValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 export type ParsedFlags<F extends FlagSpecs> = ReturnType<
   typeof parseArgs<{ args: string[]; options: F & typeof GLOBAL_FLAGS; allowPositionals: true; strict: true }>

@@ -4,7 +4,7 @@ import { progressBar } from '../run/progress.js';
 import { parseModelKind } from '../tasks/index.js';
 import { parseDecayKind } from '../train/learning-rate.js';
 import type { CliCommand, CliContext } from './command.js';
-import { atBase, dataDirOption, num, parseFlags, requiredPath } from './flags.js';
+import { atBase, dataDirOption, type FlagValues, num, parseFlags, requiredPath, stepSizeOption } from './flags.js';
 
 export const TRAIN_FLAGS = {
   model: { type: 'string' },
@@ -32,6 +32,10 @@ export const TRAIN_FLAGS = {
   'sample-steps': { type: 'string' },
   'langevin-steps': { type: 'string' },
   objective: { type: 'string' },
+  'sigma-max': { type: 'string' },
+  'sigma-min': { type: 'string' },
+  'noise-levels': { type: 'string' },
+  'step-size': { type: 'string' },
   schedule: { type: 'string' },
   timesteps: { type: 'string' },
   conditional: { type: 'boolean' },
@@ -45,8 +49,9 @@ export const TRAIN_USAGE = `  train     --model diffusion|energy|classifier --ou
             [--micro-batch M] [--lr X] [--warmup N] [--lr-decay none|cosine|linear] [--lr-decay-start N]
             [--min-lr X] [--grad-clip X (0 = off)] [--ema DECAY] [--seed S]
             [--data-dir DIR] [--classes 0,1,…] [--limit N] [--checkpoint-every K] [--sample-every K]
-            [--samples N] [--sample-steps N] [--langevin-steps N] [--objective cd|dsm] [--schedule linear|cosine]
-            [--timesteps T] [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
+            [--samples N] [--sample-steps N] [--langevin-steps N] [--objective cd|dsm] [--sigma-max S]
+            [--sigma-min S] [--noise-levels L] [--step-size E] [--schedule linear|cosine] [--timesteps T]
+            [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
             [--init-from <run or exported model>] [--report-every N]`;
 
 /** What the flags mean beyond their one-line usage. */
@@ -59,6 +64,9 @@ split into N+1 shards: the same step, on more cores (allowed on --resume; not st
 for wasm and cpu only (unnecessary on torch, which is multi-threaded).
 --objective dsm (energy) trains a noise-conditional energy by denoising score matching, sampled by
 annealed Langevin dynamics (no Langevin chains while training); cd (default) is contrastive divergence.
+--sigma-max, --sigma-min and --noise-levels set a dsm run's geometric noise levels (default 1, 0.01,
+10: σ_max near the largest distance between images mixes better; see docs/results.md), and
+--step-size its sampler's default ε (default 5e-5), which the exported model serves with.
 --init-from starts a new run from trained weights (a run's latest EMA weights, or an exported
 model folder such as apps/api/models/ddpm-cifar10) with their architecture; Adam, the step count
 and the learning-rate schedule start afresh (fine-tuning, or training on across machines).
@@ -72,6 +80,17 @@ function parseObjective(value: string): 'cd' | 'dsm' {
 function parseSchedule(value: string): 'linear' | 'cosine' {
   if (value !== 'linear' && value !== 'cosine') throw new ValidationError(`--schedule must be linear or cosine, got '${value}'`);
   return value;
+}
+
+/** `{ noise }` with the noise-level flags that were given (a dsm run's; the task validates them), else nothing. */
+function noiseLevelOptions(values: FlagValues): { noise?: { max?: number; min?: number; levels?: number } } {
+  const max = num(values, 'sigma-max', { real: true });
+  const min = num(values, 'sigma-min', { real: true });
+  const levels = num(values, 'noise-levels');
+  if (max === undefined && min === undefined && levels === undefined) return {};
+  return {
+    noise: { ...(max === undefined ? {} : { max }), ...(min === undefined ? {} : { min }), ...(levels === undefined ? {} : { levels }) },
+  };
 }
 
 /** The train command's options from its argv (no signal, logger, progress or backend yet). */
@@ -102,6 +121,8 @@ export function trainOptions(argv: readonly string[]): TrainCommandOptions {
     sampleSteps: num(values, 'sample-steps'),
     langevinSteps: num(values, 'langevin-steps'),
     ...(values.objective ? { objective: parseObjective(values.objective) } : {}),
+    ...noiseLevelOptions(values),
+    ...stepSizeOption(values),
     timesteps: num(values, 'timesteps'),
     ...(values.conditional ? { conditional: true } : {}),
     labelDropout: num(values, 'label-dropout', { real: true }),

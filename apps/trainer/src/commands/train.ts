@@ -79,16 +79,22 @@ const ARCHITECTURE_FLAGS = [
   'schedule',
   'langevinSteps',
   'objective',
+  'noise',
+  'stepSize',
   'taskConfig',
 ] as const;
+
+/** How a flag of {@link ARCHITECTURE_FLAGS} is spelled on the command line. */
+function flagName(option: (typeof ARCHITECTURE_FLAGS)[number]): string {
+  if (option === 'noise') return '--sigma-max/--sigma-min/--noise-levels';
+  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
 
 async function loadInitFrom(options: TrainCommandOptions): Promise<InitialWeights> {
   const path = options.initFrom as string;
   const fixed = ARCHITECTURE_FLAGS.filter((flag) => options[flag] !== undefined);
   if (fixed.length > 0) {
-    throw new ValidationError(
-      `--init-from takes the architecture of ${path}; leave out ${fixed.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`,
-    );
+    throw new ValidationError(`--init-from takes the architecture of ${path}; leave out ${fixed.map(flagName).join(', ')}`);
   }
   const source = await loadInitialWeights(path);
   if (options.model && options.model !== source.kind) {

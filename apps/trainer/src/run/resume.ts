@@ -37,6 +37,10 @@ export function resolveDecay(
 
 /** A resumed run keeps the task it was created with: conditioning flags that disagree with it are errors, not silently ignored. */
 function checkResumedTaskFlags(existing: RunInfo, options: TrainCommandOptions): void {
+  if (options.noise !== undefined || options.stepSize !== undefined)
+    throw new ValidationError(
+      '--sigma-max, --sigma-min, --noise-levels and --step-size are set when a run starts; they cannot change on --resume',
+    );
   if (options.conditional === undefined && options.labelDropout === undefined) return;
   const unet = existing.task.unet as { numClasses?: number } | undefined;
   const conditional = existing.kind === 'diffusion' && typeof unet?.numClasses === 'number' && unet.numClasses > 0;

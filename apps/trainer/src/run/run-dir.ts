@@ -48,10 +48,9 @@ export class RunDirectory {
   static async open(path: string, { resume }: { resume: boolean }): Promise<{ dir: RunDirectory; info: RunInfo | undefined }> {
     const dir = new RunDirectory(path);
     const entries = existsSync(dir.path) ? await readdir(dir.path) : [];
-    if (entries.length === 0) {
-      await mkdir(dir.path, { recursive: true });
-      return { dir, info: undefined };
-    }
+    // A new run's folder is made by its first writeInfo: a run refused before then (a bad flag,
+    // missing data) leaves nothing behind.
+    if (entries.length === 0) return { dir, info: undefined };
     if (!entries.includes(RUN_FILE)) {
       throw new ValidationError(`${dir.path} is not empty and is not a genlab run (no ${RUN_FILE}): choose another --out`);
     }
@@ -77,6 +76,7 @@ export class RunDirectory {
   }
 
   async writeInfo(info: RunInfo): Promise<void> {
+    await mkdir(this.path, { recursive: true });
     await writeAtomic(join(this.path, RUN_FILE), `${JSON.stringify(info, null, 2)}\n`);
   }
 

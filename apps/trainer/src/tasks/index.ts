@@ -1,5 +1,5 @@
 import { ValidationError } from '@lab/core';
-import { isScoreEnergyConfig, SCORE_MATCHING_OBJECTIVE } from '@lab/energy';
+import { isScoreEnergyConfig, type NoiseLevelSettings, SCORE_MATCHING_OBJECTIVE } from '@lab/energy';
 import { ClassifierTask } from './classifier.js';
 import { DiffusionTask } from './diffusion.js';
 import { EnergyTask } from './energy.js';
@@ -29,6 +29,10 @@ export interface TaskOptions {
    * denoising score matching of a noise-conditional energy (sampled by annealed Langevin).
    */
   objective?: 'cd' | 'dsm';
+  /** Energy, dsm only: the geometric noise levels (default σ from 1 to 0.01, 10 levels). */
+  noise?: Partial<NoiseLevelSettings>;
+  /** Energy, dsm only: the sampler's default ε, the Langevin step at the smallest noise level. */
+  stepSize?: number;
   /**
    * Diffusion only: a class-conditional UNet, one class per CIFAR-10 class (10), or per class of
    * `classes` when the data is filtered (class index i is then CIFAR label `classes[i]`).
@@ -59,6 +63,13 @@ export function createTask(kind: ModelKind, options: TaskOptions = {}): Training
   if (kind !== 'diffusion' && (options.conditional || options.labelDropout !== undefined))
     throw new ValidationError(`--conditional and --label-dropout apply to diffusion runs, not ${kind}`);
   if (kind !== 'energy' && options.objective !== undefined) throw new ValidationError(`--objective applies to energy runs, not ${kind}`);
+  if (
+    (options.noise !== undefined || options.stepSize !== undefined) &&
+    !(kind === 'energy' && options.objective === SCORE_MATCHING_OBJECTIVE)
+  )
+    throw new ValidationError(
+      '--sigma-max, --sigma-min, --noise-levels and --step-size apply to score-matching energy runs (--model energy --objective dsm)',
+    );
   switch (kind) {
     case 'diffusion':
       return createDiffusionTask(options);
@@ -68,6 +79,8 @@ export function createTask(kind: ModelKind, options: TaskOptions = {}): Training
           throw new ValidationError('--langevin-steps sets contrastive divergence negatives; a dsm run trains without Langevin chains');
         return new ScoreEnergyTask({
           net: (options.preset ?? 'resnet-small') as 'resnet-small',
+          ...(options.noise ? { noise: options.noise } : {}),
+          ...(options.stepSize !== undefined ? { sampling: { stepSize: options.stepSize } } : {}),
           ...(options.sampleSteps ? { sampleSteps: options.sampleSteps } : {}),
         });
       }
