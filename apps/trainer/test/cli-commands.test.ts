@@ -112,6 +112,10 @@ describe('CLI flags, one module per command', () => {
       options: { classifier: '/c', testCount: 10 },
     });
     expect(evaluateOptions(['--run', '/r', '--n', '4']).accuracyOnly).toBe(false);
+    expect(() => evaluateOptions(['--classifier', '/c', '--step-size', '1e-5', '--guidance', '2'])).toThrow(
+      new ValidationError("--step-size, --guidance apply to a run's evaluation (--run); --classifier alone measures test accuracy"),
+    );
+    expect(() => evaluateOptions(['--classifier', '/c', '--n', '100'])).toThrow(/^--n applies to a run's evaluation/);
     expect(exportOptions(['--run', '/r', '--to', '/t'])).not.toHaveProperty('step');
     expect(exportOptions(['--run', '/r', '--to', '/t', '--step', '0']).step).toBe(0);
   });

@@ -1,3 +1,4 @@
+import { ValidationError } from '@lab/core';
 import {
   type ClassifierEvaluationOptions,
   type EvaluateCommandOptions,
@@ -30,6 +31,9 @@ export const EVALUATE_USAGE = `  evaluate  --run runs/<name> [--n N] [--classifi
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)`;
 
+/** The flags of a run's evaluation that a classifier's accuracy has no use for. */
+const RUN_ONLY_FLAGS = ['n', 'real-n', 'kid-subset', 'sample-steps', 'sampler', 'step-size', 'guidance', 'step', 'seed'] as const;
+
 /**
  * The evaluate command's options: a run's generative evaluation, or with `--classifier` and no
  * `--run`, a classifier's test-set accuracy.
@@ -41,6 +45,11 @@ export function evaluateOptions(
   | { readonly accuracyOnly: false; readonly options: EvaluateCommandOptions } {
   const values = parseFlags(argv, EVALUATE_FLAGS);
   if (!values.run && values.classifier) {
+    const generative = RUN_ONLY_FLAGS.filter((flag) => values[flag] !== undefined);
+    if (generative.length > 0)
+      throw new ValidationError(
+        `${generative.map((flag) => `--${flag}`).join(', ')} ${generative.length === 1 ? 'applies' : 'apply'} to a run's evaluation (--run); --classifier alone measures test accuracy`,
+      );
     return {
       accuracyOnly: true,
       options: {
