@@ -12,7 +12,7 @@ import { resumedRunInfo } from '../src/run/resume.js';
 import type { RunInfo } from '../src/run/run-dir.js';
 
 // The usage text as it was when all 38 flags lived in one option bag in cli.ts (plus evaluate's and sample's --sampler
-// and --step-size, evaluate's --kid-subset, train's noise-level flags and --step-size).
+// and --step-size, evaluate's --kid-subset, train's noise-level flags and --step-size, export's --step-size).
 const USAGE_BEFORE_SPLIT = `genlab-train <command> [options]
 
 Commands:
@@ -30,6 +30,7 @@ Commands:
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)
   export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
+            [--step-size E (score-matching energy: the served default)]
   sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--sampler ddim|dpm-solver++] [--guidance G]
             [--step-size E] [--step N] [--seed S]
   report    --run runs/<name> [--samples N] [--svg-dir D]   (writes runs/<name>/report.html: curves, evaluations, samples; --svg-dir: each chart as D/<chart>.svg too)
@@ -142,7 +143,7 @@ describe('--sampler (evaluate, sample)', () => {
   });
 });
 
-describe('--step-size (evaluate, sample)', () => {
+describe('--step-size (train, evaluate, sample, export)', () => {
   it('parses a number > 0, is absent unless given, and names a bad value', () => {
     const evaluate = (...argv: string[]) => evaluateOptions(['--run', '/r', ...argv]).options;
     const sample = (...argv: string[]) => sampleOptions(['--run', '/r', '--out', '/g.png', ...argv]);
@@ -157,15 +158,14 @@ describe('--step-size (evaluate, sample)', () => {
     }
   });
 
-  it('is a run setting of train (a dsm run’s default), and not a flag of export', async () => {
+  it('is a run setting of train and export (a dsm run’s default), refused for other runs', async () => {
     const out = join(tmpdir(), `genlab-refused-${process.pid}`);
     await expect(main(['train', '--out', out, '--model', 'diffusion', '--step-size', '1e-5'], logger)).rejects.toThrow(
       '--sigma-max, --sigma-min, --noise-levels and --step-size apply to score-matching energy runs (--model energy --objective dsm)',
     );
     expect(existsSync(out)).toBe(false); // a refused run leaves no folder behind
-    await expect(main(['export', '--run', 'r', '--to', 't', '--step-size', '1e-5'], logger)).rejects.toThrow(
-      'export does not take --step-size (a flag of train, evaluate, sample)',
-    );
+    expect(exportOptions(['--run', '/r', '--to', '/t', '--step-size', '1e-5'])).toMatchObject({ stepSize: 1e-5 });
+    expect(exportOptions(['--run', '/r', '--to', '/t'])).not.toHaveProperty('stepSize');
   });
 });
 

@@ -177,6 +177,20 @@ describe('energy runs', () => {
     expect(larger.sets.generated?.['FD-cls']).not.toBeCloseTo(byDefault.sets.generated?.['FD-cls'] as number, 6);
     expect(JSON.parse(await readFile(byDefault.file, 'utf8')).stepSize).toBe(5e-5);
     await expect(evaluateCommand({ ...options, stepSize: Number.NaN })).rejects.toThrow('--step-size must be a number > 0, got NaN');
+
+    // export --step-size: the step the served model samples with, and the metrics of its evaluation.
+    const { sampleSteps: _custom, ...atDefaultSteps } = options;
+    const chosen = await evaluateCommand({ ...atDefaultSteps, stepSize: 2e-4 });
+    const to = join(root, 'models', 'tuned');
+    await exportCommand({ run, to, stepSize: 2e-4, trainRecords: records, energyReference: 4 });
+    const { manifest } = await loadCheckpoint(to);
+    expect(manifest.config).toMatchObject({ objective: 'dsm', sampling: { stepsPerLevel: 10, stepSize: 2e-4 } });
+    expect(manifest.metrics?.['FD-cls']).toBe(chosen.sets.generated?.['FD-cls']);
+    await expect(exportCommand({ run, to, force: true, stepSize: -1 })).rejects.toThrow(/stepSize must be a finite number > 0/);
+    await expect(exportCommand({ run: classifier, to: join(root, 'models', 'c'), stepSize: 2e-4 })).rejects.toThrow(
+      /--step-size applies to score-matching energy runs/,
+    );
+    expect(existsSync(join(root, 'models', 'c'))).toBe(false);
   });
 });
 

@@ -1,6 +1,6 @@
 import { type ExportCommandOptions, exportCommand } from '../commands/export.js';
 import type { CliCommand } from './command.js';
-import { dataDirOption, num, parseFlags, requiredPath } from './flags.js';
+import { dataDirOption, num, parseFlags, requiredPath, stepSizeOption } from './flags.js';
 
 export const EXPORT_FLAGS = {
   run: { type: 'string' },
@@ -8,9 +8,11 @@ export const EXPORT_FLAGS = {
   step: { type: 'string' },
   force: { type: 'boolean' },
   'data-dir': { type: 'string' },
+  'step-size': { type: 'string' },
 } as const;
 
-export const EXPORT_USAGE = '  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]';
+export const EXPORT_USAGE =
+  '  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]\n            [--step-size E (score-matching energy: the served default)]';
 
 export function exportOptions(argv: readonly string[]): ExportCommandOptions {
   const values = parseFlags(argv, EXPORT_FLAGS);
@@ -20,6 +22,7 @@ export function exportOptions(argv: readonly string[]): ExportCommandOptions {
     to: requiredPath(values, 'to'),
     force: values.force === true,
     ...dataDirOption(values),
+    ...stepSizeOption(values),
     ...(step !== undefined ? { step } : {}),
   };
 }

@@ -17,6 +17,12 @@ export interface ExportCommandOptions extends DataOptions {
   to: string;
   force?: boolean;
   step?: number;
+  /**
+   * Score-matching energy models: the annealed-Langevin step ε the exported model samples with by
+   * default (the API's default), in place of the run's own, e.g. one chosen by `evaluate --step-size`.
+   * Its metrics then come from that evaluation.
+   */
+  stepSize?: number;
   /** Energy models: how many training images' energies to store for the API's percentiles (default 2000; 0 = none). */
   energyReference?: number;
   /** Training records supplied directly (tests). */
@@ -40,11 +46,12 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
   }
   const loaded = await loadRunModel(options.run, options.step !== undefined ? { step: options.step } : {});
   try {
-    const metrics = await manifestMetrics(options.run, loaded.step);
+    const config = withSamplingStep(loaded.task.config, options.stepSize);
+    const metrics = await manifestMetrics(options.run, loaded.step, options.stepSize);
     const manifest: GenlabManifest = {
       format: 1,
       kind: loaded.info.kind,
-      config: loaded.task.config,
+      config,
       step: loaded.step,
       dataset: 'cifar10',
       ...(metrics ? { metrics } : {}),
@@ -69,15 +76,25 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
   }
 }
 
+/** A score-matching energy config with `stepSize` as its sampler's default; other configs refuse one. */
+function withSamplingStep(config: Record<string, unknown>, stepSize: number | undefined): Record<string, unknown> {
+  if (stepSize === undefined) return config;
+  if (!isScoreEnergyConfig(config))
+    throw new ValidationError('--step-size applies to score-matching energy runs (--objective dsm), whose sampler takes a step size');
+  const parsed = parseScoreEnergyConfig(config);
+  // Validated by the config's own rules (a finite number > 0).
+  return { ...parseScoreEnergyConfig({ ...parsed, sampling: { ...parsed.sampling, stepSize } }) };
+}
+
 const TRAIN_METRICS_WINDOW = 100;
 
 /**
  * Figures for the manifest, all of the exported step: the training loss (and task metrics) as
  * `train_*`, averaged over the TRAIN_METRICS_WINDOW steps up to it, and, when `evaluate` has
  * measured that checkpoint, its test accuracy or the generated set's FD-cls / KID-cls / IS-cls
- * (unguided: what the API serves by default).
+ * (unguided: what the API serves by default; with `stepSize`, the evaluation at that step size).
  */
-async function manifestMetrics(run: string, step: number): Promise<Record<string, number> | undefined> {
+async function manifestMetrics(run: string, step: number, stepSize?: number): Promise<Record<string, number> | undefined> {
   const dir = new RunDirectory(run);
   const out: Record<string, number> = {};
   // One batch's loss is noisy: average the steps leading up to the exported one.
@@ -88,7 +105,7 @@ async function manifestMetrics(run: string, step: number): Promise<Record<string
     const values = window.map((r) => r[key]).filter((v): v is number => typeof v === 'number');
     if (values.length > 0) out[`train_${key}`] = values.reduce((a, b) => a + b, 0) / values.length;
   }
-  const evaluationFile = dir.evaluationPath(step);
+  const evaluationFile = stepSize === undefined ? dir.evaluationPath(step) : dir.evaluationPath(step, 1, undefined, undefined, stepSize);
   if (existsSync(evaluationFile)) {
     const evaluation = JSON.parse(await readFile(evaluationFile, 'utf8')) as Partial<EvaluationReport>;
     if (typeof evaluation.testAccuracy === 'number') out.testAccuracy = evaluation.testAccuracy;
