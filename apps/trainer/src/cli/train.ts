@@ -84,13 +84,12 @@ function parseSchedule(value: string): 'linear' | 'cosine' {
 
 /** `{ noise }` with the noise-level flags that were given (a dsm run's; the task validates them), else nothing. */
 function noiseLevelOptions(values: FlagValues): { noise?: { max?: number; min?: number; levels?: number } } {
-  const max = num(values, 'sigma-max', { real: true });
-  const min = num(values, 'sigma-min', { real: true });
-  const levels = num(values, 'noise-levels');
-  if (max === undefined && min === undefined && levels === undefined) return {};
-  return {
-    noise: { ...(max === undefined ? {} : { max }), ...(min === undefined ? {} : { min }), ...(levels === undefined ? {} : { levels }) },
-  };
+  const given = Object.entries({
+    max: num(values, 'sigma-max', { real: true }),
+    min: num(values, 'sigma-min', { real: true }),
+    levels: num(values, 'noise-levels'),
+  }).filter(([, value]) => value !== undefined);
+  return given.length === 0 ? {} : { noise: Object.fromEntries(given) };
 }
 
 /** The train command's options from its argv (no signal, logger, progress or backend yet). */

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type GenlabManifest, type Logger, Rng, saveCheckpoint, silentLogger, ValidationError } from '@lab/core';
-import { energyFunction, isScoreEnergyConfig, parseScoreEnergyConfig, servedEnergy } from '@lab/energy';
+import { energyFunction, isScoreEnergyConfig, parseScoreEnergyConfig, resolveScoreEnergyConfig, servedEnergy } from '@lab/energy';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { recordsToBatch } from '../data/batches.js';
@@ -83,7 +83,7 @@ function withSamplingStep(config: Record<string, unknown>, stepSize: number | un
     throw new ValidationError('--step-size applies to score-matching energy runs (--objective dsm), whose sampler takes a step size');
   const parsed = parseScoreEnergyConfig(config);
   // Validated by the config's own rules (a finite number > 0).
-  return { ...parseScoreEnergyConfig({ ...parsed, sampling: { ...parsed.sampling, stepSize } }) };
+  return { ...resolveScoreEnergyConfig({ ...parsed, sampling: { ...parsed.sampling, stepSize } }) };
 }
 
 const TRAIN_METRICS_WINDOW = 100;
@@ -105,7 +105,7 @@ async function manifestMetrics(run: string, step: number, stepSize?: number): Pr
     const values = window.map((r) => r[key]).filter((v): v is number => typeof v === 'number');
     if (values.length > 0) out[`train_${key}`] = values.reduce((a, b) => a + b, 0) / values.length;
   }
-  const evaluationFile = stepSize === undefined ? dir.evaluationPath(step) : dir.evaluationPath(step, 1, undefined, undefined, stepSize);
+  const evaluationFile = dir.evaluationPath(step, 1, undefined, undefined, stepSize);
   if (existsSync(evaluationFile)) {
     const evaluation = JSON.parse(await readFile(evaluationFile, 'utf8')) as Partial<EvaluationReport>;
     if (typeof evaluation.testAccuracy === 'number') out.testAccuracy = evaluation.testAccuracy;
