@@ -262,17 +262,29 @@ class Classifier(nn.Module):
 # --- Workloads ------------------------------------------------------------------------------
 
 
+# Where the models and their inputs live (--device): 'cpu', or 'cuda' on a GPU machine.
+DEVICE = torch.device("cpu")
+
+
+def sync() -> None:
+    """Waits for the GPU's queued kernels, so that a step's wall time includes them."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def time_steps(step, warmup: int, iters: int, budget_s: float) -> tuple[list[float], list[float]]:
     """Runs `warmup` untimed steps, then up to `iters` timed ones (at least 2) within `budget_s`.
     Returns wall times and CPU times (process_time: all threads) per step, in seconds."""
     for _ in range(warmup):
         step()
+    sync()
     wall: list[float] = []
     cpu: list[float] = []
     start = time.perf_counter()
     while len(wall) < iters and (len(wall) < 2 or time.perf_counter() - start < budget_s):
         c0, t0 = time.process_time(), time.perf_counter()
         step()
+        sync()
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     return wall, cpu
@@ -299,6 +311,8 @@ def unet_workloads(model: UNet, cfg: dict, train_batch: int, infer_batch: int):
     t_train = torch.randint(0, 1000, (train_batch,), generator=gen).float()
     x_infer = torch.randn(infer_batch, cin, size, size, generator=gen)
     t_infer = torch.full((infer_batch,), 500.0)
+    x_train, noise, t_train, x_infer, t_infer = (v.to(DEVICE) for v in (x_train, noise, t_train, x_infer, t_infer))
+    model.to(DEVICE)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     losses: list[float] = []
 
@@ -323,6 +337,8 @@ def energy_workloads(model: SmallEnergyNet, cfg: dict, train_batch: int, infer_b
     gen = torch.Generator().manual_seed(0)
     x_train = torch.rand(train_batch, cin, height, width, generator=gen) * 2 - 1
     x_infer = torch.rand(infer_batch, cin, height, width, generator=gen) * 2 - 1
+    x_train, x_infer = x_train.to(DEVICE), x_infer.to(DEVICE)
+    model.to(DEVICE)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     half = train_batch // 2
     losses: list[float] = []
@@ -354,6 +370,8 @@ def classifier_workloads(model: Classifier, cfg: dict, train_batch: int, infer_b
     x_train = (torch.rand(train_batch, cin, height, width, generator=gen) * 2 - 1).contiguous(memory_format=torch.channels_last)
     labels = torch.randint(0, cfg["numClasses"], (train_batch,), generator=gen)
     x_infer = (torch.rand(infer_batch, cin, height, width, generator=gen) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    x_train, labels, x_infer = x_train.to(DEVICE), labels.to(DEVICE), x_infer.to(DEVICE)
+    model.to(DEVICE)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses: list[float] = []
 
@@ -406,7 +424,10 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--budget-s", type=float, default=20.0, help="stop timing after this long (at least 2 steps)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda[:N] (a GPU machine; timings synchronise the device)")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -446,6 +467,7 @@ def main() -> None:
         "config": {
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
+            "device": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu",
             "blas": loaded_blas(),
             "matmulGflops": round(matmul_gflops(), 1),
             "ldLibraryPath": os.environ.get("LD_LIBRARY_PATH", ""),

@@ -79,6 +79,15 @@ describe('createEnergyNet', () => {
     model.dispose();
   });
 
+  it('resnet-medium preset: the resnet body at 64-128-128 channels, without spectral norm', () => {
+    const model = createEnergyNet({ preset: 'resnet-medium', inputShape: [8, 8, 3], seed: 3 });
+    expect(model.layers.some((l) => l instanceof SpectralConv2D)).toBe(false);
+    const widths = model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => (l.getConfig() as { filters: number }).filters);
+    expect(new Set(widths)).toEqual(new Set([64, 128]));
+    expect(resolveEnergyNetConfig('resnet-medium').channels).toEqual(resolveEnergyNetConfig('resnet').channels);
+    model.dispose();
+  });
+
   it('resnet preset: spectrally normalised residual CNN that survives save/load with its power-iteration state', async () => {
     expect(resolveEnergyNetConfig('resnet').spectralNorm).toBe(true);
     const model = createEnergyNet({ preset: 'resnet', ...tinyImage, seed: 3 });
