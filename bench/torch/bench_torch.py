@@ -36,7 +36,7 @@ def sinusoid(t: torch.Tensor, dim: int, max_period: float, convention: str, orde
     """packages/embeddings/src/sinusoidal.ts: ddpm spacing exp(-ln(P) i/(half-1)), sin-cos."""
     half = dim // 2
     denominator = half - 1 if convention == "ddpm" else half
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / denominator)
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / denominator)
     args = t.float()[:, None] * freqs[None, :]
     parts = [torch.sin(args), torch.cos(args)] if order == "sin-cos" else [torch.cos(args), torch.sin(args)]
     if dim % 2 == 1:

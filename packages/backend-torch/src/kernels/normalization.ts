@@ -20,15 +20,17 @@ function contiguousNchw(b: TorchBackend, id: number): number {
 }
 
 /**
- * Group norm of NHWC tensors with LibTorch's native_group_norm: the forward pass runs on the
- * channels-last NCHW view in place (one read for the statistics, one pass to normalise).
+ * Group norm of NHWC tensors with LibTorch's native_group_norm: on the CPU the forward pass runs
+ * on the channels-last NCHW view in place (one read for the statistics, one pass to normalise);
+ * CUDA's kernel takes only contiguous NCHW ("Expected X.is_contiguous(memory_format)"), so there
+ * it gets a copy.
  */
 export const normalizationKernels: KernelConfig[] = [
   torchKernel(GROUP_NORM_KERNEL, (b, inputs, attrs) => {
     const x = input(inputs, 'x');
     const { groups, epsilon } = attrs as unknown as GroupNormAttrs;
     const [batch, height, width, channels] = x.shape as [number, number, number, number];
-    const view = toNchw(b, b.id(x));
+    const view = b.device === 'cpu' ? toNchw(b, b.id(x)) : contiguousNchw(b, b.id(x));
     const [y, mean, rstd] = b.call('aten::native_group_norm', [
       view,
       b.id(input(inputs, 'gamma')),
