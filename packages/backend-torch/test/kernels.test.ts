@@ -399,6 +399,38 @@ suite("genlab's fused kernels match their tfjs compositions on tfjs-backend-cpu"
   });
 });
 
+suite('random draws on the device', () => {
+  it('GenlabDropoutMask: each element 0 or 1/keepProb, kept at the asked rate, a fresh draw each call, nothing left behind', async () => {
+    await tf.setBackend('torch');
+    const before = tf.memory().numTensors;
+    const shape = [4, 50, 50, 20];
+    const n = 4 * 50 * 50 * 20;
+    for (const keepProb of [0.9, 0.5]) {
+      const draw = async () => {
+        const mask = tf.engine().runKernel('GenlabDropoutMask', {}, { shape, keepProb }) as tf.Tensor;
+        expect([mask.shape, mask.dtype]).toEqual([shape, 'float32']);
+        const values = await mask.data();
+        mask.dispose();
+        return values;
+      };
+      const [first, second] = [await draw(), await draw()];
+      let kept = 0;
+      let differ = 0;
+      for (let i = 0; i < n; i++) {
+        if (first[i] !== 0) {
+          expect(first[i]).toBeCloseTo(1 / keepProb, 6);
+          kept++;
+        }
+        if (first[i] !== second[i]) differ++;
+      }
+      // Binomial(n, keepProb): within 6 standard deviations of its mean.
+      expect(Math.abs(kept - n * keepProb)).toBeLessThan(6 * Math.sqrt(n * keepProb * (1 - keepProb)));
+      expect(differ).toBeGreaterThan(n * keepProb * (1 - keepProb));
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 suite('failures are loud', () => {
   it('a kernel the backend lacks fails with an error that names it', async () => {
     await tf.setBackend('torch');

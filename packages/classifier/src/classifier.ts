@@ -1,5 +1,6 @@
 import { FEATURES_LAYER, ValidationError } from '@lab/core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { Dropout } from './dropout-layer.js';
 
 export interface ClassifierConfig {
   /** Per-image input shape (default [32, 32, 3], values in [-1, 1]). */
@@ -69,11 +70,11 @@ export function createClassifier(options: Partial<ClassifierConfig> | Classifier
       apply(tfl.layers.activation({ activation: 'relu' }));
     }
     apply(tfl.layers.maxPooling2d({ poolSize: 2, strides: 2 }));
-    if (config.dropout > 0) apply(tfl.layers.dropout({ rate: config.dropout }));
+    if (config.dropout > 0) apply(new Dropout({ rate: config.dropout }));
   }
   apply(tfl.layers.globalAveragePooling2d({}));
   apply(tfl.layers.dense({ units: config.featureUnits, activation: 'relu', kernelInitializer: init(), name: FEATURES_LAYER }));
-  if (config.dropout > 0) apply(tfl.layers.dropout({ rate: config.dropout }));
+  if (config.dropout > 0) apply(new Dropout({ rate: config.dropout }));
   const softmax = config.output === 'softmax';
   apply(
     tfl.layers.dense({

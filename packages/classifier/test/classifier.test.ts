@@ -26,6 +26,27 @@ describe('createClassifier', () => {
     model.dispose();
   });
 
+  it("dropout draws through @lab/core's dropout: inverted dropout in training, identity otherwise, saved as GenlabDropout", async () => {
+    const model = createClassifier({ ...resolveClassifierConfig('small'), dropout: 0.5, seed: 1 });
+    const dropouts = model.layers.filter((l) => l.getClassName() === 'GenlabDropout');
+    expect(dropouts.length).toBe(resolveClassifierConfig('small').channels.length + 1);
+    const layer = dropouts[0]!;
+    const x = tf.ones([2, 8, 8, 4]);
+    const trained = layer.apply(x, { training: true }) as tf.Tensor;
+    const values = Array.from(await trained.data());
+    expect(values.every((v) => v === 0 || Math.abs(v - 2) < 1e-6)).toBe(true);
+    expect(values.filter((v) => v === 0).length).toBeGreaterThan(0);
+    expect(values.filter((v) => v !== 0).length).toBeGreaterThan(0);
+    const inference = layer.apply(x) as tf.Tensor;
+    expect(maxAbsDiff(await inference.data(), await x.data())).toBe(0);
+    // A saved topology rebuilds with the same layers.
+    const rebuilt = await tfl.models.modelFromJSON(model.toJSON(null, false) as tf.io.ModelArtifacts['modelTopology'] as never);
+    expect(rebuilt.layers.filter((l) => l.getClassName() === 'GenlabDropout').length).toBe(dropouts.length);
+    tf.dispose([x, trained, inference]);
+    model.dispose();
+    rebuilt.dispose();
+  });
+
   it('fits a small labelled batch (the architecture trains)', async () => {
     const model = createClassifier({
       inputShape: [8, 8, 3],

@@ -1,4 +1,6 @@
+export { dropout } from './backend/dropout.js';
 export {
+  DROPOUT_MASK_KERNEL,
   GROUP_NORM_GRAD_KERNEL,
   GROUP_NORM_KERNEL,
   hasFusedKernel,

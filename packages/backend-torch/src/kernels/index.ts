@@ -3,6 +3,7 @@ import { binaryKernels } from './binary.js';
 import { nnKernels } from './nn.js';
 import { normalizationKernels } from './normalization.js';
 import { optimizerKernels } from './optimizer.js';
+import { randomKernels } from './random.js';
 import { reduceKernels } from './reduce.js';
 import { shapeKernels } from './shape.js';
 import { unaryKernels } from './unary.js';
@@ -16,6 +17,7 @@ export const torchKernels: readonly KernelConfig[] = [
   ...nnKernels,
   ...normalizationKernels,
   ...optimizerKernels,
+  ...randomKernels,
 ];
 
 export { TORCH } from './kernel.js';

@@ -23,6 +23,12 @@ export const SILU_KERNEL = 'GenlabSilu';
 /** The gradient of `SILU_KERNEL`: inputs `dy`, `x`; output dx = dy·σ(x)·(1 + x·(1 − σ(x))). */
 export const SILU_GRAD_KERNEL = 'GenlabSiluGrad';
 
+/**
+ * An inverted-dropout multiplier of shape `attrs.shape` (no inputs): each element 1/`keepProb`
+ * with probability `attrs.keepProb`, else 0, drawn by the backend where the tensor lives.
+ */
+export const DROPOUT_MASK_KERNEL = 'GenlabDropoutMask';
+
 /** Whether the active tfjs backend registers `kernelName`. */
 export function hasFusedKernel(kernelName: string): boolean {
   return getKernel(kernelName, getBackend()) !== undefined;

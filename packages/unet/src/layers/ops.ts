@@ -2,7 +2,8 @@ import { GROUP_NORM_GRAD_KERNEL, GROUP_NORM_KERNEL, hasFusedKernel, ValidationEr
 import * as tf from '@tensorflow/tfjs-core';
 
 /** SiLU (swish), x·σ(x): `@lab/core`'s op (one LibTorch kernel where available), re-exported for the layers. */
-export { silu } from '@lab/core';
+/** Inverted dropout: `@lab/core`'s op (the mask drawn by LibTorch on its device where available). */
+export { dropout, silu } from '@lab/core';
 
 /**
  * Group normalisation of an NHWC tensor: the channels are split into `groups` groups and each
