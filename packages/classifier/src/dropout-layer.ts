@@ -4,8 +4,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 /**
  * tfjs-layers' Dropout with the mask drawn by `@lab/core`'s `dropout`: by LibTorch on its device
- * where the torch backend runs, instead of in JavaScript (which took most of the `medium`
- * classifier's CUDA training step; docs/gpu.md). Saved as `GenlabDropout`; models saved with
+ * where the torch backend runs, instead of in JavaScript (the `medium` classifier trained at
+ * 0.05× of PyTorch's speed on an H200 with JavaScript masks; docs/gpu.md). Saved as `GenlabDropout`; models saved with
  * tfjs-layers' own `Dropout` load and run as before.
  */
 export class Dropout extends tfl.layers.Layer {

@@ -5,8 +5,8 @@ import { DROPOUT_MASK_KERNEL, hasFusedKernel } from './fused-kernels.js';
 /**
  * Inverted dropout: x·m, m = Bernoulli(1 − rate)/(1 − rate), so E[x·m] = x. Where the backend
  * registers `DROPOUT_MASK_KERNEL` (LibTorch) the mask is drawn there, on the device; otherwise
- * `tf.dropout` draws it in JavaScript and uploads it, which on a GPU costs more than the rest of
- * a UNet's training step (docs/gpu.md). Unseeded either way, like `tf.dropout`.
+ * `tf.dropout` draws it in JavaScript and uploads it, which held the GPU back in the models with
+ * dropout (docs/gpu.md). Unseeded either way, like `tf.dropout`.
  */
 export function dropout(x: tf.Tensor, rate: number): tf.Tensor {
   if (!(rate >= 0 && rate < 1)) throw new ValidationError(`dropout rate must be in [0, 1), got ${rate}`);
