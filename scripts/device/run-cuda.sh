@@ -12,7 +12,8 @@
 #   run-cuda.sh smoke                  a few steps, a resume and an export of each training
 #   run-cuda.sh train SECONDS          the three trainings at once, SECONDS in all, exports into $OUT
 #
-# A dry run on any machine: GENLAB_TORCH_DEVICE=cpu BENCH_DEVICE=cpu TRAIN_ARGS='--batch 4' PROBE=20.
+# A dry run on any machine: GENLAB_TORCH_DEVICE=cpu BENCH_DEVICE=cpu TRAIN_ARGS='--batch 4' PROBE=20
+# (and MODELS='classifier' to train one).
 #
 # $OUT (set by the device tool) receives what comes back: bench JSON, logs, exported models.
 set -euo pipefail
@@ -111,7 +112,8 @@ steps_until() {
     const last = lines.at(-1), first = lines.at(-Math.min(lines.length, 51));
     const perStep = (Date.parse(last.time) - Date.parse(first.time)) / 1000 / Math.max(1, last.step - first.step);
     const left = Number(deadline) - Date.now() / 1000 - 20; // the resumed process starts again
-    console.log(Math.min(Number(cap), last.step + Math.max(0, Math.floor((0.95 * left) / perStep))));
+    // At least one step: a resume must end after the step it starts at.
+    console.log(Math.min(Number(cap), last.step + Math.max(1, Math.floor((0.95 * left) / perStep))));
   ' "$run/metrics.jsonl" "$deadline" "$cap"
 }
 
@@ -136,10 +138,14 @@ train_one() {
   log "$name: done"
 }
 
-# The three trainings (docs/results.md says why these settings).
-CLASSIFIER=(--model classifier --preset medium --batch 128 --lr 1e-3 --warmup 300 --ema 0.999 --seed 1)
-DIFFUSION=(--model diffusion --preset small --conditional --label-dropout 0.1 --batch 128 --lr 3e-4 --warmup 300 --ema 0.999 --seed 1)
-ENERGY=(--model energy --objective dsm --preset resnet-medium --batch 128 --lr 5e-4 --warmup 200 --ema 0.999 --seed 3)
+# The trainings (docs/gpu.md): MODELS picks which, and CLASSIFIER_ARGS, DIFFUSION_ARGS and
+# ENERGY_ARGS replace a training's flags (word-split), e.g. DIFFUSION_ARGS='--model diffusion … --batch 512'.
+MODELS=${MODELS:-classifier diffusion energy}
+read -r -a CLASSIFIER <<<"${CLASSIFIER_ARGS:---model classifier --preset medium --batch 128 --lr 1e-3 --warmup 300 --ema 0.999 --seed 1}"
+read -r -a DIFFUSION <<<"${DIFFUSION_ARGS:---model diffusion --preset small --conditional --label-dropout 0.1 --batch 128 --lr 3e-4 --warmup 300 --ema 0.999 --seed 1}"
+read -r -a ENERGY <<<"${ENERGY_ARGS:---model energy --objective dsm --preset resnet-medium --batch 128 --lr 5e-4 --warmup 200 --ema 0.999 --seed 3}"
+declare -A EXPORT_ID=([classifier]=classifier-cifar10 [diffusion]=ddpm-cifar10 [energy]=ebm-cifar10)
+declare -A STEP_CAP=([classifier]=19550 [diffusion]=200000 [energy]=200000)
 
 # A few steps of each training, a resume and an export, all at once: device-only failures show
 # up in a minute instead of at the end of a long call.
@@ -150,7 +156,7 @@ smoke() {
   export GENLAB_TORCH_THREADS=${GENLAB_TORCH_THREADS:-4}
   rm -rf "$WORK/smoke"
   local name
-  for name in classifier diffusion energy; do
+  for name in $MODELS; do
     local -n args=${name^^}
     (
       cli=(node "$WORK/kit/dist/genlab.mjs")
@@ -174,9 +180,11 @@ train() {
   data=$(data_dir)
   deadline=$(($(date +%s) + seconds - 45))
   rm -rf "$WORK/models"
-  train_one classifier classifier-cifar10 19550 "$deadline" "$data" "${CLASSIFIER[@]}" &
-  train_one diffusion ddpm-cifar10 200000 "$deadline" "$data" "${DIFFUSION[@]}" &
-  train_one energy ebm-cifar10 200000 "$deadline" "$data" "${ENERGY[@]}" &
+  local name
+  for name in $MODELS; do
+    local -n args=${name^^}
+    train_one "$name" "${EXPORT_ID[$name]}" "${STEP_CAP[$name]}" "$deadline" "$data" "${args[@]}" &
+  done
   wait
   # What comes back: logs and metrics, and the exported models in parts of at most 15 MiB.
   tar -czf "$OUT/logs.tar.gz" -C "$WORK" $(cd "$WORK" && ls ./*.log) $(cd "$WORK" && ls -d runs/*/run.json runs/*/metrics.jsonl 2>/dev/null)
