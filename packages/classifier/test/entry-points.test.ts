@@ -16,4 +16,9 @@ describe('entry points', () => {
     const loaded = await modulesLoadedBy('@lab/classifier/plugin', packageDir);
     expect(loaded.some((url) => url.endsWith('/packages/api-plugin/src/index.ts'))).toBe(true);
   });
+
+  it('the plugin subpath registers the GenlabDropout layer that saved classifiers hold', async () => {
+    const loaded = await modulesLoadedBy('@lab/classifier/plugin', packageDir);
+    expect(loaded.some((url) => url.endsWith('/packages/classifier/src/dropout-layer.ts'))).toBe(true);
+  });
 });

@@ -2,6 +2,8 @@ import type { ModelInfo, ModelProvider } from '@lab/api-plugin';
 import { CIFAR10_CLASS_NAMES, loadModelCheckpoint, readRows, UnavailableError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+// Saved classifiers hold GenlabDropout layers: register the class for loading through this entry alone.
+import '../dropout-layer.js';
 
 export interface ClassifierProviderOptions {
   readonly id: string;
