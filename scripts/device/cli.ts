@@ -3,19 +3,16 @@
  * no node_modules (docs/gpu.md, scripts/device/run-cuda.sh). A bundle cannot resolve
  * `initBackend`'s dynamic `import('@lab/backend-torch')`, so the backend is bundled here and
  * handed to it through `loader`; the addon is read from `../build/Release/` beside the bundle.
+ * apps/trainer/src/cli.ts's own `main` is not reused: bundled, its run-when-executed check would
+ * see the bundle as its entry point and run a second time with the default loader.
  *
  *   node dist/genlab.mjs train --model classifier --out runs/c --data-dir cifar-10-batches-bin
  */
-import * as torch from '@lab/backend-torch';
-import { createLogger, initBackend, isGenlabError, type ModuleLoader, parseBackendName, ValidationError } from '@lab/core';
+import { createLogger, initBackend, isGenlabError, parseBackendName, ValidationError } from '@lab/core';
 import { type CliCommand, evaluateCli, exportCli, parseFlags, reportCli, sampleCli, trainCli } from '../../apps/trainer/src/cli/index.js';
+import { bundledTorchLoader as loader } from './torch-loader.js';
 
 const COMMANDS: readonly CliCommand[] = [trainCli, evaluateCli, exportCli, sampleCli, reportCli];
-
-const loader: ModuleLoader = async (specifier) => {
-  if (specifier === '@lab/backend-torch') return torch;
-  throw Object.assign(new Error(`${specifier} is not in this bundle`), { code: 'ERR_MODULE_NOT_FOUND' });
-};
 
 async function main(argv: string[]): Promise<number> {
   const logger = createLogger({ pretty: true });

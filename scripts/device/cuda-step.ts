@@ -10,15 +10,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import * as torch from '@lab/backend-torch';
-import { DROPOUT_MASK_KERNEL, initBackend, type ModuleLoader } from '@lab/core';
+import { DROPOUT_MASK_KERNEL, initBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { timeSteps } from '../../bench/lib/measure.js';
 import { type BenchModelName, createWorkload } from '../../bench/lib/workloads.js';
-
-const loader: ModuleLoader = async (specifier) => {
-  if (specifier === '@lab/backend-torch') return torch;
-  throw Object.assign(new Error(`${specifier} is not in this bundle`), { code: 'ERR_MODULE_NOT_FOUND' });
-};
+import { bundledTorchLoader as loader } from './torch-loader.js';
 
 const [model, batchText, out] = process.argv.slice(2);
 if (!model || !batchText || !out) throw new Error('usage: cuda-step.mjs <bench model> <batch> <out.json>');
