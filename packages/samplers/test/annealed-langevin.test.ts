@@ -99,6 +99,111 @@ describe('annealedLangevin on the exact energy of blurred Gaussian data', () => 
   });
 });
 
+describe('annealedLangevin with the ancestral predictor, on the same exact energy', () => {
+  const n = 4000;
+  const coarse = [4, 1.5, 0.6, 0.25, 0.1];
+  const energyAt =
+    (levels: readonly number[]): NoiseConditionalEnergy =>
+    (x, level) =>
+      tf.tidy(() => tf.div(tf.sum(tf.square(tf.sub(x, tf.tensor1d(mu))), 1), 2 * blurred(levels[level] as number)));
+
+  /**
+   * Every step is affine in x for this energy, so the law stays Gaussian and its mean and variance
+   * follow in closed form: x' = a·x + b + c·z gives m' = a·m + b, s' = a²·s + c².
+   */
+  function exactMoments(wide: readonly number[], stepsPerLevel: number, stepSize: number, denoise: boolean) {
+    let m = mu.map(() => 0);
+    let s = (wide[0] as number) ** 2;
+    const affine = (a: number, c: number, toward: number) => {
+      m = m.map((mean, d) => a * mean + (1 - a) * (mu[d] as number) * toward);
+      s = a * a * s + c * c;
+    };
+    wide.forEach((sigma, level) => {
+      const v = blurred(sigma);
+      if (level > 0) {
+        const from = wide[level - 1] as number;
+        const drop = from ** 2 - sigma ** 2;
+        affine(1 - drop / blurred(from), (sigma / from) * Math.sqrt(drop), 1);
+      }
+      const alpha = stepSize * (sigma / (wide.at(-1) as number)) ** 2;
+      for (let k = 0; k < stepsPerLevel; k++) affine(1 - alpha / (2 * v), Math.sqrt(alpha), 1);
+    });
+    if (denoise) affine(1 - (wide.at(-1) as number) ** 2 / blurred(wide.at(-1) as number), 0, 1);
+    return { mean: m, variance: s };
+  }
+
+  async function sampleMoments(wide: readonly number[], stepsPerLevel: number, stepSize: number, denoise: boolean) {
+    const rng = new Rng(9);
+    const start = rng.normal([n, mu.length], 0, wide[0]);
+    const out = await annealedLangevin(energyAt(wide), start, {
+      sigmas: wide,
+      predictor: 'ancestral',
+      stepsPerLevel,
+      stepSize,
+      denoise,
+      clampRange: null,
+      rng,
+    });
+    start.dispose();
+    const values = await out.data();
+    out.dispose();
+    return columnMoments(values as Float32Array, mu.length);
+  }
+
+  for (const [label, stepsPerLevel, stepSize, denoise] of [
+    ['predictor alone', 0, 0.01, false],
+    ['predictor, 3 corrector steps and the Tweedie step', 3, 0.004, true],
+  ] as const) {
+    it(`${label}: the samples' mean and variance are the closed form's`, async () => {
+      const exact = exactMoments(coarse, stepsPerLevel, stepSize, denoise);
+      const { mean, variance } = await sampleMoments(coarse, stepsPerLevel, stepSize, denoise);
+      // n·D = 16,000 draws: standard errors ~0.016·√s for a mean, ~1.1 % for a variance.
+      mean.forEach((m, d) => {
+        expect(Math.abs(m - (exact.mean[d] as number))).toBeLessThan(0.06 * Math.sqrt(exact.variance));
+      });
+      for (const s2 of variance) expect(Math.abs(s2 / exact.variance - 1)).toBeLessThan(0.05);
+    });
+  }
+
+  it('ends at the blurred data law from noise 10× wider than the data, with no step size to tune', async () => {
+    // The ancestral step is exact only for τ = 0; its error shrinks as the levels close up:
+    // 200 levels end within 2 % of N(μ, τ² + σ_L²)'s variance, the coarse 5 about half of it.
+    const fine = geometricSigmas(4, 0.1, 200);
+    const target = blurred(0.1);
+    expect(exactMoments(fine, 0, 1, false).variance / target).toBeGreaterThan(0.97);
+    expect(exactMoments(coarse, 0, 1, false).variance / target).toBeLessThan(0.55);
+    const { mean, variance } = await sampleMoments(fine, 0, 1, false);
+    const exact = exactMoments(fine, 0, 1, false).variance;
+    for (const s2 of variance) expect(Math.abs(s2 / exact - 1)).toBeLessThan(0.07);
+    mean.forEach((m, d) => {
+      expect(Math.abs(m - (mu[d] as number))).toBeLessThan(0.05);
+    });
+  });
+
+  it('counts the predictor steps in its progress and refuses a predictor it does not know', async () => {
+    const rng = new Rng(1);
+    const start = rng.normal([3, mu.length]);
+    const seen: Array<[number, number]> = [];
+    const out = await annealedLangevin(gaussianEnergy, start, {
+      sigmas,
+      predictor: 'ancestral',
+      stepsPerLevel: 1,
+      rng,
+      onStep: ({ step, total, level }) => {
+        seen.push([step, level]);
+        expect(total).toBe(3 + 2 + 1);
+      },
+    });
+    expect(seen.map(([, level]) => level)).toEqual([0, 1, 1, 2, 2, 2]);
+    out.dispose();
+    await expect(annealedLangevin(gaussianEnergy, start, { sigmas, predictor: 'euler' as never, rng })).rejects.toThrow(/predictor/);
+    await expect(annealedLangevin(gaussianEnergy, start, { sigmas, predictor: 'ancestral', stepsPerLevel: -1, rng })).rejects.toThrow(
+      /stepsPerLevel must be an integer ≥ 0/,
+    );
+    start.dispose();
+  });
+});
+
 describe('geometricSigmas', () => {
   it('spaces levels by a constant ratio from max to min', () => {
     const s = geometricSigmas(1, 0.01, 5);
