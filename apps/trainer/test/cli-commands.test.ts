@@ -12,7 +12,8 @@ import { resumedRunInfo } from '../src/run/resume.js';
 import type { RunInfo } from '../src/run/run-dir.js';
 
 // The usage text as it was when all 38 flags lived in one option bag in cli.ts (plus evaluate's and sample's --sampler
-// and --step-size, evaluate's --kid-subset, train's noise-level flags and --step-size, export's --step-size).
+// and --step-size, evaluate's --kid-subset, train's noise-level flags and --step-size, export's --step-size; --sampler
+// then grew the energy samplers, and its usage names S with a note).
 const USAGE_BEFORE_SPLIT = `genlab-train <command> [options]
 
 Commands:
@@ -25,13 +26,13 @@ Commands:
             [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
             [--init-from <run or exported model>] [--report-every N]
   evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N] [--kid-subset N]
-            [--test-n N] [--batch B] [--sample-steps N] [--sampler ddim|dpm-solver++] [--guidance G] [--step N]
+            [--test-n N] [--batch B] [--sample-steps N] [--sampler S] [--guidance G] [--step N]
             [--step-size E] [--seed S] [--data-dir DIR]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)
   export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
             [--step-size E (score-matching energy: the served default)]
-  sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--sampler ddim|dpm-solver++] [--guidance G]
+  sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--sampler S] [--guidance G]
             [--step-size E] [--step N] [--seed S]
   report    --run runs/<name> [--samples N] [--svg-dir D]   (writes runs/<name>/report.html: curves, evaluations, samples; --svg-dir: each chart as D/<chart>.svg too)
 
@@ -39,6 +40,9 @@ Data: --data-dir or GENLAB_CIFAR10_DIR (a cifar-10-batches-bin folder); otherwis
 archive is downloaded once into GENLAB_CACHE (default ~/.cache/genlab).
 Backend (every command): --backend torch|tensorflow-gpu|tensorflow|webgpu|wasm|cpu, or GENLAB_BACKEND;
 otherwise the fastest available. torch uses every core (GENLAB_TORCH_THREADS sets how many).
+--sampler S (evaluate, sample): ddim or dpm-solver++ for diffusion runs; langevin (annealed Langevin)
+or ancestral (ancestral steps between noise levels, with the run's Langevin corrector steps) for
+score-matching energy runs; default: the run's own.
 --step-size E (evaluate, sample; score-matching energy runs only) sets annealed Langevin's step
 size ε, the step at the smallest noise level σ_L (level i steps ε·σᵢ²/σ_L²); default: the run's own.
 Ctrl-C during training writes a checkpoint and exits (a second Ctrl-C quits at once).
@@ -123,17 +127,19 @@ describe('CLI flags, one module per command', () => {
 });
 
 describe('--sampler (evaluate, sample)', () => {
-  it('parses ddim or dpm-solver++, is absent unless given, and names a bad value', () => {
+  it('parses the diffusion and energy samplers, is absent unless given, and names a bad value', () => {
     const evaluate = (...argv: string[]) => evaluateOptions(['--run', '/r', ...argv]).options;
     expect(evaluate('--sampler', 'dpm-solver++', '--sample-steps', '20')).toMatchObject({ sampler: 'dpm-solver++', sampleSteps: 20 });
     expect(evaluate('--sampler', 'ddim')).toMatchObject({ sampler: 'ddim' });
     expect(evaluate()).not.toHaveProperty('sampler');
     expect(sampleOptions(['--run', '/r', '--out', '/g.png', '--sampler', 'dpm-solver++'])).toMatchObject({ sampler: 'dpm-solver++' });
     expect(sampleOptions(['--run', '/r', '--out', '/g.png'])).not.toHaveProperty('sampler');
-    expect(() => evaluate('--sampler', 'ddpm')).toThrow(new ValidationError("--sampler must be ddim or dpm-solver++, got 'ddpm'"));
-    expect(() => sampleOptions(['--run', '/r', '--out', '/g.png', '--sampler', 'euler'])).toThrow(
-      /--sampler must be ddim or dpm-solver\+\+/,
+    expect(evaluate('--sampler', 'ancestral')).toMatchObject({ sampler: 'ancestral' });
+    expect(sampleOptions(['--run', '/r', '--out', '/g.png', '--sampler', 'langevin'])).toMatchObject({ sampler: 'langevin' });
+    expect(() => evaluate('--sampler', 'ddpm')).toThrow(
+      new ValidationError("--sampler must be one of ddim, dpm-solver++, langevin, ancestral, got 'ddpm'"),
     );
+    expect(() => sampleOptions(['--run', '/r', '--out', '/g.png', '--sampler', 'euler'])).toThrow(/--sampler must be one of ddim/);
   });
 
   it('is not a flag of train or export', async () => {

@@ -181,6 +181,15 @@ describe('energy runs', () => {
     // export --step-size: the step the served model samples with, and the metrics of its evaluation.
     const { sampleSteps: _custom, ...atDefaultSteps } = options;
     const chosen = await evaluateCommand({ ...atDefaultSteps, stepSize: 2e-4 });
+    // The ancestral sampler by name: one step per change of level by default (3 levels: 2), its own file.
+    const ancestral = await evaluateCommand({ ...atDefaultSteps, sampler: 'ancestral' });
+    expect(ancestral).toMatchObject({
+      sampler: 'ancestral',
+      sampleSteps: 2,
+      file: join(run, 'evaluations', 'step-00000001-sampler-ancestral.json'),
+    });
+    expect(ancestral.sets.generated?.['FD-cls']).not.toBeCloseTo(chosen.sets.generated?.['FD-cls'] as number, 6);
+    expect(byDefault.sampler).toBe('langevin');
     const to = join(root, 'models', 'tuned');
     await exportCommand({ run, to, stepSize: 2e-4, trainRecords: records, energyReference: 4 });
     const { manifest } = await loadCheckpoint(to);
@@ -470,9 +479,13 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     expect(subsets.sets.generated?.['FD-cls']).toBe(report.sets.generated?.['FD-cls']);
     expect(subsets.sets.generated?.['KID-cls'].std).toBeGreaterThan(0);
     await expect(evaluateCommand({ ...options, kidSubset: 7 })).rejects.toThrow('--kid-subset must be an integer in [2, 6]');
-    // --sampler is for diffusion runs: a classifier run refuses it, naming the flag, before reading any data.
+    // --sampler names one of the run's samplers: a classifier run has none, a diffusion run refuses an
+    // energy model's, each naming what it takes, before reading any data.
     await expect(evaluateCommand({ run: classifierRun, sampler: 'ddim', cacheDir, logger })).rejects.toThrow(
-      /--sampler needs a diffusion run; .* is a classifier run/,
+      /--sampler ddim does not apply to .*: a classifier run takes no --sampler/,
+    );
+    await expect(evaluateCommand({ ...options, sampler: 'langevin', logger })).rejects.toThrow(
+      /--sampler langevin does not apply to .*: a diffusion run takes --sampler ddim or dpm-solver\+\+/,
     );
     // --step-size is for score-matching energy runs (annealed Langevin): refused likewise.
     await expect(evaluateCommand({ ...options, stepSize: 2e-5, logger })).rejects.toThrow(

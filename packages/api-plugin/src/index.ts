@@ -26,6 +26,7 @@ export type {
   SamplerName,
   ScoreResult,
 } from './provider.js';
+export { SAMPLER_NAMES } from './provider.js';
 export { type ProviderPluginDefinition, providerPlugin } from './provider-plugin.js';
 export { type PluginErrorReason, PluginRegistrationError, type RegisterPluginsOptions, registerPlugins } from './register.js';
 export { type ModelDescriptor, ModelRegistry, type ModelStatus } from './registry.js';

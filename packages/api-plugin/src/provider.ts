@@ -7,7 +7,13 @@ export type Capability = (typeof CAPABILITIES)[number];
 
 /** The kinds of model a checkpoint can hold (defined once, in `@lab/core`). */
 export type { ModelKind };
-export type SamplerName = 'ddpm' | 'ddim' | 'dpm-solver++' | 'langevin';
+/**
+ * Every sampler a request may name: a diffusion model's (ddpm, ddim, dpm-solver++) or an energy
+ * model's (langevin; ancestral: a score-matching energy's ancestral steps between noise levels).
+ * Each model lists those it takes in `ModelInfo.samplers`.
+ */
+export const SAMPLER_NAMES = ['ddpm', 'ddim', 'dpm-solver++', 'langevin', 'ancestral'] as const;
+export type SamplerName = (typeof SAMPLER_NAMES)[number];
 
 /** Static facts about a loaded model, used for validation and `GET /v1/models`. */
 export interface ModelInfo {

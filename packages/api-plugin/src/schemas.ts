@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SAMPLER_NAMES } from './provider.js';
 
 /** Base64 image (PNG or JPEG), optionally as a `data:` URL. Decoded and size-checked later. */
 export const ImageInputSchema = z
@@ -17,7 +18,7 @@ export const ModelIdSchema = z
 const generationFields = {
   seed: z.number().int().min(0).max(4294967295).optional().describe('Seed for all noise; random when absent (the response reports it)'),
   sampler: z
-    .enum(['ddpm', 'ddim', 'dpm-solver++', 'langevin'])
+    .enum(SAMPLER_NAMES)
     .optional()
     .describe('Defaults to the model’s own sampler (its info.defaultSampler in GET /v1/models/{id})'),
   steps: z

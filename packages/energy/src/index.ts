@@ -36,14 +36,17 @@ export type {
   NoiseLevelSettings,
   ScoreEnergyConfig,
   ScoreEnergyConfigOptions,
+  ScoreEnergySampler,
 } from './score/config.js';
 export {
+  defaultSamplingSteps,
   isScoreEnergyConfig,
   noiseLevelsOf,
   parseScoreEnergyConfig,
   resolveScoreEnergyConfig,
   SCORE_ENERGY_CONFIG_VERSION,
   SCORE_ENERGY_DEFAULTS,
+  SCORE_ENERGY_SAMPLERS,
   SCORE_MATCHING_OBJECTIVE,
 } from './score/config.js';
 export type { ScoreMatchingLoss } from './score/dsm-loss.js';

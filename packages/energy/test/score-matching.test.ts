@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createEnergyNet,
+  defaultSamplingSteps,
   denoisingScoreMatchingLoss,
   modelEnergies,
   noiseConditionalEnergy,
@@ -185,6 +186,55 @@ describe('sampleScoreEnergy: the step size', () => {
       );
     }
     expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+});
+
+describe('sampleScoreEnergy: the ancestral sampler', () => {
+  const config = resolveScoreEnergyConfig({
+    net: { architecture: 'mlp', inputShape: [4], hiddenUnits: [8], seed: 6 },
+    noise: { max: 2, min: 0.05, levels: 7 },
+    sampling: { sampler: 'ancestral', correctorSteps: 1, stepSize: 1e-3 },
+  });
+  const values = async (x: tf.Tensor) => {
+    const out = Array.from(await x.data());
+    x.dispose();
+    return out;
+  };
+
+  it("is the config's default; `steps` picks evenly spaced trained levels, first and last kept, each with its own energy", async () => {
+    const model = createEnergyNet(config.net);
+    expect(defaultSamplingSteps(config)).toBe(6 + 7);
+    expect(defaultSamplingSteps(config, 'langevin')).toBe(7 * 10);
+    // 7 evaluations with one corrector step each: 4 levels of the 7, indices 0, 2, 4, 6.
+    const picked = [0, 2, 4, 6];
+    const sampled = await values(await sampleScoreEnergy(model, config, { count: 3, rng: new Rng(2), steps: 7 }));
+    const rng = new Rng(2);
+    const all = noiseLevelsOf(config);
+    const start = rng.normal([3, 4], 0, all[0]);
+    const energy = scoreEnergyOf(model, config);
+    const direct = await annealedLangevin((x, visited) => energy(x, picked[visited] as number), start, {
+      sigmas: picked.map((i) => all[i] as number),
+      predictor: 'ancestral',
+      stepsPerLevel: 1,
+      stepSize: 1e-3,
+      rng,
+    });
+    start.dispose();
+    expect(sampled).toEqual(await values(direct));
+    // Asking for Langevin by name gives the annealed-Langevin chain instead.
+    const langevin = await values(await sampleScoreEnergy(model, config, { count: 3, rng: new Rng(2), steps: 7, sampler: 'langevin' }));
+    expect(langevin).not.toEqual(sampled);
+    model.dispose();
+  });
+
+  it('refuses a sampler it does not know, and a config with negative corrector steps', async () => {
+    const model = createEnergyNet(config.net);
+    await expect(sampleScoreEnergy(model, config, { count: 1, rng: new Rng(1), sampler: 'ddim' as never })).rejects.toThrow(
+      /sampler must be langevin or ancestral/,
+    );
+    expect(() => resolveScoreEnergyConfig({ sampling: { correctorSteps: -1 } })).toThrow(/correctorSteps/);
+    expect(() => resolveScoreEnergyConfig({ sampling: { sampler: 'euler' as never } })).toThrow(/sampling.sampler/);
     model.dispose();
   });
 });

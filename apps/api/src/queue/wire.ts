@@ -4,7 +4,7 @@
  * it never trusts what it finds in the queue.
  */
 import type { Job, JobProgress, JobResult, ModelInfo, RawImage } from '@lab/api-plugin';
-import { ModelIdSchema } from '@lab/api-plugin';
+import { ModelIdSchema, SAMPLER_NAMES } from '@lab/api-plugin';
 import { ValidationError } from '@lab/core';
 import { z } from 'zod';
 
@@ -26,7 +26,7 @@ const SampleParamsWire = z
   .object({
     count: z.number().int().min(1).max(64),
     seed: z.number().int().min(0).max(4294967295),
-    sampler: z.enum(['ddpm', 'ddim', 'dpm-solver++', 'langevin']),
+    sampler: z.enum(SAMPLER_NAMES),
     steps: z.number().int().min(1).max(1000),
     eta: z.number().min(0).max(1).optional(),
     guidance: z.number().min(0).max(20).optional(),

@@ -26,7 +26,7 @@ export const EVALUATE_FLAGS = {
 } as const;
 
 export const EVALUATE_USAGE = `  evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N] [--kid-subset N]
-            [--test-n N] [--batch B] [--sample-steps N] [--sampler ddim|dpm-solver++] [--guidance G] [--step N]
+            [--test-n N] [--batch B] [--sample-steps N] [--sampler S] [--guidance G] [--step N]
             [--step-size E] [--seed S] [--data-dir DIR]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)`;

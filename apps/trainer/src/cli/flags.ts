@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ValidationError } from '@lab/core';
-import { DIFFUSION_SAMPLERS, type DiffusionSamplerName } from '../tasks/types.js';
+import { TRAINER_SAMPLERS, type TrainerSamplerName } from '../tasks/types.js';
 
 export type FlagSpecs = NonNullable<ParseArgsConfig['options']>;
 
@@ -66,11 +66,14 @@ export function stepSizeOption(values: FlagValues): { stepSize?: number } {
   return { stepSize: value };
 }
 
-/** `{ sampler }` when `--sampler` is given (ddim or dpm-solver++; diffusion runs only), else nothing. */
-export function samplerOption(values: FlagValues): { sampler?: DiffusionSamplerName } {
+/**
+ * `{ sampler }` when `--sampler` is given, else nothing: a name some run takes (ddim or dpm-solver++
+ * for diffusion, langevin or ancestral for score-matching energy; the command checks the run).
+ */
+export function samplerOption(values: FlagValues): { sampler?: TrainerSamplerName } {
   const value = values.sampler;
   if (value === undefined) return {};
-  if (typeof value !== 'string' || !(DIFFUSION_SAMPLERS as readonly string[]).includes(value))
-    throw new ValidationError(`--sampler must be ${DIFFUSION_SAMPLERS.join(' or ')}, got '${String(value)}'`);
-  return { sampler: value as DiffusionSamplerName };
+  if (typeof value !== 'string' || !(TRAINER_SAMPLERS as readonly string[]).includes(value))
+    throw new ValidationError(`--sampler must be one of ${TRAINER_SAMPLERS.join(', ')}, got '${String(value)}'`);
+  return { sampler: value as TrainerSamplerName };
 }

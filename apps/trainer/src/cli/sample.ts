@@ -14,11 +14,14 @@ export const SAMPLE_FLAGS = {
   seed: { type: 'string' },
 } as const;
 
-export const SAMPLE_USAGE = `  sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--sampler ddim|dpm-solver++] [--guidance G]
+export const SAMPLE_USAGE = `  sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--sampler S] [--guidance G]
             [--step-size E] [--step N] [--seed S]`;
 
 /** What the usage says of the flags evaluate and sample share beyond their own lines. */
-export const SAMPLING_NOTES = `--step-size E (evaluate, sample; score-matching energy runs only) sets annealed Langevin's step
+export const SAMPLING_NOTES = `--sampler S (evaluate, sample): ddim or dpm-solver++ for diffusion runs; langevin (annealed Langevin)
+or ancestral (ancestral steps between noise levels, with the run's Langevin corrector steps) for
+score-matching energy runs; default: the run's own.
+--step-size E (evaluate, sample; score-matching energy runs only) sets annealed Langevin's step
 size ε, the step at the smallest noise level σ_L (level i steps ε·σᵢ²/σ_L²); default: the run's own.`;
 
 export function sampleOptions(argv: readonly string[]): SampleCommandOptions {

@@ -10,7 +10,7 @@ import { cachedRecordOutputs, FeatureExtractor, firstOutputs } from '../evaluati
 import { compareWithReference, formatReport, type SetMetrics } from '../evaluation/report.js';
 import { loadClassifierModel, loadRunModel } from '../run/load-run.js';
 import { RunDirectory, writeAtomic } from '../run/run-dir.js';
-import type { DiffusionSamplerName, TrainingTask } from '../tasks/types.js';
+import type { TrainerSamplerName, TrainingTask } from '../tasks/types.js';
 import { type DataOptions, loadSplit } from './data.js';
 import { refreshReport } from './report.js';
 
@@ -35,10 +35,10 @@ export interface EvaluateCommandOptions extends DataOptions {
   /** Sampler steps (diffusion) or Langevin steps (energy) per sample. */
   sampleSteps?: number;
   /**
-   * Diffusion runs only: the sampler (default: the run's own, its config's `sampler`, else DDIM);
+   * Diffusion and score-matching energy runs: the sampler (default: the run's own, its config's);
    * another one than the run's is evaluated into its own file.
    */
-  sampler?: DiffusionSamplerName;
+  sampler?: TrainerSamplerName;
   /**
    * Score-matching energy runs only: annealed Langevin's step size ε (default: the run's own,
    * its config's `sampling.stepSize`); another one than the run's is evaluated into its own file.
@@ -62,8 +62,8 @@ export interface EvaluationReport {
   /** Generative runs: the sampler steps and the guidance scale the samples were drawn with. */
   readonly sampleSteps?: number;
   readonly guidance?: number;
-  /** Diffusion runs sampled with another sampler than DDIM: which one. */
-  readonly sampler?: DiffusionSamplerKind;
+  /** The sampler, unless it was DDIM (diffusion runs); always for score-matching energy runs. */
+  readonly sampler?: DiffusionSamplerKind | TrainerSamplerName;
   /** Score-matching energy runs: annealed Langevin's step size ε the samples were drawn with. */
   readonly stepSize?: number;
   readonly features: string;
@@ -140,6 +140,13 @@ export function checkStepSize(stepSize: number | undefined): void {
     throw new ValidationError(`--step-size must be a number > 0, got ${stepSize}`);
 }
 
+/** `--sampler` must be one the run's task offers: any other is refused, naming those it takes. */
+export function refuseSampler(task: TrainingTask | undefined, sampler: string | undefined, kind: string, path: string): void {
+  if (sampler === undefined || task?.samplers?.includes(sampler as TrainerSamplerName)) return;
+  const offered = task?.samplers?.length ? `takes --sampler ${task.samplers.join(' or ')}` : 'takes no --sampler';
+  throw new ValidationError(`--sampler ${sampler} does not apply to ${path}: a ${kind} run ${offered}`);
+}
+
 /**
  * `--step-size` applies to runs sampled by annealed Langevin (score-matching energy), whose task has
  * a default step size: any other run refuses it, naming what it is.
@@ -168,8 +175,6 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
   checkStepSize(options.stepSize);
   const runDir = await RunDirectory.existing(options.run);
   const info = await runDir.readInfo();
-  if (options.sampler !== undefined && info.kind !== 'diffusion')
-    throw new ValidationError(`--sampler needs a diffusion run; ${runDir.path} is a ${info.kind} run`);
   const classifierPath = options.classifier ?? (info.kind === 'classifier' ? options.run : undefined);
   if (!classifierPath)
     throw new ValidationError('--classifier <classifier run or exported classifier> is required to evaluate a generative run');
@@ -184,6 +189,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       const what = info.kind === 'diffusion' ? 'an unconditional diffusion run' : `a ${info.kind} run`;
       throw new ValidationError(`--guidance needs a class-conditional diffusion run; ${runDir.path} is ${what}`);
     }
+    refuseSampler(generator?.task, options.sampler, info.kind, runDir.path);
     if (options.stepSize !== undefined) refuseStepSize(generator?.task, info.kind, runDir.path);
     const train = options.trainRecords ?? (await loadSplit('train', options)).records;
     const test = options.testRecords ?? (await loadSplit('test', options)).records;
@@ -240,12 +246,12 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       ...(accuracy ? ['', 'test accuracy', formatAccuracy(accuracy, CIFAR10_CLASS_NAMES)] : []),
     ].join('\n');
     const step = generator?.step ?? options.step ?? (await runDir.latestCheckpoint())?.step ?? 0;
-    const defaultSteps = generator
-      ? (generator.task.defaultSampleSteps ?? (generator.task.config.sampleSteps as number | undefined))
-      : undefined;
     // The run's own sampler (a diffusion config's `sampler`, DDIM when it names none) and the one used.
-    const runSampler = generator ? ((generator.task.config.sampler as DiffusionSamplerKind | undefined) ?? 'ddim') : undefined;
+    const runSampler = generator?.task.defaultSampler;
     const sampler = options.sampler ?? runSampler;
+    const defaultSteps = generator
+      ? (generator.task.defaultSampleSteps?.(sampler) ?? (generator.task.config.sampleSteps as number | undefined))
+      : undefined;
     // Score-matching energy runs: their own ε and the one used.
     const runStepSize = generator?.task.defaultStepSize;
     const stepSize = options.stepSize ?? runStepSize;

@@ -3,8 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { gridPng, type Logger, Rng, silentLogger, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadRunModel } from '../run/load-run.js';
-import type { DiffusionSamplerName } from '../tasks/types.js';
-import { checkStepSize, refuseStepSize } from './evaluate.js';
+import type { TrainerSamplerName } from '../tasks/types.js';
+import { checkStepSize, refuseSampler, refuseStepSize } from './evaluate.js';
 
 export interface SampleCommandOptions {
   run: string;
@@ -13,8 +13,8 @@ export interface SampleCommandOptions {
   seed?: number;
   /** Sampler steps (diffusion) or Langevin steps (energy). */
   steps?: number;
-  /** Diffusion runs only: the sampler (default: the run's own, DDIM unless its config names another). */
-  sampler?: DiffusionSamplerName;
+  /** Diffusion and score-matching energy runs: the sampler (default: the run's own). */
+  sampler?: TrainerSamplerName;
   /** Score-matching energy runs only: annealed Langevin's step size ε (default: the run's own). */
   stepSize?: number;
   /** Classifier-free guidance scale (class-conditional diffusion runs; default 1). */
@@ -30,8 +30,7 @@ export async function sampleCommand(options: SampleCommandOptions): Promise<{ pa
   const loaded = await loadRunModel(options.run, options.step !== undefined ? { step: options.step } : {});
   try {
     if (!loaded.task.sample) throw new ValidationError(`a ${loaded.info.kind} run cannot generate samples`);
-    if (options.sampler !== undefined && loaded.info.kind !== 'diffusion')
-      throw new ValidationError(`--sampler needs a diffusion run; ${options.run} is a ${loaded.info.kind} run`);
+    refuseSampler(loaded.task, options.sampler, loaded.info.kind, options.run);
     if (options.stepSize !== undefined) refuseStepSize(loaded.task, loaded.info.kind, options.run);
     const n = options.n ?? 16;
     const samples = await loaded.task.sample(loaded.model, n, new Rng(options.seed ?? 0), {

@@ -11,7 +11,15 @@ import {
 } from '@lab/unet';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { DataBatch, PreparedBatch, SampleOptions, TrainingTask } from './types.js';
+import {
+  type DataBatch,
+  DIFFUSION_SAMPLERS,
+  type DiffusionSamplerName,
+  type PreparedBatch,
+  type SampleOptions,
+  type TrainerSamplerName,
+  type TrainingTask,
+} from './types.js';
 
 /** A diffusion run's settings: the model config of @lab/unet (defaults: `DIFFUSION_CONFIG_DEFAULTS`). */
 export type DiffusionTaskOptions = DiffusionModelConfigOptions;
@@ -26,6 +34,7 @@ export class DiffusionTask implements TrainingTask {
   /** The `DiffusionModelConfig` stored in run.json and in the checkpoint manifest. */
   readonly config: Record<string, unknown>;
   readonly augmentation = { flip: true };
+  readonly samplers = DIFFUSION_SAMPLERS;
   readonly schedule: NoiseSchedule;
   private readonly settings: DiffusionModelConfig;
   /** CIFAR label → class index of the UNet (conditional UNets only). */
@@ -97,6 +106,11 @@ export class DiffusionTask implements TrainingTask {
     return { loss: epsilonLoss(predicted, inputs.noise as tf.Tensor) };
   }
 
+  /** The config's `sampler`, DDIM when it names none (a config may name one the trainer does not offer). */
+  get defaultSampler(): TrainerSamplerName {
+    return (this.settings.sampler ?? 'ddim') as TrainerSamplerName;
+  }
+
   get classConditional(): boolean {
     return this.numClasses !== undefined;
   }
@@ -112,7 +126,7 @@ export class DiffusionTask implements TrainingTask {
       rng,
       steps: Math.min(options.steps ?? this.settings.sampleSteps, this.schedule.timesteps),
       // Without one, the config's sampler (DDIM with η = 0 unless it names another).
-      ...(options.sampler ? { sampler: { kind: options.sampler } } : {}),
+      ...(options.sampler ? { sampler: { kind: options.sampler as DiffusionSamplerName } } : {}),
       ...(this.classConditional ? { labels: 'cycle' as const } : {}),
       ...(options.guidance === undefined ? {} : { guidance: options.guidance }),
       ...(options.signal ? { signal: options.signal } : {}),

@@ -1,19 +1,22 @@
 import type { Rng } from '@lab/core';
 import {
   createEnergyNet,
+  defaultSamplingSteps,
   denoisingScoreMatchingLoss,
   modelEnergies,
   noiseLevelsOf,
   parseScoreEnergyConfig,
   resolveScoreEnergyConfig,
+  SCORE_ENERGY_SAMPLERS,
   type ScoreEnergyConfig,
   type ScoreEnergyConfigOptions,
+  type ScoreEnergySampler,
   sampleScoreEnergy,
   scoreEnergyOf,
 } from '@lab/energy';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { DataBatch, PreparedBatch, SampleOptions, TrainingTask } from './types.js';
+import type { DataBatch, PreparedBatch, SampleOptions, TrainerSamplerName, TrainingTask } from './types.js';
 
 export interface ScoreEnergyTaskOptions extends ScoreEnergyConfigOptions {
   /** Langevin steps in all for sampling, spread evenly over the levels (instead of `sampling.stepsPerLevel`). */
@@ -34,6 +37,7 @@ export class ScoreEnergyTask implements TrainingTask {
   readonly kind = 'energy' as const;
   readonly config: Record<string, unknown>;
   readonly augmentation = { flip: true };
+  readonly samplers: readonly TrainerSamplerName[] = SCORE_ENERGY_SAMPLERS;
   readonly sigmas: readonly number[];
   private readonly settings: ScoreEnergyConfig;
 
@@ -48,8 +52,12 @@ export class ScoreEnergyTask implements TrainingTask {
     this.config = { ...this.settings };
   }
 
-  get defaultSampleSteps(): number {
-    return this.settings.sampling.stepsPerLevel * this.settings.noise.levels;
+  get defaultSampler(): TrainerSamplerName {
+    return this.settings.sampling.sampler;
+  }
+
+  defaultSampleSteps(sampler?: TrainerSamplerName): number {
+    return defaultSamplingSteps(this.settings, sampler as ScoreEnergySampler | undefined);
   }
 
   get defaultStepSize(): number {
@@ -89,6 +97,7 @@ export class ScoreEnergyTask implements TrainingTask {
       rng,
       ...(options.guidance === undefined ? {} : { guidance: options.guidance }),
       ...(options.steps !== undefined ? { steps: options.steps } : {}),
+      ...(options.sampler !== undefined ? { sampler: options.sampler as ScoreEnergySampler } : {}),
       ...(options.stepSize !== undefined ? { stepSize: options.stepSize } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     })) as tf.Tensor4D;

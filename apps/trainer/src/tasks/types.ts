@@ -24,16 +24,17 @@ export interface TaskState {
 export const DIFFUSION_SAMPLERS = ['ddim', 'dpm-solver++'] as const;
 export type DiffusionSamplerName = (typeof DIFFUSION_SAMPLERS)[number];
 
+/** Every sampler `--sampler` names: the diffusion ones, and a score-matching energy's (`SCORE_ENERGY_SAMPLERS`). */
+export const TRAINER_SAMPLERS = [...DIFFUSION_SAMPLERS, 'langevin', 'ancestral'] as const;
+export type TrainerSamplerName = (typeof TRAINER_SAMPLERS)[number];
+
 /** How a task draws samples (preview grids, `evaluate`). */
 export interface SampleOptions {
   readonly signal?: AbortSignal;
   /** Sampler steps (diffusion) or Langevin steps (energy); default: the run's own. */
   readonly steps?: number;
-  /**
-   * Diffusion only: the sampler (default: the config's `sampler`, else DDIM with η = 0); energy
-   * tasks ignore it (the commands refuse it for them).
-   */
-  readonly sampler?: DiffusionSamplerName;
+  /** One of the task's `samplers` (default: its `defaultSampler`); the commands refuse others. */
+  readonly sampler?: TrainerSamplerName;
   /** Classifier-free guidance scale; class-conditional diffusion only (default 1: the plain conditional model). */
   readonly guidance?: number;
   /**
@@ -68,8 +69,12 @@ export interface TrainingTask {
   afterStep?(prepared: PreparedBatch): Promise<void>;
   /** True when samples are drawn per class (they cycle through the classes) and `guidance` applies. */
   readonly classConditional?: boolean;
-  /** The sampling steps `sample` takes without `steps` (default: the config's `sampleSteps`). */
-  readonly defaultSampleSteps?: number;
+  /** The samplers `sample` accepts (absent: it takes no choice of sampler). */
+  readonly samplers?: readonly TrainerSamplerName[];
+  /** The one it uses without `sampler`. */
+  readonly defaultSampler?: TrainerSamplerName;
+  /** The sampling steps `sample` takes without `steps`, by sampler (default: the config's `sampleSteps`). */
+  defaultSampleSteps?(sampler?: TrainerSamplerName): number;
   /**
    * Tasks sampled by annealed Langevin (score-matching energy): the step size ε `sample` uses
    * without `stepSize`. Absent: the task takes no step size (`--step-size` is refused).

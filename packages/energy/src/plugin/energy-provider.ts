@@ -6,6 +6,7 @@ import { sampleContrastiveEnergy } from '../contrastive/sample.js';
 import { inferEnergyMode, modelEnergies } from '../energy-function.js';
 import type { EnergyMode } from '../energy-net/config.js';
 import { type EnergyModelConfig, parseEnergyConfig } from '../model-config.js';
+import { defaultSamplingSteps, SCORE_ENERGY_SAMPLERS, type ScoreEnergySampler } from '../score/config.js';
 import { sampleScoreEnergy, servedEnergy } from '../score/sample.js';
 // Registers the energy nets' custom layers so checkpoints can be rebuilt.
 import '../energy-net/create.js';
@@ -77,9 +78,9 @@ export function createEnergyProvider(options: EnergyProviderOptions): ModelProvi
       const classNames = stored ?? (numClasses === 10 ? [...CIFAR10_CLASS_NAMES] : undefined);
       return {
         capabilities: mode === 'jem' ? ['unconditional', 'class-conditional', 'score', 'classify'] : ['unconditional', 'score'],
-        samplers: ['langevin'],
-        defaultSampler: 'langevin',
-        defaultSteps: 'objective' in config ? config.sampling.stepsPerLevel * config.noise.levels : config.sampleSteps,
+        ...('objective' in config
+          ? { samplers: [...SCORE_ENERGY_SAMPLERS], defaultSampler: config.sampling.sampler, defaultSteps: defaultSamplingSteps(config) }
+          : { samplers: ['langevin' as const], defaultSampler: 'langevin' as const, defaultSteps: config.sampleSteps }),
         maxSteps: options.maxSteps ?? 1000,
         imageShape: shape,
         ...(numClasses ? { numClasses } : {}),
@@ -103,7 +104,7 @@ export function createEnergyProvider(options: EnergyProviderOptions): ModelProvi
       };
       const samples =
         'objective' in config
-          ? await sampleScoreEnergy(model, config, common)
+          ? await sampleScoreEnergy(model, config, { ...common, sampler: params.sampler as ScoreEnergySampler })
           : await sampleContrastiveEnergy(model, config, {
               ...common,
               ...(params.classLabel === undefined ? {} : { classLabel: params.classLabel }),

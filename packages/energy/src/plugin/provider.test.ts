@@ -102,7 +102,12 @@ describe('energy provider', () => {
   it('serves a score-matching model: annealed Langevin over its levels, energies at the smallest noise level', async () => {
     const provider = createEnergyProvider({ id: 'd', dir: join(root, 'dsm') });
     const info = await provider.load();
-    expect(info).toMatchObject({ capabilities: ['unconditional', 'score'], samplers: ['langevin'], defaultSteps: 30 });
+    expect(info).toMatchObject({
+      capabilities: ['unconditional', 'score'],
+      samplers: ['langevin', 'ancestral'],
+      defaultSampler: 'langevin',
+      defaultSteps: 30,
+    });
     const steps: number[] = [];
     const before = tf.memory().numTensors;
     const samples = (await provider.sample?.(
@@ -116,6 +121,16 @@ describe('energy provider', () => {
     expect(Math.max(...values)).toBeLessThanOrEqual(1);
     expect(Math.min(...values)).toBeGreaterThanOrEqual(-1);
     samples.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    // The ancestral sampler by name: one step from each level to the next (the config has no
+    // corrector steps), then the Tweedie step.
+    steps.length = 0;
+    const ancestral = (await provider.sample?.(
+      { count: 2, seed: 4, sampler: 'ancestral', steps: 2 },
+      { onProgress: (p) => steps.push(p.step) },
+    )) as tf.Tensor4D;
+    expect(steps).toEqual([1, 2, 3]);
+    ancestral.dispose();
     expect(tf.memory().numTensors).toBe(before);
     const x = tf.randomUniform([2, SIZE, SIZE, 3], -1, 1, 'float32', 5) as tf.Tensor4D;
     const scores = (await provider.score?.(x, {})) ?? [];

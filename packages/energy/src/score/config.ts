@@ -15,9 +15,25 @@ export interface NoiseLevelSettings {
   readonly levels: number;
 }
 
-/** Annealed Langevin from N(0, σ_max²): steps per level and ε (the step at the last level). */
+/** The ways a score-matching energy is sampled, all from N(0, σ_max²) down its noise levels. */
+export const SCORE_ENERGY_SAMPLERS = ['langevin', 'ancestral'] as const;
+
+/**
+ * - `langevin`: annealed Langevin dynamics (NCSN): `stepsPerLevel` Langevin steps at each level.
+ * - `ancestral`: one ancestral (reverse-diffusion) step from each level to the next, with
+ *   `correctorSteps` Langevin steps at each level (predictor–corrector); it needs σ_max well
+ *   above the data's scale.
+ */
+export type ScoreEnergySampler = (typeof SCORE_ENERGY_SAMPLERS)[number];
+
+/** How the model is sampled by default, and each sampler's settings (ε is the Langevin step at the last level). */
 export interface AnnealedSamplingSettings {
+  /** The default sampler (configs stored before there was a choice: `langevin`). */
+  readonly sampler: ScoreEnergySampler;
+  /** `langevin`: steps at each level (≥ 1). */
   readonly stepsPerLevel: number;
+  /** `ancestral`: Langevin corrector steps at each level (≥ 0). */
+  readonly correctorSteps: number;
   readonly stepSize: number;
 }
 
@@ -42,14 +58,14 @@ export interface ScoreEnergyConfigOptions {
   readonly noise?: Partial<NoiseLevelSettings>;
   /** Default 0.5, about CIFAR-10's pixel std in [−1, 1]. */
   readonly dataStd?: number;
-  /** Default 10 steps per level, ε = 5e-5. */
+  /** Default: Langevin, 10 steps per level, ε = 5e-5 (the ancestral sampler: no corrector steps). */
   readonly sampling?: Partial<AnnealedSamplingSettings>;
 }
 
 export const SCORE_ENERGY_DEFAULTS = {
   noise: { max: 1, min: 0.01, levels: 10 },
   dataStd: 0.5,
-  sampling: { stepsPerLevel: 10, stepSize: 5e-5 },
+  sampling: { sampler: 'langevin', stepsPerLevel: 10, correctorSteps: 0, stepSize: 5e-5 },
 } as const;
 
 /** Fills defaults and validates; a stored config passes through unchanged. ValidationError names the bad field. */
@@ -67,7 +83,11 @@ export function resolveScoreEnergyConfig(options: ScoreEnergyConfigOptions = {})
   const net = resolveEnergyNetConfig({ ...body, mode: 'conditional', numClasses: noise.levels });
   const dataStd = options.dataStd ?? SCORE_ENERGY_DEFAULTS.dataStd;
   if (!(Number.isFinite(dataStd) && dataStd >= 0)) throw new ValidationError(`dataStd must be a finite number ≥ 0, got ${dataStd}`);
-  const sampling = { ...SCORE_ENERGY_DEFAULTS.sampling, ...options.sampling };
+  const sampling: AnnealedSamplingSettings = { ...SCORE_ENERGY_DEFAULTS.sampling, ...options.sampling };
+  if (!(SCORE_ENERGY_SAMPLERS as readonly string[]).includes(sampling.sampler))
+    throw new ValidationError(`sampling.sampler must be ${SCORE_ENERGY_SAMPLERS.join(' or ')}, got '${String(sampling.sampler)}'`);
+  if (!(Number.isInteger(sampling.correctorSteps) && sampling.correctorSteps >= 0))
+    throw new ValidationError(`sampling.correctorSteps must be an integer ≥ 0, got ${sampling.correctorSteps}`);
   if (!(Number.isInteger(sampling.stepsPerLevel) && sampling.stepsPerLevel >= 1))
     throw new ValidationError(`sampling.stepsPerLevel must be an integer ≥ 1, got ${sampling.stepsPerLevel}`);
   if (!(Number.isFinite(sampling.stepSize) && sampling.stepSize > 0))
@@ -90,4 +110,13 @@ export function parseScoreEnergyConfig(config: Record<string, unknown>): ScoreEn
 /** The noise levels σ₁ > … > σ_L of a config. */
 export function noiseLevelsOf(config: ScoreEnergyConfig): number[] {
   return geometricSigmas(config.noise.max, config.noise.min, config.noise.levels);
+}
+
+/**
+ * Gradient evaluations of one sample by `sampler` at the config's settings (the final Tweedie
+ * step not counted): what a request's `steps` means for these models.
+ */
+export function defaultSamplingSteps(config: ScoreEnergyConfig, sampler: ScoreEnergySampler = config.sampling.sampler): number {
+  const { levels } = config.noise;
+  return sampler === 'ancestral' ? levels - 1 + levels * config.sampling.correctorSteps : levels * config.sampling.stepsPerLevel;
 }

@@ -3,13 +3,19 @@ import { type AnnealedLangevinStepInfo, annealedLangevin } from '@lab/samplers';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { checkNoGuidance } from '../guidance.js';
-import { noiseLevelsOf, type ScoreEnergyConfig } from './config.js';
+import { noiseLevelsOf, SCORE_ENERGY_SAMPLERS, type ScoreEnergyConfig, type ScoreEnergySampler } from './config.js';
 import { type NoiseConditionalEnergyFn, noiseConditionalEnergy } from './noise-conditional.js';
 
 export interface ScoreEnergySampleOptions {
   readonly count: number;
   readonly rng: Rng;
-  /** Langevin steps in all, spread evenly over the levels (default: the config's steps per level). */
+  /** Default: the config's `sampling.sampler`. */
+  readonly sampler?: ScoreEnergySampler;
+  /**
+   * Gradient evaluations in all (default: the config's, `defaultSamplingSteps`): Langevin steps
+   * spread evenly over the levels, or, for the ancestral sampler, fewer levels visited (evenly
+   * spaced among the trained ones, the first and last always) with the config's corrector steps.
+   */
   readonly steps?: number;
   /**
    * ε of annealed Langevin: the step at the last (smallest) noise level; level i steps ε·σᵢ²/σ_L²
@@ -47,14 +53,19 @@ export async function sampleScoreEnergy(
   checkNoGuidance(options.guidance);
   if (options.stepSize !== undefined && !(Number.isFinite(options.stepSize) && options.stepSize > 0))
     throw new ValidationError(`stepSize must be a finite number > 0, got ${options.stepSize}`);
-  const sigmas = noiseLevelsOf(config);
-  const stepsPerLevel =
-    options.steps === undefined ? config.sampling.stepsPerLevel : Math.max(1, Math.round(options.steps / sigmas.length));
-  const start = options.rng.normal([options.count, ...config.net.inputShape], 0, sigmas[0]);
+  const sampler = options.sampler ?? config.sampling.sampler;
+  if (!(SCORE_ENERGY_SAMPLERS as readonly string[]).includes(sampler))
+    throw new ValidationError(`sampler must be ${SCORE_ENERGY_SAMPLERS.join(' or ')}, got '${String(sampler)}'`);
+  const all = noiseLevelsOf(config);
+  const plan = samplingPlan(config, sampler, all.length, options.steps);
+  const sigmas = plan.levels.map((i) => all[i] as number);
+  const energy = scoreEnergyOf(model, config);
+  const start = options.rng.normal([options.count, ...config.net.inputShape], 0, all[0]);
   try {
-    return await annealedLangevin(scoreEnergyOf(model, config), start, {
+    return await annealedLangevin((x, visited) => energy(x, plan.levels[visited] as number), start, {
       sigmas,
-      stepsPerLevel,
+      stepsPerLevel: plan.stepsPerLevel,
+      predictor: sampler === 'ancestral' ? 'ancestral' : 'none',
       stepSize: options.stepSize ?? config.sampling.stepSize,
       rng: options.rng,
       ...(options.signal ? { signal: options.signal } : {}),
@@ -63,4 +74,23 @@ export async function sampleScoreEnergy(
   } finally {
     start.dispose();
   }
+}
+
+/** The trained levels a sample visits (indices, largest σ first) and the Langevin steps at each. */
+function samplingPlan(
+  config: ScoreEnergyConfig,
+  sampler: ScoreEnergySampler,
+  levels: number,
+  steps: number | undefined,
+): { levels: number[]; stepsPerLevel: number } {
+  const every = Array.from({ length: levels }, (_, i) => i);
+  if (sampler === 'langevin') {
+    return { levels: every, stepsPerLevel: steps === undefined ? config.sampling.stepsPerLevel : Math.max(1, Math.round(steps / levels)) };
+  }
+  const corrector = config.sampling.correctorSteps;
+  if (steps === undefined) return { levels: every, stepsPerLevel: corrector };
+  // Each visited level costs 1 + corrector evaluations (the first one fewer: no step leads to it).
+  const visited = Math.min(levels, Math.max(2, Math.round((steps + 1) / (1 + corrector))));
+  const picked = Array.from({ length: visited }, (_, k) => Math.round((k * (levels - 1)) / (visited - 1)));
+  return { levels: picked, stepsPerLevel: corrector };
 }
