@@ -16,6 +16,8 @@ const ACTIVATIONS: Record<string, Activation> = {
   tanh: (h) => tf.tanh(h),
   // SiLU as tfjs-layers' 'swish' activation builds it: x·sigmoid(x).
   silu: (h) => tf.mul(h, tf.sigmoid(h)),
+  // Attention's softmax (over the channels here), squared so that the energy is not constant.
+  softmax: (h) => tf.square(tf.softmax(h)),
   // Its gradient was already right (saved input): a control that passes before and after.
   softplus: (h) => tf.softplus(h),
 };
@@ -77,8 +79,8 @@ beforeAll(async () => {
 describe('second-order gradients (∂/∂w of a loss on ∂E/∂x)', () => {
   const reference = Object.fromEntries(Object.entries(ACTIVATIONS).map(([name, f]) => [name, finiteDifferences(f)]));
 
-  it("tfjs's own gradients of exp, sigmoid, tanh and SiLU are wrong at second order (the bug this fixes)", () => {
-    for (const name of ['exp', 'sigmoid', 'tanh', 'silu']) {
+  it("tfjs's own gradients of exp, sigmoid, tanh, SiLU and softmax are wrong at second order (the bug this fixes)", () => {
+    for (const name of ['exp', 'sigmoid', 'tanh', 'silu', 'softmax']) {
       const error = relativeL2Error(autogradOfScoreLoss(ACTIVATIONS[name] as Activation), reference[name] as Float64Array);
       expect(error, `${name}: stock relative error ${error}`).toBeGreaterThan(1e-2);
     }
@@ -88,7 +90,7 @@ describe('second-order gradients (∂/∂w of a loss on ∂E/∂x)', () => {
 
   it('match central differences for every activation once registered, with no tensor left behind', () => {
     expect(() => autogradOfScoreLoss(pooledSilu)).toThrow(/AvgPoolGrad/);
-    expect(registerSecondOrderGradients()).toEqual(['Exp', 'Sigmoid', 'Tanh', 'AvgPoolGrad', 'GenlabSilu', 'GenlabSiluGrad']);
+    expect(registerSecondOrderGradients()).toEqual(['Exp', 'Sigmoid', 'Tanh', 'Softmax', 'AvgPoolGrad', 'GenlabSilu', 'GenlabSiluGrad']);
     const pooledError = relativeL2Error(autogradOfScoreLoss(pooledSilu), finiteDifferences(pooledSilu));
     expect(pooledError, `average pooling: relative error ${pooledError}`).toBeLessThan(2e-4);
     for (const [name, f] of Object.entries(ACTIVATIONS)) {
@@ -107,9 +109,11 @@ describe('second-order gradients (∂/∂w of a loss on ∂E/∂x)', () => {
         .grad((v: tf.Tensor) => tf.sum(f(v)))(h)
         .dataSync();
       const eps = 1e-3;
-      const fd = Array.from(h.dataSync(), (v) => {
-        const at = (u: number) => tf.sum(f(tf.tensor1d([u]))).dataSync()[0] as number;
-        return (at(v + eps) - at(v - eps)) / (2 * eps);
+      const values = Array.from(h.dataSync());
+      // Each element moved within the whole vector (softmax is not elementwise).
+      const fd = values.map((_, i) => {
+        const at = (delta: number) => tf.sum(f(tf.tensor1d(values.map((u, j) => (j === i ? u + delta : u))))).dataSync()[0] as number;
+        return (at(eps) - at(-eps)) / (2 * eps);
       });
       expect(relativeL2Error(autograd, fd)).toBeLessThan(1e-3);
     }

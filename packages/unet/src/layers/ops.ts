@@ -20,11 +20,41 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, gro
       flat,
       tf.reshape(gamma, [1, 1, channels]) as tf.Tensor3D,
       tf.reshape(beta, [1, 1, channels]) as tf.Tensor3D,
-      tf.scalar(epsilon),
       groups,
+      epsilon,
     );
     return tf.reshape(y, x.shape) as tf.Tensor4D;
   });
+}
+
+/**
+ * True while a gradient is being taken of a gradient (score matching, gradient penalties): the
+ * backward pass runs inside an outer tape, tfjs's own test for "higher-order gradients". Group
+ * norm's backward then recomputes its statistics from x with plain ops, so that the outer tape
+ * sees how they depend on x; saved statistics, or a fused gradient kernel, would be constants there.
+ */
+function differentiatingTwice(): boolean {
+  return (tf.engine().state as { gradientDepth: number }).gradientDepth > 0;
+}
+
+/**
+ * Group norm's gradient from x itself, in plain ops (differentiable again): for `[B, H, W, C]`
+ * dy and x and a `[C]` gamma, [dx, dγ, dβ] as the fused kernel returns them.
+ */
+function recomputedGroupNormGradient(dy: tf.Tensor, x: tf.Tensor, gamma: tf.Tensor, groups: number, epsilon: number): tf.Tensor[] {
+  const [batch, height, width, channels] = x.shape as [number, number, number, number];
+  const flat = (t: tf.Tensor) => tf.reshape(t, [batch, height * width, channels]) as tf.Tensor3D;
+  const x3 = flat(x);
+  const { mean, invStd } = groupStatistics(x3, tf.scalar(epsilon), groups, true);
+  const [dx, dGamma, dBeta] = affineGroupNormGradient(
+    flat(dy),
+    x3,
+    tf.reshape(gamma, [1, 1, channels]) as tf.Tensor3D,
+    mean,
+    invStd,
+    groups,
+  );
+  return [tf.reshape(dx, x.shape), tf.reshape(dGamma, [channels]), tf.reshape(dBeta, [channels])];
 }
 
 /** customGrad takes tensors only, so there is one op per (groups, epsilon). */
@@ -44,6 +74,7 @@ function fusedGroupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, group
         value: y as tf.Tensor,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [sx, sGamma, sMean, sRstd] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+          if (differentiatingTwice()) return recomputedGroupNormGradient(dy, sx, sGamma, groups, epsilon);
           const inputs = { dy, x: sx, mean: sMean, rstd: sRstd, gamma: sGamma };
           return tf.engine().runKernel(GROUP_NORM_GRAD_KERNEL, inputs, { groups } as unknown as tf.NamedAttrMap) as tf.Tensor[];
         },
@@ -74,12 +105,22 @@ function sumOverLeading(t: tf.Tensor): tf.Tensor1D {
   );
 }
 
-/** Per-(sample, group) mean and 1/√(σ² + ε) of `[B, L, C]`, each broadcast to `[B, 1, C]`. */
-function groupStatistics(x: tf.Tensor3D, epsilon: tf.Scalar, groups: number): { mean: tf.Tensor3D; invStd: tf.Tensor3D } {
+/**
+ * Per-(sample, group) mean and 1/√(σ² + ε) of `[B, L, C]`, each broadcast to `[B, 1, C]`.
+ * `differentiable`: built from ops whose gradients are right (tfjs 4.22's SquaredDifference
+ * gradient does not reduce over broadcast axes), for the backward pass of a second-order gradient.
+ */
+function groupStatistics(
+  x: tf.Tensor3D,
+  epsilon: tf.Scalar,
+  groups: number,
+  differentiable = false,
+): { mean: tf.Tensor3D; invStd: tf.Tensor3D } {
   const [batch, length, channels] = x.shape;
   const grouped = tf.reshape(x, [batch, length, groups, channels / groups]);
   const mean = tf.mean(grouped, [1, 3], true);
-  const variance = tf.mean(tf.squaredDifference(grouped, mean), [1, 3], true);
+  const deviation = differentiable ? tf.square(tf.sub(grouped, mean)) : tf.squaredDifference(grouped, mean);
+  const variance = tf.mean(deviation, [1, 3], true);
   const perChannel = (t: tf.Tensor) => tf.reshape(tf.tile(t, [1, 1, 1, channels / groups]), [batch, 1, channels]) as tf.Tensor3D;
   return { mean: perChannel(mean), invStd: perChannel(tf.rsqrt(tf.add(variance, epsilon))) };
 }
@@ -104,22 +145,23 @@ function groupMean(t: tf.Tensor3D, groups: number, count: number): tf.Tensor3D {
  * back instead of the ~19 of autodiff through `tf.moments`; on wasm GroupNorm costs about as
  * much as a convolution, and there broadcasts over an inner axis of C/G elements are slow.
  */
-function affineGroupNorm(x: tf.Tensor3D, gamma: tf.Tensor3D, beta: tf.Tensor3D, epsilon: tf.Scalar, groups: number): tf.Tensor3D {
-  let op = affineGroupNormOps.get(groups);
+function affineGroupNorm(x: tf.Tensor3D, gamma: tf.Tensor3D, beta: tf.Tensor3D, groups: number, epsilon: number): tf.Tensor3D {
+  const key = `${groups}/${epsilon}`;
+  let op = affineGroupNormOps.get(key);
   if (!op) {
-    op = createAffineGroupNorm(groups);
-    affineGroupNormOps.set(groups, op);
+    op = createAffineGroupNorm(groups, epsilon);
+    affineGroupNormOps.set(key, op);
   }
-  return op(x, gamma, beta, epsilon) as tf.Tensor3D;
+  return op(x, gamma, beta) as tf.Tensor3D;
 }
 
-/** customGrad takes tensors only, so there is one op per group count. */
-const affineGroupNormOps = new Map<number, (...inputs: tf.Tensor[]) => tf.Tensor>();
+/** customGrad takes tensors only, so there is one op per (groups, epsilon). */
+const affineGroupNormOps = new Map<string, (...inputs: tf.Tensor[]) => tf.Tensor>();
 
-const createAffineGroupNorm = (groups: number) =>
+const createAffineGroupNorm = (groups: number, epsilon: number) =>
   tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [x, gamma, beta, epsilon, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Scalar, tf.GradSaveFunc];
-    const { mean, invStd } = groupStatistics(x, epsilon, groups);
+    const [x, gamma, beta, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
+    const { mean, invStd } = groupStatistics(x, tf.scalar(epsilon), groups);
     const scale = tf.mul(invStd, gamma);
     const shift = tf.sub(beta, tf.mul(mean, scale));
     save([x, gamma, mean, invStd]);
@@ -127,24 +169,36 @@ const createAffineGroupNorm = (groups: number) =>
       value: tf.add(tf.mul(x, scale), shift),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sGamma, sMean, sInvStd] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
-        const [, length, channels] = sx.shape;
-        const count = (length * channels) / groups;
-        const sumDy = sumOverLength(dy as tf.Tensor3D); // Σ_L dy
-        const sumDyX = sumOverLength(tf.mul(dy, sx) as tf.Tensor3D); // Σ_L dy·x
-        const sumDyXHat = tf.mul(tf.sub(sumDyX, tf.mul(sMean, sumDy)), sInvStd); // Σ_L dy·x̂
-        const m1 = groupMean(tf.mul(sGamma, sumDy) as tf.Tensor3D, groups, count);
-        const m2 = groupMean(tf.mul(sGamma, sumDyXHat) as tf.Tensor3D, groups, count);
-        const a = tf.mul(sInvStd, sGamma);
-        const p = tf.neg(tf.mul(m2, tf.square(sInvStd)));
-        const q = tf.mul(tf.sub(tf.mul(tf.mul(sMean, m2), sInvStd), m1), sInvStd);
-        const dx = tf.add(tf.add(tf.mul(dy, a), tf.mul(sx, p)), q);
-        const dGamma = tf.sum(sumDyXHat, 0, true);
-        const dBeta = tf.sum(sumDy, 0, true);
-        // epsilon is not saved (it may be disposed by now): its zero gradient from its shape.
-        return [dx, dGamma, dBeta, tf.zeros(epsilon.shape)];
+        const statistics = differentiatingTwice()
+          ? groupStatistics(sx, tf.scalar(epsilon), groups, true)
+          : { mean: sMean, invStd: sInvStd };
+        return affineGroupNormGradient(dy as tf.Tensor3D, sx, sGamma, statistics.mean, statistics.invStd, groups);
       },
     };
   });
+
+/** The closed form above: [dx, dγ, dβ] of y = x·a + b on `[B, L, C]`, dγ and dβ as `[1, 1, C]`. */
+function affineGroupNormGradient(
+  dy: tf.Tensor3D,
+  x: tf.Tensor3D,
+  gamma: tf.Tensor3D,
+  mean: tf.Tensor3D,
+  invStd: tf.Tensor3D,
+  groups: number,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const [, length, channels] = x.shape;
+  const count = (length * channels) / groups;
+  const sumDy = sumOverLength(dy); // Σ_L dy
+  const sumDyX = sumOverLength(tf.mul(dy, x) as tf.Tensor3D); // Σ_L dy·x
+  const sumDyXHat = tf.mul(tf.sub(sumDyX, tf.mul(mean, sumDy)), invStd); // Σ_L dy·x̂
+  const m1 = groupMean(tf.mul(gamma, sumDy) as tf.Tensor3D, groups, count);
+  const m2 = groupMean(tf.mul(gamma, sumDyXHat) as tf.Tensor3D, groups, count);
+  const a = tf.mul(invStd, gamma);
+  const p = tf.neg(tf.mul(m2, tf.square(invStd)));
+  const q = tf.mul(tf.sub(tf.mul(tf.mul(mean, m2), invStd), m1), invStd);
+  const dx = tf.add(tf.add(tf.mul(dy, a), tf.mul(x, p)), q);
+  return [dx, tf.sum(sumDyXHat, 0, true), tf.sum(sumDy, 0, true)];
+}
 
 /**
  * Nearest-neighbour ×2 upsampling of an NHWC tensor, built from concat + reshape so that its

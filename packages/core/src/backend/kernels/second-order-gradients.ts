@@ -6,6 +6,8 @@ import {
   type GradConfig,
   registerGradient,
   Sigmoid,
+  Softmax,
+  type SoftmaxAttrs,
   scalar,
   sub,
   Tanh,
@@ -15,8 +17,8 @@ import {
 import { SILU_GRADIENTS } from '../silu.js';
 
 /**
- * Gradients of Exp, Sigmoid and Tanh that recompute the op from its input, and the missing
- * gradient of AvgPoolGrad.
+ * Gradients of Exp, Sigmoid, Tanh and Softmax that recompute the op from its input, and the
+ * missing gradient of AvgPoolGrad.
  *
  * tfjs 4.22's own gradients use the op's saved *output* (d exp(x) = dy·exp(x) with exp(x) taken
  * from the forward pass). The engine saves outputs as clones taken off the tape, so a gradient
@@ -47,6 +49,21 @@ const SECOND_ORDER_GRADIENTS: readonly GradConfig[] = [
     gradFunc: (dy, saved) => ({
       x: () => tf.mul(dy as Tensor, sub(scalar(1), tf.square(tf.tanh(saved[0] as Tensor)))),
     }),
+  },
+  {
+    // Attention's softmax: dx = y·(dy − Σ dy·y) with y recomputed from the logits.
+    kernelName: Softmax,
+    inputsToSave: ['logits'],
+    gradFunc: (dy, saved, attrs) => {
+      const { dim } = attrs as unknown as SoftmaxAttrs;
+      return {
+        logits: () => {
+          const y = tf.softmax(saved[0] as Tensor, dim);
+          const dyTimesY = tf.mul(dy as Tensor, y);
+          return sub(dyTimesY, tf.mul(tf.sum(dyTimesY, [dim], true), y));
+        },
+      };
+    },
   },
   // tfjs has no gradient for AvgPoolGrad, so nothing with average pooling could take a gradient
   // of a gradient. AvgPoolGrad is linear in dy and the adjoint of avgPool, so its own adjoint is
