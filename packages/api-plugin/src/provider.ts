@@ -27,6 +27,8 @@ export interface ModelInfo {
   readonly imageShape: readonly [number, number, number];
   readonly numClasses?: number;
   readonly classNames?: readonly string[];
+  /** Class-conditional models: the guidance scale a request for a class gets without `guidance`. */
+  readonly defaultGuidance?: number;
   /** The checkpoint manifest (config, training step, metrics), as stored. */
   readonly manifest?: Readonly<Record<string, unknown>>;
 }

@@ -29,7 +29,12 @@ const generationFields = {
     .optional()
     .describe('Sampling steps (at most the model’s maxSteps); defaults to the model’s own (info.defaultSteps)'),
   eta: z.number().min(0).max(1).optional().describe('DDIM stochasticity, 0 = deterministic'),
-  guidance: z.number().min(0).max(20).optional().describe('Classifier-free guidance scale (class-conditional models)'),
+  guidance: z
+    .number()
+    .min(0)
+    .max(20)
+    .optional()
+    .describe('Classifier-free guidance scale (class-conditional models); with classLabel, defaults to the model’s info.defaultGuidance'),
   classLabel: z.number().int().min(0).max(999).optional().describe('Class to generate (class-conditional models)'),
   format: z.enum(['png', 'json']).default('png').describe('png: one grid image; json: base64 PNGs, the grid and the seed'),
   previewEvery: z.number().int().min(1).max(1000).optional().describe('With streaming: send a preview every k steps'),

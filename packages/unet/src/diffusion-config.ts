@@ -35,6 +35,12 @@ export interface DiffusionModelConfig {
    * DDIM, η = 0 (every config written before the field existed).
    */
   readonly sampler?: DiffusionSamplerKind;
+  /**
+   * Class-conditional models: the classifier-free guidance scale a request for a class gets when
+   * it names none (the API's default); absent: 1, no guidance (every config written before the
+   * field existed). Unconditional sampling is never guided.
+   */
+  readonly guidance?: number;
   /** Class-conditional models: the CIFAR-10 label of each class index (`[3, 5]`: index 0 = cat, 1 = dog). */
   readonly classes?: readonly number[];
   /** Class-conditional models: the name of each class index. */
@@ -51,6 +57,8 @@ export interface DiffusionModelConfigOptions {
   readonly sampleSteps?: number;
   /** Default: none (DDIM). */
   readonly sampler?: DiffusionSamplerKind;
+  /** Default: none (1, no guidance); class-conditional models only. */
+  readonly guidance?: number;
   /** Default for a class-conditional UNet: index = CIFAR label. */
   readonly classes?: readonly number[];
   /** Default: the CIFAR-10 names of `classes`. */
@@ -125,6 +133,12 @@ function build(options: DiffusionModelConfigOptions, fillClasses: boolean): Diff
   if (sampler !== undefined && !SAMPLER_KINDS.includes(sampler))
     fail('sampler', `must be one of ${SAMPLER_KINDS.join(', ')}, got ${JSON.stringify(sampler)}`);
   const numClasses = unet.numClasses;
+  const guidance = options.guidance;
+  if (guidance !== undefined) {
+    if (numClasses === undefined) fail('guidance', 'applies to class-conditional models only');
+    if (!(typeof guidance === 'number' && Number.isFinite(guidance) && guidance >= 0))
+      fail('guidance', `must be a finite number ≥ 0, got ${JSON.stringify(guidance)}`);
+  }
   const classes = classesOf(options.classes, numClasses, fillClasses);
   const classNames = classNamesOf(options.classNames, classes, numClasses);
   return {
@@ -134,6 +148,7 @@ function build(options: DiffusionModelConfigOptions, fillClasses: boolean): Diff
     labelDropout,
     sampleSteps,
     ...(sampler === undefined ? {} : { sampler }),
+    ...(guidance === undefined ? {} : { guidance }),
     ...(classes ? { classes } : {}),
     ...(classNames ? { classNames } : {}),
   };

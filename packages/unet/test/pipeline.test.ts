@@ -203,6 +203,38 @@ describe('DiffusionPipeline', () => {
   });
 });
 
+describe('the config’s default guidance (what the API gives a request for a class)', () => {
+  it('guides samples of a class without `guidance`, not unconditional ones; an explicit scale wins', async () => {
+    const model = seededUNet(configs.c);
+    const guided = new DiffusionPipeline(model, { ...configs.c, guidance: 3 });
+    const plain = new DiffusionPipeline(model, configs.c);
+    expect(guided.defaultGuidance).toBe(3);
+    expect(plain.defaultGuidance).toBe(1);
+    const draw = async (pipeline: DiffusionPipeline, options: { labels?: number; guidance?: number }) => {
+      const x = await pipeline.sample({ count: 2, rng: new Rng(5), ...options });
+      const values = (await x.data()) as Float32Array;
+      x.dispose();
+      return values;
+    };
+    const byDefault = await draw(guided, { labels: 1 });
+    expect(byDefault).toEqual(await draw(plain, { labels: 1, guidance: 3 }));
+    expect(maxAbsDiff(byDefault, await draw(plain, { labels: 1 }))).toBeGreaterThan(1e-4);
+    expect(await draw(guided, { labels: 1, guidance: 1 })).toEqual(await draw(plain, { labels: 1 }));
+    // Without labels: the null class, unguided, as before.
+    expect(await draw(guided, {})).toEqual(await draw(plain, {}));
+    model.dispose();
+  });
+
+  it('is a finite scale ≥ 0, for class-conditional models only, and absent from older configs', () => {
+    expect(resolveDiffusionConfig({ unet: { ...BASE, numClasses: 3 }, guidance: 4 }).guidance).toBe(4);
+    expect(configs.c).not.toHaveProperty('guidance');
+    expect(() => resolveDiffusionConfig({ unet: { ...BASE, numClasses: 3 }, guidance: -1 })).toThrow(
+      /guidance must be a finite number ≥ 0/,
+    );
+    expect(() => resolveDiffusionConfig({ unet: BASE, guidance: 4 })).toThrow(/guidance applies to class-conditional models only/);
+  });
+});
+
 describe('resolveConditioning: the one check of labels and guidance', () => {
   it('a class-conditional model without labels samples the null class, and refuses guidance then', () => {
     expect(resolveConditioning(3, 2)).toEqual({ labels: Int32Array.from([3, 3]), guidanceScale: 1, nullClass: 3 });

@@ -22,6 +22,7 @@ function fillModelOptions() {
   const conditional = m?.capabilities.includes('class-conditional');
   $('class-row').hidden = !conditional;
   $('guidance-row').hidden = !conditional;
+  if (conditional && m.info?.defaultGuidance !== undefined) $('guidance').value = String(m.info.defaultGuidance);
   const names = m?.info?.classNames ?? Array.from({ length: m?.info?.numClasses ?? 0 }, (_, i) => `class ${i}`);
   $('classLabel').replaceChildren(new Option('any', ''), ...names.map((n, i) => new Option(n, String(i))));
   $('generate').disabled = m?.status !== 'ready';

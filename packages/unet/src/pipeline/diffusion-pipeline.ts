@@ -28,7 +28,7 @@ export interface DiffusionPipelineSampleOptions {
    * class), which take no guidance. Unconditional models take none.
    */
   readonly labels?: ClassLabelSpec;
-  /** Classifier-free guidance scale (default 1: the plain conditional model); needs `labels`. */
+  /** Classifier-free guidance scale (default: the config's `guidance`, else 1, the plain conditional model); needs `labels`. */
   readonly guidance?: number;
   /** Inpainting: mask 1 = generate, 0 = keep `image` (see `InpaintOptions` of @lab/samplers). */
   readonly inpaint?: InpaintOptions;
@@ -76,9 +76,16 @@ export class DiffusionPipeline {
     return Math.min(this.config.sampleSteps, this.schedule.timesteps);
   }
 
+  /** The config's `guidance`: what class-conditional samples get without `guidance` (1: none). */
+  get defaultGuidance(): number {
+    return this.config.guidance ?? 1;
+  }
+
   /** Draws `count` samples [count, H, W, C], owned by the caller; no other tensor outlives the call. */
   sample(options: DiffusionPipelineSampleOptions): Promise<tf.Tensor4D> {
-    const conditioning = resolveConditioning(this.numClasses, options.count, options.labels, options.guidance);
+    // Only samples of a class are guided by default: unconditional ones take no guidance.
+    const guidance = options.guidance ?? (options.labels === undefined ? undefined : this.defaultGuidance);
+    const conditioning = resolveConditioning(this.numClasses, options.count, options.labels, guidance);
     return sampleDiffusion({
       denoiser: unetDenoiser(this.model),
       sampler: createSampler(this.schedule, options.sampler ?? this.defaultSampler),

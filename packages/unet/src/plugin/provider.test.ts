@@ -62,6 +62,7 @@ describe('diffusion provider', () => {
       maxSteps: 20,
       imageShape: [SIZE, SIZE, 3],
     });
+    expect(info).not.toHaveProperty('defaultGuidance');
     provider.dispose();
   });
 

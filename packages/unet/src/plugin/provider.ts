@@ -105,7 +105,7 @@ export function createDiffusionProvider(options: DiffusionProviderOptions): Mode
         defaultSteps: pipeline.defaultSteps,
         maxSteps: Math.min(options.maxSteps ?? T, T),
         imageShape: pipeline.imageShape,
-        ...(numClasses ? { numClasses } : {}),
+        ...(numClasses ? { numClasses, defaultGuidance: pipeline.defaultGuidance } : {}),
         ...(classNames ? { classNames: [...classNames] } : {}),
         manifest: manifest as unknown as Record<string, unknown>,
       };
