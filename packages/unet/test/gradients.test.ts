@@ -1,5 +1,6 @@
 import { selectBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { conv2dSame, createUNet, matMul2d } from '../src/index.js';
 import { expectTensorCountFlat, MICRO_UNCONDITIONAL, randomTensor } from './helpers.js';
@@ -58,6 +59,40 @@ async function directionalError(
   return worst;
 }
 
+/** Reads a scalar loss and disposes it. */
+async function read(s: tf.Scalar): Promise<number> {
+  const v = (await s.data())[0]!;
+  s.dispose();
+  return v;
+}
+
+/**
+ * {@link directionalError} of a model's weight gradient: `loss` is evaluated with every trainable
+ * weight moved along the direction, then the weights are put back.
+ */
+async function weightsDirectionalError(model: tfl.LayersModel, loss: () => tf.Scalar, seed: number, eps?: number): Promise<number> {
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { value, grads } = tf.variableGrads(loss, variables);
+  const originals = variables.map((v) => tf.clone(v));
+  const error = await directionalError(
+    variables.map((v) => grads[v.name]!),
+    async (offset, sign) => {
+      variables.forEach((v, i) => {
+        v.assign(tf.tidy(() => tf.add(originals[i]!, tf.mul(offset[i]!, sign))));
+      });
+      const l = await read(loss());
+      variables.forEach((v, i) => {
+        v.assign(originals[i]!);
+      });
+      return l;
+    },
+    seed,
+    eps,
+  );
+  tf.dispose([value, ...Object.values(grads), ...originals]);
+  return error;
+}
+
 describe.each(BACKENDS)('gradients on %s', (backend) => {
   it.skipIf(!available.get(backend))('match central finite differences at batch 2 (input and all weights)', async () => {
     await selectBackend({ force: backend });
@@ -79,35 +114,14 @@ describe.each(BACKENDS)('gradients on %s', (backend) => {
     const y = tf.tensor1d([1, 3], 'int32');
     const R = randomTensor([2, 8, 8, 3], 2);
     const loss = (input: tf.Tensor) => tf.sum(tf.mul(model.apply([input, t, y]) as tf.Tensor, R)) as tf.Scalar;
-    const read = async (s: tf.Scalar) => {
-      const v = (await s.data())[0]!;
-      s.dispose();
-      return v;
-    };
 
     const gx = tf.grad(loss)(x);
     const inputError = await directionalError([gx], (offset, sign) => read(tf.tidy(() => loss(tf.add(x, tf.mul(offset[0]!, sign))))), 100);
     expect(inputError).toBeLessThan(5e-3);
 
-    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const { value, grads } = tf.variableGrads(() => loss(x), variables);
-    const originals = variables.map((v) => tf.clone(v));
-    const weightError = await directionalError(
-      variables.map((v) => grads[v.name]!),
-      async (offset, sign) => {
-        variables.forEach((v, i) => {
-          v.assign(tf.tidy(() => tf.add(originals[i]!, tf.mul(offset[i]!, sign))));
-        });
-        const l = await read(tf.tidy(() => loss(x)));
-        variables.forEach((v, i) => {
-          v.assign(originals[i]!);
-        });
-        return l;
-      },
-      200,
-    );
+    const weightError = await weightsDirectionalError(model, () => tf.tidy(() => loss(x)), 200);
     expect(weightError).toBeLessThan(5e-3);
-    tf.dispose([x, t, y, R, gx, value, ...Object.values(grads), ...originals]);
+    tf.dispose([x, t, y, R, gx]);
     model.dispose();
   });
 
@@ -128,34 +142,12 @@ describe.each(BACKENDS)('gradients on %s', (backend) => {
           const energy = (input: tf.Tensor) => tf.mul(tf.sum(tf.square(tf.sub(input, model.apply([input, t]) as tf.Tensor))), 0.5);
           return tf.sum(tf.square(tf.sub(tf.grad(energy)(x), target))) as tf.Scalar;
         });
-      const read = async (s: tf.Scalar) => {
-        const v = (await s.data())[0]!;
-        s.dispose();
-        return v;
-      };
-      const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-      const { value, grads } = tf.variableGrads(scoreLoss, variables);
-      const originals = variables.map((v) => tf.clone(v));
-      const error = await directionalError(
-        variables.map((v) => grads[v.name]!),
-        async (offset, sign) => {
-          variables.forEach((v, i) => {
-            v.assign(tf.tidy(() => tf.add(originals[i]!, tf.mul(offset[i]!, sign))));
-          });
-          const l = await read(scoreLoss());
-          variables.forEach((v, i) => {
-            v.assign(originals[i]!);
-          });
-          return l;
-        },
-        300,
-        // A loss on a gradient curves more: at 1e-2 central differences alone are ~0.35 % off.
-        3e-3,
-      );
+      // A loss on a gradient curves more: at ε = 1e-2 central differences alone are ~0.35 % off.
+      const error = await weightsDirectionalError(model, scoreLoss, 300, 3e-3);
       // Stock Softmax gradients give ~1 %; group norm with its saved statistics ~5 % (its fused
       // LibTorch gradient kernel has no gradient at all).
       expect(error).toBeLessThan(2e-3);
-      tf.dispose([x, t, target, value, ...Object.values(grads), ...originals]);
+      tf.dispose([x, t, target]);
       model.dispose();
     },
   );
