@@ -190,6 +190,15 @@ describe('energy runs', () => {
     });
     expect(ancestral.sets.generated?.['FD-cls']).not.toBeCloseTo(chosen.sets.generated?.['FD-cls'] as number, 6);
     expect(byDefault.sampler).toBe('langevin');
+    // export --sampler: the sampler the served model uses by default, and the metrics of its evaluation.
+    const servedAncestral = join(root, 'models', 'ancestral');
+    await exportCommand({ run, to: servedAncestral, sampler: 'ancestral', trainRecords: records, energyReference: 4 });
+    const ancestralManifest = (await loadCheckpoint(servedAncestral)).manifest;
+    expect(ancestralManifest.config).toMatchObject({ sampling: { sampler: 'ancestral', stepSize: 5e-5 } });
+    expect(ancestralManifest.metrics?.['FD-cls']).toBe(ancestral.sets.generated?.['FD-cls']);
+    await expect(exportCommand({ run, to: join(root, 'models', 'x'), sampler: 'ddim' })).rejects.toThrow(
+      /--sampler ddim does not apply to .*: an energy run takes --sampler langevin or ancestral/,
+    );
     const to = join(root, 'models', 'tuned');
     await exportCommand({ run, to, stepSize: 2e-4, trainRecords: records, energyReference: 4 });
     const { manifest } = await loadCheckpoint(to);
@@ -315,6 +324,9 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     exported.models.model?.dispose();
     await expect(exportCommand({ run: straight, to })).rejects.toThrow(/--force/);
     await expect(exportCommand({ run: straight, to, force: true })).resolves.toMatchObject({ step: 4 });
+    // --sampler: the served default sampler, written into the diffusion config.
+    const solver = await exportCommand({ run: straight, to, force: true, sampler: 'dpm-solver++' });
+    expect(solver.manifest.config).toMatchObject({ sampler: 'dpm-solver++' });
   });
 
   it('starts a new run from an exported model or a run (--init-from): its architecture and weights, a fresh step count', async () => {

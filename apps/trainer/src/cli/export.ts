@@ -1,6 +1,6 @@
 import { type ExportCommandOptions, exportCommand } from '../commands/export.js';
 import type { CliCommand } from './command.js';
-import { dataDirOption, num, parseFlags, requiredPath, stepSizeOption } from './flags.js';
+import { dataDirOption, num, parseFlags, requiredPath, samplerOption, stepSizeOption } from './flags.js';
 
 export const EXPORT_FLAGS = {
   run: { type: 'string' },
@@ -9,10 +9,11 @@ export const EXPORT_FLAGS = {
   force: { type: 'boolean' },
   'data-dir': { type: 'string' },
   'step-size': { type: 'string' },
+  sampler: { type: 'string' },
 } as const;
 
 export const EXPORT_USAGE =
-  '  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]\n            [--step-size E (score-matching energy: the served default)]';
+  '  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]\n            [--step-size E] [--sampler langevin|ancestral] (score-matching energy: the served defaults)';
 
 export function exportOptions(argv: readonly string[]): ExportCommandOptions {
   const values = parseFlags(argv, EXPORT_FLAGS);
@@ -23,6 +24,7 @@ export function exportOptions(argv: readonly string[]): ExportCommandOptions {
     force: values.force === true,
     ...dataDirOption(values),
     ...stepSizeOption(values),
+    ...samplerOption(values),
     ...(step !== undefined ? { step } : {}),
   };
 }

@@ -144,7 +144,8 @@ export function checkStepSize(stepSize: number | undefined): void {
 export function refuseSampler(task: TrainingTask | undefined, sampler: string | undefined, kind: string, path: string): void {
   if (sampler === undefined || task?.samplers?.includes(sampler as TrainerSamplerName)) return;
   const offered = task?.samplers?.length ? `takes --sampler ${task.samplers.join(' or ')}` : 'takes no --sampler';
-  throw new ValidationError(`--sampler ${sampler} does not apply to ${path}: a ${kind} run ${offered}`);
+  const article = /^[aeiou]/.test(kind) ? 'an' : 'a';
+  throw new ValidationError(`--sampler ${sampler} does not apply to ${path}: ${article} ${kind} run ${offered}`);
 }
 
 /**

@@ -2,15 +2,23 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type GenlabManifest, type Logger, Rng, saveCheckpoint, silentLogger, ValidationError } from '@lab/core';
-import { energyFunction, isScoreEnergyConfig, parseScoreEnergyConfig, resolveScoreEnergyConfig, servedEnergy } from '@lab/energy';
+import {
+  energyFunction,
+  isScoreEnergyConfig,
+  parseScoreEnergyConfig,
+  resolveScoreEnergyConfig,
+  type ScoreEnergySampler,
+  servedEnergy,
+} from '@lab/energy';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { recordsToBatch } from '../data/batches.js';
 import type { CifarRecords } from '../data/cifar10-format.js';
 import { loadRunModel } from '../run/load-run.js';
 import { RunDirectory } from '../run/run-dir.js';
+import type { TrainerSamplerName } from '../tasks/types.js';
 import { type DataOptions, loadSplit } from './data.js';
-import type { EvaluationReport } from './evaluate.js';
+import { type EvaluationReport, refuseSampler } from './evaluate.js';
 
 export interface ExportCommandOptions extends DataOptions {
   run: string;
@@ -23,6 +31,12 @@ export interface ExportCommandOptions extends DataOptions {
    * Its metrics then come from that evaluation.
    */
   stepSize?: number;
+  /**
+   * The sampler the exported model serves by default, in place of the run's own: one the run's
+   * task offers (diffusion: ddim, dpm-solver++; score-matching energy: langevin, ancestral). Its
+   * metrics then come from `evaluate --sampler` of it.
+   */
+  sampler?: TrainerSamplerName;
   /** Energy models: how many training images' energies to store for the API's percentiles (default 2000; 0 = none). */
   energyReference?: number;
   /** Training records supplied directly (tests). */
@@ -46,8 +60,12 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
   }
   const loaded = await loadRunModel(options.run, options.step !== undefined ? { step: options.step } : {});
   try {
-    const config = withSamplingStep(loaded.task.config, options.stepSize);
-    const metrics = await manifestMetrics(options.run, loaded.step, options.stepSize);
+    refuseSampler(loaded.task, options.sampler, loaded.info.kind, options.run);
+    const config = withSampling(loaded.task.config, options.stepSize, options.sampler);
+    // The evaluation of the served settings: named by sampler only where it is not the run's own.
+    const runSampler = loaded.task.defaultSampler;
+    const evaluatedSampler = options.sampler !== undefined && options.sampler !== runSampler ? options.sampler : undefined;
+    const metrics = await manifestMetrics(options.run, loaded.step, options.stepSize, evaluatedSampler);
     const manifest: GenlabManifest = {
       format: 1,
       kind: loaded.info.kind,
@@ -76,14 +94,30 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
   }
 }
 
-/** A score-matching energy config with `stepSize` as its sampler's default; other configs refuse one. */
-function withSamplingStep(config: Record<string, unknown>, stepSize: number | undefined): Record<string, unknown> {
-  if (stepSize === undefined) return config;
-  if (!isScoreEnergyConfig(config))
-    throw new ValidationError('--step-size applies to score-matching energy runs (--objective dsm), whose sampler takes a step size');
+/**
+ * The config with `sampler` as its default sampler (checked against the task's samplers before)
+ * and, for a score-matching energy, `stepSize` as its ε; other configs refuse a step size.
+ */
+function withSampling(
+  config: Record<string, unknown>,
+  stepSize: number | undefined,
+  sampler: TrainerSamplerName | undefined,
+): Record<string, unknown> {
+  if (stepSize === undefined && sampler === undefined) return config;
+  if (!isScoreEnergyConfig(config)) {
+    if (stepSize !== undefined)
+      throw new ValidationError('--step-size applies to score-matching energy runs (--objective dsm), whose sampler takes a step size');
+    // A diffusion config names its default sampler in `sampler`.
+    return { ...config, sampler };
+  }
   const parsed = parseScoreEnergyConfig(config);
-  // Validated by the config's own rules (a finite number > 0).
-  return { ...resolveScoreEnergyConfig({ ...parsed, sampling: { ...parsed.sampling, stepSize } }) };
+  // Validated by the config's own rules (a finite number > 0; langevin or ancestral).
+  const sampling = {
+    ...parsed.sampling,
+    ...(stepSize === undefined ? {} : { stepSize }),
+    ...(sampler === undefined ? {} : { sampler: sampler as ScoreEnergySampler }),
+  };
+  return { ...resolveScoreEnergyConfig({ ...parsed, sampling }) };
 }
 
 const TRAIN_METRICS_WINDOW = 100;
@@ -94,7 +128,12 @@ const TRAIN_METRICS_WINDOW = 100;
  * measured that checkpoint, its test accuracy or the generated set's FD-cls / KID-cls / IS-cls
  * (unguided: what the API serves by default; with `stepSize`, the evaluation at that step size).
  */
-async function manifestMetrics(run: string, step: number, stepSize?: number): Promise<Record<string, number> | undefined> {
+async function manifestMetrics(
+  run: string,
+  step: number,
+  stepSize?: number,
+  sampler?: string,
+): Promise<Record<string, number> | undefined> {
   const dir = new RunDirectory(run);
   const out: Record<string, number> = {};
   // One batch's loss is noisy: average the steps leading up to the exported one.
@@ -105,7 +144,7 @@ async function manifestMetrics(run: string, step: number, stepSize?: number): Pr
     const values = window.map((r) => r[key]).filter((v): v is number => typeof v === 'number');
     if (values.length > 0) out[`train_${key}`] = values.reduce((a, b) => a + b, 0) / values.length;
   }
-  const evaluationFile = dir.evaluationPath(step, 1, undefined, undefined, stepSize);
+  const evaluationFile = dir.evaluationPath(step, 1, undefined, sampler, stepSize);
   if (existsSync(evaluationFile)) {
     const evaluation = JSON.parse(await readFile(evaluationFile, 'utf8')) as Partial<EvaluationReport>;
     if (typeof evaluation.testAccuracy === 'number') out.testAccuracy = evaluation.testAccuracy;
