@@ -28,12 +28,10 @@ import {
   sampleScoreEnergy,
   scoreEnergyOf,
 } from '@lab/energy';
-import { createSchedule, type NoiseSchedule } from '@lab/samplers';
-import { unetDenoiser } from '@lab/unet';
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { loadSplit } from '../../apps/trainer/src/commands/data.js';
 import { recordsToBatch } from '../../apps/trainer/src/data/batches.js';
+import { loadUnetAtSigma, meanSquareOf, nearestTimestep } from './unet-at-sigma.js';
 
 const energyDir = process.argv[2];
 const n = Number(process.argv[3] ?? 256);
@@ -60,40 +58,9 @@ const clean = recordsToBatch(
   Array.from({ length: n }, (_, i) => i),
   new Rng(0),
 ).images;
-async function meanSquareOf(x: tf.Tensor): Promise<number> {
-  const meanSquare = tf.tidy(() => tf.mean(tf.square(x)));
-  const value = (await meanSquare.data())[0] as number;
-  meanSquare.dispose();
-  return value;
-}
 const dataMeanSquare = await meanSquareOf(clean);
 
-/** The UNet's ε-prediction as a denoiser at noise level σ (x = clean + σε, the energy's convention). */
-function unetAtSigma(model: LayersModel, schedule: NoiseSchedule, numClasses: number | undefined) {
-  const denoise = unetDenoiser(model);
-  return (x: tf.Tensor, sigma: number) => {
-    let t = 0;
-    for (let s = 1; s < schedule.timesteps; s++) {
-      const gap = (k: number) => Math.abs((schedule.sqrtRecipm1AlphasCumprod[k] as number) - sigma);
-      if (gap(s) < gap(t)) t = s;
-    }
-    const batch = x.shape[0] as number;
-    return tf.tidy(() => {
-      const labels = numClasses === undefined ? undefined : (tf.fill([batch], numClasses, 'int32') as tf.Tensor1D);
-      const input = tf.mul(x, schedule.sqrtAlphasCumprod[t] as number);
-      return { epsilon: denoise(input as tf.Tensor4D, tf.fill([batch], t) as tf.Tensor1D, labels), t };
-    });
-  };
-}
-
-let unet: ReturnType<typeof unetAtSigma> | undefined;
-let unetModel: LayersModel | undefined;
-if (diffusionArg !== 'none') {
-  const loaded = await loadModelCheckpoint(resolve(diffusionArg), 'diffusion', { readTensors: false });
-  const diffusionConfig = loaded.manifest.config as { schedule: Parameters<typeof createSchedule>[0]; unet: { numClasses?: number } };
-  unetModel = loaded.model;
-  unet = unetAtSigma(loaded.model, createSchedule(diffusionConfig.schedule), diffusionConfig.unet.numClasses);
-}
+const unet = diffusionArg === 'none' ? undefined : await loadUnetAtSigma(resolve(diffusionArg));
 
 const rng = new Rng(1);
 const every = Math.max(1, Math.round(sigmas.length / 10));
@@ -111,10 +78,10 @@ for (const i of shown) {
   const baseOnly = tf.tidy(() => tf.mean(tf.squaredDifference(tf.mul(tf.add(clean, tf.mul(noise, sigma)), sigma / variance), noise)));
   let unetColumn = '';
   if (unet) {
-    const { epsilon, t } = unet(tf.add(clean, tf.mul(noise, sigma)), sigma);
-    const unetLoss = tf.tidy(() => tf.mean(tf.squaredDifference(epsilon, noise)));
+    const t = nearestTimestep(unet.schedule, sigma);
+    const unetLoss = tf.tidy(() => tf.mean(tf.squaredDifference(unet.epsilon(tf.add(clean, tf.mul(noise, sigma)), t), noise)));
     unetColumn = `${((await unetLoss.data())[0] as number).toFixed(4)} (${t})`;
-    tf.dispose([epsilon, unetLoss]);
+    unetLoss.dispose();
   }
   const value = async (s: tf.Tensor) => ((await s.data())[0] as number).toFixed(4);
   console.log(
@@ -147,4 +114,4 @@ for (const sampler of chains > 0 ? SCORE_ENERGY_SAMPLERS : []) {
 }
 tf.dispose(clean);
 energyCheckpoint.model.dispose();
-unetModel?.dispose();
+unet?.dispose();

@@ -18,15 +18,15 @@
  * The data comes from GENLAB_CIFAR10_DIR or the cache; the cached classifier features are the trainer's.
  */
 import { writeFile } from 'node:fs/promises';
-import { CIFAR10_CLASS_NAMES, gridPng, initBackend, loadModelCheckpoint, Rng, silentLogger } from '@lab/core';
-import { annealedLangevin, createSchedule, geometricSigmas, type NoiseConditionalEnergy } from '@lab/samplers';
-import { unetDenoiser } from '@lab/unet';
+import { CIFAR10_CLASS_NAMES, gridPng, initBackend, Rng, silentLogger } from '@lab/core';
+import { annealedLangevin, geometricSigmas, type NoiseConditionalEnergy } from '@lab/samplers';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadSplit } from '../../apps/trainer/src/commands/data.js';
 import { genlabCacheDir } from '../../apps/trainer/src/data/cifar10-source.js';
 import { cachedRecordOutputs, FeatureExtractor } from '../../apps/trainer/src/evaluation/features.js';
 import { compareWithReference, formatReport } from '../../apps/trainer/src/evaluation/report.js';
 import { loadClassifierModel } from '../../apps/trainer/src/run/load-run.js';
+import { loadUnetAtSigma, meanSquareOf, nearestTimestep } from './unet-at-sigma.js';
 
 const [predictor, sigmaMaxArg, levelsArg, stepsArg, epsilonArg, nArg, out] = process.argv.slice(2);
 const sigmaMax = Number(sigmaMaxArg);
@@ -44,40 +44,19 @@ if (
 }
 
 await initBackend({ logger: silentLogger });
-const unet = await loadModelCheckpoint('apps/api/models/ddpm-cifar10', 'diffusion', { readTensors: false });
-const config = unet.manifest.config as { schedule: Parameters<typeof createSchedule>[0]; unet: { numClasses?: number } };
-const schedule = createSchedule(config.schedule);
-const denoise = unetDenoiser(unet.model);
+const unet = await loadUnetAtSigma('apps/api/models/ddpm-cifar10');
+const { schedule } = unet;
 const sigmas = geometricSigmas(sigmaMax, 0.01, levels);
-const timesteps = sigmas.map((sigma) => {
-  let best = 0;
-  for (let t = 1; t < schedule.timesteps; t++) {
-    const gap = (k: number) => Math.abs((schedule.sqrtRecipm1AlphasCumprod[k] as number) - sigma);
-    if (gap(t) < gap(best)) best = t;
-  }
-  return best;
-});
+const timesteps = sigmas.map((sigma) => nearestTimestep(schedule, sigma));
 const energy: NoiseConditionalEnergy = (x, level) => {
   const t = timesteps[level] as number;
   const batch = x.shape[0] as number;
-  const labels = config.unet.numClasses === undefined ? undefined : (tf.fill([batch], config.unet.numClasses, 'int32') as tf.Tensor1D);
   // A copy through host memory is not on the tape: the UNet runs forward only.
-  const offTape = tf.tensor(x.dataSync(), x.shape);
-  const epsilon = denoise(
-    tf.mul(offTape, schedule.sqrtAlphasCumprod[t] as number) as tf.Tensor4D,
-    tf.fill([batch], t) as tf.Tensor1D,
-    labels,
-  );
+  const epsilon = unet.epsilon(tf.tensor(x.dataSync(), x.shape), t);
   const minusScore = tf.div(epsilon, schedule.sqrtRecipm1AlphasCumprod[t] as number);
   return tf.sum(tf.reshape(tf.mul(x, minusScore), [batch, -1]), 1);
 };
 
-const meanSquareOf = async (x: tf.Tensor) => {
-  const m = tf.tidy(() => tf.mean(tf.square(x)));
-  const value = (await m.data())[0] as number;
-  m.dispose();
-  return value;
-};
 const extractor = new FeatureExtractor(await loadClassifierModel('apps/api/models/classifier-cifar10'));
 const rng = new Rng(0);
 const trace: string[] = [];
@@ -115,4 +94,4 @@ console.log(
   formatReport({ generated: compareWithReference(generated, reference.outputs, new Rng(1), Math.min(500, n)) }, CIFAR10_CLASS_NAMES),
 );
 extractor.dispose();
-unet.model.dispose();
+unet.dispose();

@@ -125,17 +125,19 @@ export async function annealedLangevin(
     await yieldToEventLoop();
   };
   try {
+    // The energy's gradient at the level just left: the ancestral step into the next one uses it.
+    let previous: ReturnType<typeof gradientAt> | undefined;
     for (let level = 0; level <= last; level++) {
       const sigma = sigmas[level] as number;
       const alpha = stepSize * (sigma / sigmaMin) ** 2;
       const gradient = gradientAt(level);
-      if (ancestral && level > 0) {
+      if (ancestral && previous) {
         throwIfAborted(options.signal);
         const from = sigmas[level - 1] as number;
         const drop = from ** 2 - sigma ** 2;
-        const previous = gradientAt(level - 1);
+        const leaving = previous;
         const next = tf.tidy(() => {
-          const g = previous(x);
+          const g = leaving(x);
           checkShape();
           return tf.add(tf.sub(x, tf.mul(g, drop)), tf.mul(rng.normal(x.shape), (sigma / from) * Math.sqrt(drop)));
         });
@@ -150,10 +152,11 @@ export async function annealedLangevin(
         });
         await advance(next, level);
       }
+      previous = gradient;
     }
     if (denoise) {
       throwIfAborted(options.signal);
-      const gradient = gradientAt(last);
+      const gradient = previous ?? gradientAt(last);
       const next = tf.tidy(() => {
         const g = gradient(x);
         checkShape();

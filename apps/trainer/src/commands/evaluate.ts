@@ -148,6 +148,46 @@ export function refuseSampler(task: TrainingTask | undefined, sampler: string | 
   throw new ValidationError(`--sampler ${sampler} does not apply to ${path}: ${article} ${kind} run ${offered}`);
 }
 
+/** A run's sampling settings as `evaluate` used them, and the file that records that evaluation. */
+export interface ResolvedEvaluation {
+  readonly sampler?: TrainerSamplerName;
+  readonly sampleSteps?: number;
+  readonly stepSize?: number;
+  readonly file: string;
+}
+
+/**
+ * Fills the settings an evaluation did not name from the run's own (its task's default sampler,
+ * that sampler's steps, its ε) and names the file after the ones that differ from them: the one
+ * place `evaluate` (which writes the file) and `export` (which reads its metrics) agree on it.
+ */
+export function resolveEvaluation(
+  runDir: RunDirectory,
+  task: TrainingTask | undefined,
+  step: number,
+  requested: { guidance?: number; sampleSteps?: number; sampler?: TrainerSamplerName; stepSize?: number },
+): ResolvedEvaluation {
+  const runSampler = task?.defaultSampler;
+  const sampler = requested.sampler ?? runSampler;
+  const defaultSteps = task ? (task.defaultSampleSteps?.(sampler) ?? (task.config.sampleSteps as number | undefined)) : undefined;
+  const runStepSize = task?.defaultStepSize;
+  const stepSize = requested.stepSize ?? runStepSize;
+  const { sampleSteps } = requested;
+  const file = runDir.evaluationPath(
+    step,
+    requested.guidance ?? 1,
+    sampleSteps !== undefined && sampleSteps !== defaultSteps ? sampleSteps : undefined,
+    sampler !== runSampler ? sampler : undefined,
+    stepSize !== runStepSize ? stepSize : undefined,
+  );
+  return {
+    ...(sampler === undefined ? {} : { sampler }),
+    ...((sampleSteps ?? defaultSteps) === undefined ? {} : { sampleSteps: sampleSteps ?? defaultSteps }),
+    ...(stepSize === undefined ? {} : { stepSize }),
+    file,
+  };
+}
+
 /**
  * `--step-size` applies to runs sampled by annealed Langevin (score-matching energy), whose task has
  * a default step size: any other run refuses it, naming what it is.
@@ -247,20 +287,17 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       ...(accuracy ? ['', 'test accuracy', formatAccuracy(accuracy, CIFAR10_CLASS_NAMES)] : []),
     ].join('\n');
     const step = generator?.step ?? options.step ?? (await runDir.latestCheckpoint())?.step ?? 0;
-    // The run's own sampler (a diffusion config's `sampler`, DDIM when it names none) and the one used.
-    const runSampler = generator?.task.defaultSampler;
-    const sampler = options.sampler ?? runSampler;
-    const defaultSteps = generator
-      ? (generator.task.defaultSampleSteps?.(sampler) ?? (generator.task.config.sampleSteps as number | undefined))
-      : undefined;
-    // Score-matching energy runs: their own ε and the one used.
-    const runStepSize = generator?.task.defaultStepSize;
-    const stepSize = options.stepSize ?? runStepSize;
+    const { sampler, sampleSteps, stepSize, file } = resolveEvaluation(runDir, generator?.task, step, {
+      guidance,
+      ...(options.sampleSteps === undefined ? {} : { sampleSteps: options.sampleSteps }),
+      ...(options.sampler === undefined ? {} : { sampler: options.sampler }),
+      ...(options.stepSize === undefined ? {} : { stepSize: options.stepSize }),
+    });
     const report: EvaluationReport = {
       run: runDir.path,
       kind: info.kind,
       step,
-      ...(generator ? { sampleSteps: options.sampleSteps ?? defaultSteps, guidance } : {}),
+      ...(generator ? { sampleSteps, guidance } : {}),
       ...(sampler && sampler !== 'ddim' ? { sampler } : {}),
       ...(stepSize !== undefined ? { stepSize } : {}),
       features: `penultimate layer 'features' of the classifier at ${classifierPath}`,
@@ -270,14 +307,6 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       ...(accuracy ? { testAccuracy: accuracy.accuracy, accuracy } : {}),
       table,
     };
-    const customSteps = options.sampleSteps !== undefined && options.sampleSteps !== defaultSteps ? options.sampleSteps : undefined;
-    const file = runDir.evaluationPath(
-      step,
-      guidance,
-      customSteps,
-      sampler !== runSampler ? sampler : undefined,
-      stepSize !== runStepSize ? stepSize : undefined,
-    );
     await mkdir(dirname(file), { recursive: true });
     await writeAtomic(file, `${JSON.stringify(report, null, 2)}\n`);
     await refreshReport(runDir.path, logger);

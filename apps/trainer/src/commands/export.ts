@@ -18,7 +18,7 @@ import { loadRunModel } from '../run/load-run.js';
 import { RunDirectory } from '../run/run-dir.js';
 import type { TrainerSamplerName } from '../tasks/types.js';
 import { type DataOptions, loadSplit } from './data.js';
-import { type EvaluationReport, refuseSampler } from './evaluate.js';
+import { type EvaluationReport, refuseSampler, resolveEvaluation } from './evaluate.js';
 
 export interface ExportCommandOptions extends DataOptions {
   run: string;
@@ -62,10 +62,12 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
   try {
     refuseSampler(loaded.task, options.sampler, loaded.info.kind, options.run);
     const config = withSampling(loaded.task.config, options.stepSize, options.sampler);
-    // The evaluation of the served settings: named by sampler only where it is not the run's own.
-    const runSampler = loaded.task.defaultSampler;
-    const evaluatedSampler = options.sampler !== undefined && options.sampler !== runSampler ? options.sampler : undefined;
-    const metrics = await manifestMetrics(options.run, loaded.step, options.stepSize, evaluatedSampler);
+    // The unguided evaluation of the served settings.
+    const evaluation = resolveEvaluation(new RunDirectory(options.run), loaded.task, loaded.step, {
+      ...(options.sampler === undefined ? {} : { sampler: options.sampler }),
+      ...(options.stepSize === undefined ? {} : { stepSize: options.stepSize }),
+    });
+    const metrics = await manifestMetrics(options.run, loaded.step, evaluation.file);
     const manifest: GenlabManifest = {
       format: 1,
       kind: loaded.info.kind,
@@ -125,15 +127,10 @@ const TRAIN_METRICS_WINDOW = 100;
 /**
  * Figures for the manifest, all of the exported step: the training loss (and task metrics) as
  * `train_*`, averaged over the TRAIN_METRICS_WINDOW steps up to it, and, when `evaluate` has
- * measured that checkpoint, its test accuracy or the generated set's FD-cls / KID-cls / IS-cls
- * (unguided: what the API serves by default; with `stepSize`, the evaluation at that step size).
+ * measured that checkpoint (`evaluationFile`: unguided, at the settings the model will serve), its
+ * test accuracy or the generated set's FD-cls / KID-cls / IS-cls.
  */
-async function manifestMetrics(
-  run: string,
-  step: number,
-  stepSize?: number,
-  sampler?: string,
-): Promise<Record<string, number> | undefined> {
+async function manifestMetrics(run: string, step: number, evaluationFile: string): Promise<Record<string, number> | undefined> {
   const dir = new RunDirectory(run);
   const out: Record<string, number> = {};
   // One batch's loss is noisy: average the steps leading up to the exported one.
@@ -144,7 +141,6 @@ async function manifestMetrics(
     const values = window.map((r) => r[key]).filter((v): v is number => typeof v === 'number');
     if (values.length > 0) out[`train_${key}`] = values.reduce((a, b) => a + b, 0) / values.length;
   }
-  const evaluationFile = dir.evaluationPath(step, 1, undefined, sampler, stepSize);
   if (existsSync(evaluationFile)) {
     const evaluation = JSON.parse(await readFile(evaluationFile, 'utf8')) as Partial<EvaluationReport>;
     if (typeof evaluation.testAccuracy === 'number') out.testAccuracy = evaluation.testAccuracy;

@@ -26,6 +26,13 @@ export const SCORE_ENERGY_SAMPLERS = ['langevin', 'ancestral'] as const;
  */
 export type ScoreEnergySampler = (typeof SCORE_ENERGY_SAMPLERS)[number];
 
+/** `value` as a sampler name, or a ValidationError naming `what` and the choices. */
+export function checkScoreEnergySampler(value: unknown, what: string): ScoreEnergySampler {
+  if (!(SCORE_ENERGY_SAMPLERS as readonly unknown[]).includes(value))
+    throw new ValidationError(`${what} must be ${SCORE_ENERGY_SAMPLERS.join(' or ')}, got '${String(value)}'`);
+  return value as ScoreEnergySampler;
+}
+
 /** How the model is sampled by default, and each sampler's settings (ε is the Langevin step at the last level). */
 export interface AnnealedSamplingSettings {
   /** The default sampler (configs stored before there was a choice: `langevin`). */
@@ -84,8 +91,7 @@ export function resolveScoreEnergyConfig(options: ScoreEnergyConfigOptions = {})
   const dataStd = options.dataStd ?? SCORE_ENERGY_DEFAULTS.dataStd;
   if (!(Number.isFinite(dataStd) && dataStd >= 0)) throw new ValidationError(`dataStd must be a finite number ≥ 0, got ${dataStd}`);
   const sampling: AnnealedSamplingSettings = { ...SCORE_ENERGY_DEFAULTS.sampling, ...options.sampling };
-  if (!(SCORE_ENERGY_SAMPLERS as readonly string[]).includes(sampling.sampler))
-    throw new ValidationError(`sampling.sampler must be ${SCORE_ENERGY_SAMPLERS.join(' or ')}, got '${String(sampling.sampler)}'`);
+  checkScoreEnergySampler(sampling.sampler, 'sampling.sampler');
   if (!(Number.isInteger(sampling.correctorSteps) && sampling.correctorSteps >= 0))
     throw new ValidationError(`sampling.correctorSteps must be an integer ≥ 0, got ${sampling.correctorSteps}`);
   if (!(Number.isInteger(sampling.stepsPerLevel) && sampling.stepsPerLevel >= 1))

@@ -3,7 +3,7 @@ import { type AnnealedLangevinStepInfo, annealedLangevin } from '@lab/samplers';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { checkNoGuidance } from '../guidance.js';
-import { noiseLevelsOf, SCORE_ENERGY_SAMPLERS, type ScoreEnergyConfig, type ScoreEnergySampler } from './config.js';
+import { checkScoreEnergySampler, noiseLevelsOf, type ScoreEnergyConfig, type ScoreEnergySampler } from './config.js';
 import { type NoiseConditionalEnergyFn, noiseConditionalEnergy } from './noise-conditional.js';
 
 export interface ScoreEnergySampleOptions {
@@ -53,9 +53,7 @@ export async function sampleScoreEnergy(
   checkNoGuidance(options.guidance);
   if (options.stepSize !== undefined && !(Number.isFinite(options.stepSize) && options.stepSize > 0))
     throw new ValidationError(`stepSize must be a finite number > 0, got ${options.stepSize}`);
-  const sampler = options.sampler ?? config.sampling.sampler;
-  if (!(SCORE_ENERGY_SAMPLERS as readonly string[]).includes(sampler))
-    throw new ValidationError(`sampler must be ${SCORE_ENERGY_SAMPLERS.join(' or ')}, got '${String(sampler)}'`);
+  const sampler = checkScoreEnergySampler(options.sampler ?? config.sampling.sampler, 'sampler');
   const all = noiseLevelsOf(config);
   const plan = samplingPlan(config, sampler, all.length, options.steps);
   const sigmas = plan.levels.map((i) => all[i] as number);
