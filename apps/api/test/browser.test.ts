@@ -195,6 +195,12 @@ describe.skipIf(!hasChromium)('playground in Debian Chromium', () => {
 
   it('classifies an image: a bar per class, the bars and the percentages sum to 100 %', async () => {
     const { page, errors } = await open();
+    // The picked image arrives late, as on a loaded machine: a run clicked at once must wait for it
+    // (it used to find no image and say "Pick a test image", and the bars never came).
+    await page.route('**/cifar10/ship.png', async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await route.continue();
+    });
     await page.selectOption('#classify-sample', 'ship.png');
     await page.click('#classify-run');
     await page.waitForFunction(() => document.querySelectorAll('#classify-bars li').length === 10);

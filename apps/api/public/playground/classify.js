@@ -29,7 +29,7 @@ function showBars({ probabilities, top }) {
 async function run(event) {
   event.preventDefault();
   $('classify-error').textContent = '';
-  const bitmap = source.current();
+  const bitmap = await source.loaded();
   if (!bitmap) {
     $('classify-error').textContent = 'Pick a test image or upload one first.';
     return;

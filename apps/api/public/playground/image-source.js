@@ -14,17 +14,26 @@ async function decode(blob) {
 
 /**
  * Wires a <select> of bundled images and a file <input>; `onChange(bitmap)` runs with the decoded
- * image whenever the user picks one. Returns `current()`, the last one picked.
+ * image whenever the user picks one. Returns `current()`, the last one decoded, and `loaded()`,
+ * the last one picked once it is decoded: a run started right after a pick must wait for it.
  */
 export async function imageSource({ select, file, onChange, onError }) {
   let current;
-  const use = async (load) => {
-    try {
-      current = await decode(await load());
-      onChange(current);
-    } catch (error) {
-      onError(error);
-    }
+  let pending = Promise.resolve();
+  let picks = 0;
+  const use = (load) => {
+    const pick = ++picks;
+    pending = (async () => {
+      try {
+        const bitmap = await decode(await load());
+        // A slower, earlier pick must not replace a later one.
+        if (pick !== picks) return;
+        current = bitmap;
+        onChange(current);
+      } catch (error) {
+        onError(error);
+      }
+    })();
   };
   const images = await bundledImages();
   select.append(...images.map((img) => new Option(`${img.label} (test #${img.testIndex})`, img.file)));
@@ -43,7 +52,7 @@ export async function imageSource({ select, file, onChange, onError }) {
     select.value = '';
     use(async () => picked);
   });
-  return { current: () => current };
+  return { current: () => current, loaded: () => pending.then(() => current) };
 }
 
 /** The image drawn at width × height (smoothly resized), as a canvas. */

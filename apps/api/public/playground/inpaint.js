@@ -35,7 +35,7 @@ function onProgress(data) {
 
 async function run() {
   $('inpaint-error').textContent = '';
-  const bitmap = source.current();
+  const bitmap = await source.loaded();
   if (!bitmap) {
     $('inpaint-error').textContent = 'Pick a test image or upload one first.';
     return;

@@ -38,7 +38,7 @@ async function drawFor(id, energy) {
 async function run(event) {
   event.preventDefault();
   $('score-error').textContent = '';
-  const bitmap = source.current();
+  const bitmap = await source.loaded();
   if (!bitmap) {
     $('score-error').textContent = 'Pick a test image or upload one first.';
     return;
