@@ -375,11 +375,53 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     await expect(trainCommand(fineTune(join(root, 'init-noise'), exported, { noise: { max: 50 }, stepSize: 1e-5 }))).rejects.toThrow(
       /leave out --sigma-max\/--sigma-min\/--noise-levels, --step-size$/,
     );
-    await expect(trainCommand(fineTune(join(root, 'init-kind'), exported, { model: 'energy' }))).rejects.toThrow(
-      /holds a diffusion model; --model energy/,
+    await expect(trainCommand(fineTune(join(root, 'init-kind'), exported, { model: 'classifier' }))).rejects.toThrow(
+      /holds a diffusion model; --model classifier/,
     );
     await expect(trainCommand(fineTune(join(root, 'from-export'), exported, { resume: true }))).rejects.toThrow(/starts a new run/);
     await expect(trainCommand(fineTune(join(root, 'init-missing'), join(root, 'nowhere')))).rejects.toThrow(/neither a run/);
+  });
+
+  it('builds a score-matching energy on a diffusion model’s UNet (--model energy --objective dsm --init-from)', async () => {
+    const exported = join(root, 'models', 'energy-body-source');
+    await exportCommand({ run: straight, to: exported, force: true });
+    const source = (await modelWeights(exported)).model as Float32Array[];
+    const energyRun = (out: string, extra: Partial<TrainCommandOptions> = {}): TrainCommandOptions => ({
+      out,
+      model: 'energy',
+      objective: 'dsm',
+      initFrom: exported,
+      noise: { max: 20, min: 0.05, levels: 4 },
+      records,
+      steps: 1,
+      batch: 4,
+      lr: 1e-30,
+      warmup: 0,
+      checkpointEvery: 1,
+      sampleEvery: 0,
+      ...extra,
+    });
+    const out = join(root, 'energy-on-unet');
+    await expect(trainCommand(energyRun(out))).resolves.toMatchObject({ step: 1 });
+    const info = await new RunDirectory(out).readInfo();
+    expect(info.kind).toBe('energy');
+    const config = parseScoreEnergyConfig(info.task);
+    expect(config.net.architecture).toBe('unet');
+    // The UNet and the schedule its timesteps come from are the diffusion model's; the levels are the run's.
+    expect(config.net).toMatchObject({ unet: { baseChannels: 8, channelMults: [1, 2] }, schedule: { kind: 'linear', timesteps: 50 } });
+    expect(config.noise).toEqual({ max: 20, min: 0.05, levels: 4 });
+    expect(maxAbsDiff((await modelWeights(join(out, 'checkpoints', 'step-00000001'))).model as Float32Array[], source)).toBeLessThan(1e-12);
+    // Killed before its first checkpoint: --resume builds the body from the diffusion model again.
+    await rm(join(out, 'checkpoints'), { recursive: true });
+    await expect(trainCommand({ out, resume: true, records })).resolves.toMatchObject({ step: 1 });
+    expect(maxAbsDiff((await modelWeights(join(out, 'checkpoints', 'step-00000001'))).model as Float32Array[], source)).toBeLessThan(1e-12);
+    await expect(trainCommand(energyRun(join(root, 'energy-on-unet-cd'), { objective: undefined }))).rejects.toThrow(
+      /builds on its UNet only with --objective dsm/,
+    );
+    await expect(trainCommand(energyRun(join(root, 'energy-on-unet-preset'), { preset: 'unet-small' }))).rejects.toThrow(
+      /takes the UNet of .* leave out --preset$/,
+    );
+    expect(existsSync(join(root, 'energy-on-unet-cd'))).toBe(false);
   });
 
   it('writes a sample grid from a run', async () => {

@@ -37,6 +37,7 @@ export type {
   ScoreEnergyConfig,
   ScoreEnergyConfigOptions,
   ScoreEnergySampler,
+  ScoreEnergyUNetPreset,
 } from './score/config.js';
 export {
   defaultSamplingSteps,
@@ -47,14 +48,18 @@ export {
   SCORE_ENERGY_CONFIG_VERSION,
   SCORE_ENERGY_DEFAULTS,
   SCORE_ENERGY_SAMPLERS,
+  SCORE_ENERGY_UNET_PRESETS,
   SCORE_MATCHING_OBJECTIVE,
 } from './score/config.js';
 export type { ScoreMatchingLoss } from './score/dsm-loss.js';
 export { denoisingScoreMatchingLoss } from './score/dsm-loss.js';
+export { createScoreEnergyNet, scoreEnergyOf, servedEnergy } from './score/model.js';
 export type { NoiseConditionalEnergyFn, NoiseConditionalEnergyOptions, NoiseLevels } from './score/noise-conditional.js';
 export { noiseConditionalEnergy } from './score/noise-conditional.js';
 export type { ScoreEnergySampleOptions } from './score/sample.js';
-export { sampleScoreEnergy, scoreEnergyOf, servedEnergy } from './score/sample.js';
+export { sampleScoreEnergy } from './score/sample.js';
+export type { UNetEnergyNetConfig, UNetEnergyNetOptions } from './score/unet-energy.js';
+export { resolveUNetEnergyNetConfig, unetEnergy, unetEnergyNetFromDiffusion } from './score/unet-energy.js';
 export type { ContrastiveDivergenceLoss } from './training/cd-loss.js';
 export { contrastiveDivergenceLoss } from './training/cd-loss.js';
 export type { LangevinSampler, NegativePhaseOptions, NegativeSamples, SampleNegativesOptions } from './training/negative-phase.js';

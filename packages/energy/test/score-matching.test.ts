@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createEnergyNet,
+  createScoreEnergyNet,
   defaultSamplingSteps,
   denoisingScoreMatchingLoss,
   modelEnergies,
@@ -161,7 +162,7 @@ describe('sampleScoreEnergy: the step size', () => {
   };
 
   it("defaults to the config's ε; another ε reaches annealedLangevin, the same seed giving other samples", async () => {
-    const model = createEnergyNet(config.net);
+    const model = createScoreEnergyNet(config);
     const byConfig = await draw(model);
     expect(await draw(model, 1e-3)).toEqual(byConfig);
     const larger = await draw(model, 4e-3);
@@ -178,7 +179,7 @@ describe('sampleScoreEnergy: the step size', () => {
   });
 
   it('refuses an ε that is not a finite number > 0 before drawing anything', async () => {
-    const model = createEnergyNet(config.net);
+    const model = createScoreEnergyNet(config);
     const before = tf.memory().numTensors;
     for (const stepSize of [0, -1e-4, Number.NaN, Number.POSITIVE_INFINITY]) {
       await expect(sampleScoreEnergy(model, config, { count: 2, rng: new Rng(1), stepSize })).rejects.toThrow(
@@ -203,7 +204,7 @@ describe('sampleScoreEnergy: the ancestral sampler', () => {
   };
 
   it("is the config's default; `steps` picks evenly spaced trained levels, first and last kept, each with its own energy", async () => {
-    const model = createEnergyNet(config.net);
+    const model = createScoreEnergyNet(config);
     expect(defaultSamplingSteps(config)).toBe(6 + 7);
     expect(defaultSamplingSteps(config, 'langevin')).toBe(7 * 10);
     // 7 evaluations with one corrector step each: 4 levels of the 7, indices 0, 2, 4, 6.
@@ -229,7 +230,7 @@ describe('sampleScoreEnergy: the ancestral sampler', () => {
   });
 
   it('refuses a sampler it does not know, and a config with negative corrector steps', async () => {
-    const model = createEnergyNet(config.net);
+    const model = createScoreEnergyNet(config);
     await expect(sampleScoreEnergy(model, config, { count: 1, rng: new Rng(1), sampler: 'ddim' as never })).rejects.toThrow(
       /sampler must be langevin or ancestral/,
     );

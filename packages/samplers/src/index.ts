@@ -22,4 +22,4 @@ export { guidedModelOutput, sampleDiffusion } from './pipeline.js';
 export type { Denoiser, Sampler, SamplerOptions, SamplerStepResult, TimestepSpacing } from './sampler.js';
 export { spacedTimesteps } from './sampler.js';
 export type { NoiseSchedule, ScheduleKind, ScheduleOptions } from './schedule.js';
-export { checkTimestep, createSchedule, scheduleFromBetas } from './schedule.js';
+export { checkTimestep, createSchedule, scheduleFromBetas, timestepAtSigma } from './schedule.js';

@@ -172,3 +172,27 @@ export function checkTimestep(schedule: NoiseSchedule, t: number): void {
     throw new ValidationError(`Timestep ${t} is outside [0, ${schedule.timesteps - 1}]`);
   }
 }
+
+/**
+ * The continuous timestep at which `schedule` holds the variance-exploding noise level σ: where
+ * √(1/ᾱ_t − 1) = σ, so that x_t/√ᾱ_t = x_0 + σε. Linear in log σ between neighbouring timesteps,
+ * clamped to [0, T − 1]. This is how a model trained on the schedule (a DDPM UNet, whose time
+ * embedding takes fractional t) is asked about σ: input x/√(1 + σ²) (= √ᾱ_t·x) at this t.
+ */
+export function timestepAtSigma(schedule: NoiseSchedule, sigma: number): number {
+  if (!(Number.isFinite(sigma) && sigma > 0)) throw new ValidationError(`sigma must be a finite number > 0, got ${sigma}`);
+  const levels = schedule.sqrtRecipm1AlphasCumprod; // increasing in t
+  const last = schedule.timesteps - 1;
+  if (sigma <= (levels[0] as number)) return 0;
+  if (sigma >= (levels[last] as number)) return last;
+  let low = 0;
+  let high = last;
+  while (high - low > 1) {
+    const middle = (low + high) >> 1;
+    if ((levels[middle] as number) <= sigma) low = middle;
+    else high = middle;
+  }
+  const from = Math.log(levels[low] as number);
+  const to = Math.log(levels[high] as number);
+  return low + (Math.log(sigma) - from) / (to - from);
+}

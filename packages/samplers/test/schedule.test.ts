@@ -1,6 +1,6 @@
 import { ValidationError } from '@lab/core';
 import { describe, expect, it } from 'vitest';
-import { createSchedule, scheduleFromBetas } from '../src/index.js';
+import { createSchedule, scheduleFromBetas, timestepAtSigma } from '../src/index.js';
 
 const close = (a: number, b: number, rel = 1e-12) => Math.abs(a - b) <= rel * Math.max(1, Math.abs(b));
 
@@ -105,5 +105,25 @@ describe('schedule validation', () => {
     expect(s.betas[0]).toBeCloseTo(1e-3, 15);
     expect(s.betas[99]).toBeCloseTo(0.2, 15);
     expect(s.alphasCumprod[99] as number).toBeLessThan(1e-4);
+  });
+});
+
+describe('timestepAtSigma', () => {
+  const s = createSchedule({ kind: 'linear' });
+  const sigmaAt = (t: number) => Math.sqrt(1 / (s.alphasCumprod[t] as number) - 1);
+
+  it('returns the integer timestep whose √(1/ᾱ_t − 1) is σ', () => {
+    for (const t of [0, 1, 37, 500, 998, 999]) expect(timestepAtSigma(s, sigmaAt(t))).toBeCloseTo(t, 9);
+  });
+
+  it('interpolates linearly in log σ between neighbours, and clamps outside the schedule', () => {
+    const between = Math.sqrt(sigmaAt(100) * sigmaAt(101)); // the geometric midpoint
+    expect(timestepAtSigma(s, between)).toBeCloseTo(100.5, 9);
+    expect(timestepAtSigma(s, sigmaAt(0) / 2)).toBe(0);
+    expect(timestepAtSigma(s, sigmaAt(999) * 2)).toBe(999);
+  });
+
+  it('refuses a σ that is not a positive finite number', () => {
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => timestepAtSigma(s, bad)).toThrow(ValidationError);
   });
 });

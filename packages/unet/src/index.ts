@@ -35,3 +35,4 @@ export { unetDenoiser } from './pipeline/denoiser.js';
 export { DiffusionPipeline, type DiffusionPipelineSampleOptions } from './pipeline/diffusion-pipeline.js';
 export { type ClassLabelSpec, type Conditioning, resolveConditioning } from './pipeline/labels.js';
 export { countParams, createUNet, UNET_BOTTLENECK_LAYER } from './unet.js';
+export { unconditionalUNet } from './without-classes.js';

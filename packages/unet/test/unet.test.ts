@@ -11,6 +11,7 @@ import {
   UNET_BOTTLENECK_LAYER,
   UNET_PRESETS,
   type UNetConfigInput,
+  unconditionalUNet,
 } from '../src/index.js';
 import { expectTensorCountFlat, MICRO, maxAbsDiff, randomTensor, roundTrip, useFastBackend } from './helpers.js';
 
@@ -139,6 +140,26 @@ describe('createUNet', () => {
     const a = await weights(1);
     expect(await weights(1)).toEqual(a);
     expect(maxAbsDiff(await weights(2), a)).toBeGreaterThan(0.01);
+  });
+
+  it('unconditionalUNet: the same function as the null class, without the label input', async () => {
+    const conditional = createUNet(MICRO);
+    const x = randomTensor([2, 8, 8, 3], 7);
+    const t = tf.tensor1d([3, 700]);
+    const before = tf.memory().numTensors;
+    const { model, config } = unconditionalUNet(conditional, resolveUNetConfig(MICRO));
+    // Only the new model's weights stay alive.
+    expect(tf.memory().numTensors - before).toBe(model.weights.length);
+    expect(config.numClasses).toBeUndefined();
+    expect(model.inputs.length).toBe(2);
+    const atNullClass = await values(conditional.predict([x, t, tf.tensor1d([3, 3], 'int32')]) as tf.Tensor);
+    const withoutLabels = await values(model.predict([x, t]) as tf.Tensor);
+    expect(maxAbsDiff(withoutLabels, atNullClass)).toBeLessThan(1e-5);
+    // …and not the function of a real class: the null row did matter.
+    const atClassZero = await values(conditional.predict([x, t, tf.tensor1d([0, 0], 'int32')]) as tf.Tensor);
+    expect(maxAbsDiff(withoutLabels, atClassZero)).toBeGreaterThan(1e-2);
+    expect(() => unconditionalUNet(model, config)).toThrow(/unconditional already/);
+    model.dispose();
   });
 
   it('leaks no tensors across repeated predictions and gradient steps', async () => {

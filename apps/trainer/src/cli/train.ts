@@ -67,6 +67,10 @@ annealed Langevin dynamics (no Langevin chains while training); cd (default) is 
 --sigma-max, --sigma-min and --noise-levels set a dsm run's geometric noise levels (default 1, 0.01,
 10: σ_max near the largest distance between images mixes better; see docs/results.md), and
 --step-size its sampler's default ε (default 5e-5), which the exported model serves with.
+A dsm run's --preset is an energy net (default resnet-small) or a UNet energy, unet-tiny or unet-small:
+E(x, σ) = ⟨x, UNet(x/√(1 + σ²), t(σ))⟩/2σ, ~3× a diffusion step per image but a far better denoiser.
+--model energy --objective dsm --init-from <diffusion model> builds that energy on the diffusion
+model's UNet (at its null class), a good start: only the noise levels and --step-size are the run's.
 --init-from starts a new run from trained weights (a run's latest EMA weights, or an exported
 model folder such as apps/api/models/ddpm-cifar10) with their architecture; Adam, the step count
 and the learning-rate schedule start afresh (fine-tuning, or training on across machines).

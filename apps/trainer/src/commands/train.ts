@@ -1,14 +1,16 @@
 import { resolve } from 'node:path';
 import { type Logger, parseBackendName, silentLogger, ValidationError } from '@lab/core';
+import { SCORE_MATCHING_OBJECTIVE } from '@lab/energy';
 import type { CifarRecords } from '../data/cifar10-format.js';
 import { LiveReport } from '../report/live.js';
 import { readTrainerCheckpoint } from '../run/checkpoint-io.js';
-import { type InitialWeights, loadInitialWeights } from '../run/load-run.js';
+import { diffusionAsEnergyBody, type InitialWeights, loadInitialWeights } from '../run/load-run.js';
 import type { ProgressReporter } from '../run/progress.js';
 import { resolveDecay, resumedRunInfo } from '../run/resume.js';
 import { RunDirectory, type RunInfo } from '../run/run-dir.js';
 import { type TrainLoopResult, trainLoop } from '../run/train-loop.js';
 import { createTask, DEFAULT_OPTIMIZATION, type TaskOptions, taskFromConfig } from '../tasks/index.js';
+import { ScoreEnergyTask } from '../tasks/score-energy.js';
 import type { ModelKind } from '../tasks/types.js';
 import type { LearningRateDecayKind } from '../train/learning-rate.js';
 import { type OptimizationConfig, Trainer } from '../train/trainer.js';
@@ -90,18 +92,50 @@ function flagName(option: (typeof ARCHITECTURE_FLAGS)[number]): string {
   return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
+/** With `--init-from` a diffusion model, a score-matching energy run still chooses these (the rest is the UNet's). */
+const ENERGY_FROM_DIFFUSION_FLAGS = new Set<(typeof ARCHITECTURE_FLAGS)[number]>(['objective', 'noise', 'stepSize']);
+
 async function loadInitFrom(options: TrainCommandOptions): Promise<InitialWeights> {
   const path = options.initFrom as string;
-  const fixed = ARCHITECTURE_FLAGS.filter((flag) => options[flag] !== undefined);
-  if (fixed.length > 0) {
-    throw new ValidationError(`--init-from takes the architecture of ${path}; leave out ${fixed.map(flagName).join(', ')}`);
-  }
   const source = await loadInitialWeights(path);
-  if (options.model && options.model !== source.kind) {
+  try {
+    if (options.model === 'energy' && source.kind === 'diffusion') return energyFromDiffusion(source, options);
+    const fixed = ARCHITECTURE_FLAGS.filter((flag) => options[flag] !== undefined);
+    if (fixed.length > 0) {
+      throw new ValidationError(`--init-from takes the architecture of ${path}; leave out ${fixed.map(flagName).join(', ')}`);
+    }
+    if (options.model && options.model !== source.kind) {
+      throw new ValidationError(`--init-from ${path} holds a ${source.kind} model; --model ${options.model} does not match it`);
+    }
+    return source;
+  } catch (error) {
     source.model.dispose();
-    throw new ValidationError(`--init-from ${path} holds a ${source.kind} model; --model ${options.model} does not match it`);
+    throw error;
   }
-  return source;
+}
+
+/**
+ * `--model energy --objective dsm --init-from <diffusion model>`: a score-matching energy whose
+ * body is the diffusion model's UNet (`unetEnergy` in @lab/energy), with the run's own noise
+ * levels and step size. The diffusion model is disposed; the energy body is returned.
+ */
+function energyFromDiffusion(source: InitialWeights, options: TrainCommandOptions): InitialWeights {
+  const path = options.initFrom as string;
+  if (options.objective !== SCORE_MATCHING_OBJECTIVE)
+    throw new ValidationError(
+      `--init-from ${path} holds a diffusion model: an energy run builds on its UNet only with --objective dsm (score matching)`,
+    );
+  const fixed = ARCHITECTURE_FLAGS.filter((flag) => options[flag] !== undefined && !ENERGY_FROM_DIFFUSION_FLAGS.has(flag));
+  if (fixed.length > 0) throw new ValidationError(`--init-from takes the UNet of ${path}; leave out ${fixed.map(flagName).join(', ')}`);
+  const { net, model } = diffusionAsEnergyBody(source);
+  source.model.dispose();
+  const task = new ScoreEnergyTask({
+    net,
+    ...(options.noise ? { noise: options.noise } : {}),
+    ...(options.stepSize !== undefined ? { sampling: { stepSize: options.stepSize } } : {}),
+    ...(options.sampleSteps ? { sampleSteps: options.sampleSteps } : {}),
+  });
+  return { kind: 'energy', config: task.config, model, step: source.step };
 }
 
 /**
@@ -213,7 +247,10 @@ async function trainWithInfo(
       await dir.truncateMetricsAfter(0);
       // A run started --init-from that stopped before its first checkpoint starts from those weights again.
       if (info.initFrom) {
-        const source = await loadInitialWeights(info.initFrom.path);
+        const loaded = await loadInitialWeights(info.initFrom.path);
+        const source =
+          info.kind === 'energy' && loaded.kind === 'diffusion' ? { ...loaded, model: diffusionAsEnergyBody(loaded).model } : loaded;
+        if (source !== loaded) loaded.model.dispose();
         try {
           await initializeFrom(trainer, source, info.initFrom);
         } finally {

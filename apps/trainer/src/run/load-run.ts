@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type GenlabManifest, loadModelCheckpoint, MANIFEST_FILE, NotFoundError, readManifest, ValidationError } from '@lab/core';
+import { type UNetEnergyNetConfig, unetEnergyNetFromDiffusion } from '@lab/energy';
+import { parseDiffusionConfig } from '@lab/unet';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { taskFromConfig } from '../tasks/index.js';
 import type { TrainingTask } from '../tasks/types.js';
@@ -52,6 +54,16 @@ export async function loadInitialWeights(path: string): Promise<InitialWeights> 
     throw new NotFoundError(`--init-from ${path}: neither a run (no run.json) nor an exported model (no ${MANIFEST_FILE})`);
   const { model, manifest } = await loadModelCheckpoint(path, (await readManifest(path)).kind, { readTensors: false });
   return { kind: manifest.kind as RunInfo['kind'], config: manifest.config as Record<string, unknown>, model, step: manifest.step };
+}
+
+/**
+ * A diffusion model's UNet, taken at its null class, as the body of a score-matching energy
+ * (`train --model energy --objective dsm --init-from <diffusion model>`). A new model, owned by
+ * the caller; `source` is left as it was.
+ */
+export function diffusionAsEnergyBody(source: InitialWeights): { net: UNetEnergyNetConfig; model: tfl.LayersModel } {
+  if (source.kind !== 'diffusion') throw new ValidationError(`a ${source.kind} model has no UNet to build an energy on`);
+  return unetEnergyNetFromDiffusion(source.model, parseDiffusionConfig(source.config));
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Rng } from '@lab/core';
 import {
-  createEnergyNet,
+  createScoreEnergyNet,
   defaultSamplingSteps,
   denoisingScoreMatchingLoss,
   modelEnergies,
@@ -69,7 +69,7 @@ export class ScoreEnergyTask implements TrainingTask {
   }
 
   createModel(): tfl.LayersModel {
-    return createEnergyNet(this.settings.net);
+    return createScoreEnergyNet(this.settings);
   }
 
   async prepare(_model: tfl.LayersModel, batch: DataBatch, rng: Rng): Promise<PreparedBatch> {
@@ -82,13 +82,16 @@ export class ScoreEnergyTask implements TrainingTask {
     const clean = inputs.clean as tf.Tensor;
     const levels = inputs.levels as tf.Tensor1D;
     const parts = denoisingScoreMatchingLoss(scoreEnergyOf(model, this.settings), clean, levels, this.sigmas, inputs.noise as tf.Tensor);
+    const metrics = { scoreMatching: parts.loss, scoreNorm: parts.scoreNorm };
+    // A UNet energy ⟨x, u⟩/2σ has no free constant (it is 0 at x = 0): nothing to pin.
+    if (this.settings.net.architecture === 'unet') return { loss: parts.loss, metrics };
     // The score fixes the energy only up to a constant per level: a tiny pull of the network's
     // energies of the data towards 0 pins it (and gives the head's bias, which no gradient in x
     // sees, a gradient). One extra forward pass.
     const { energies } = modelEnergies(model, clean, { mode: 'conditional', classLabel: levels });
     const anchor = tf.mean(tf.square(energies)) as tf.Scalar;
     const loss = tf.add(parts.loss, tf.mul(anchor, ENERGY_ANCHOR)) as tf.Scalar;
-    return { loss, metrics: { scoreMatching: parts.loss, scoreNorm: parts.scoreNorm, energySquared: anchor } };
+    return { loss, metrics: { ...metrics, energySquared: anchor } };
   }
 
   async sample(model: tfl.LayersModel, n: number, rng: Rng, options: SampleOptions = {}): Promise<tf.Tensor4D> {

@@ -7,7 +7,8 @@ import { inferEnergyMode, modelEnergies } from '../energy-function.js';
 import type { EnergyMode } from '../energy-net/config.js';
 import { type EnergyModelConfig, parseEnergyConfig } from '../model-config.js';
 import { defaultSamplingSteps, SCORE_ENERGY_SAMPLERS, type ScoreEnergySampler } from '../score/config.js';
-import { sampleScoreEnergy, servedEnergy } from '../score/sample.js';
+import { servedEnergy } from '../score/model.js';
+import { sampleScoreEnergy } from '../score/sample.js';
 // Registers the energy nets' custom layers so checkpoints can be rebuilt.
 import '../energy-net/create.js';
 import { loadEnergyCheckpoint, percentileOf } from './checkpoint.js';

@@ -11,6 +11,7 @@ import { energyFunction } from '../energy-function.js';
 import { resolveEnergyNetConfig } from '../energy-net/config.js';
 import { createEnergyNet } from '../energy-net/create.js';
 import { noiseLevelsOf, resolveScoreEnergyConfig } from '../score/config.js';
+import { createScoreEnergyNet } from '../score/model.js';
 import { noiseConditionalEnergy } from '../score/noise-conditional.js';
 import { percentileOf } from './checkpoint.js';
 import { createEnergyProvider } from './energy-provider.js';
@@ -40,9 +41,21 @@ beforeAll(async () => {
     net: { preset: 'small', inputShape: [SIZE, SIZE, 3], channels: [4, 8], hiddenUnits: [8] },
     noise: { levels: 3 },
   });
-  const scoreNet = createEnergyNet(dsm.net);
+  const scoreNet = createScoreEnergyNet(dsm);
   await saveCheckpoint(join(root, 'dsm'), { manifest: manifest('energy', { ...dsm }), models: { model: scoreNet } });
   scoreNet.dispose();
+  // A score-matching energy whose body is a UNet (unetEnergy).
+  const unet = resolveScoreEnergyConfig({
+    net: {
+      architecture: 'unet',
+      unet: { imageSize: SIZE, inChannels: 3, baseChannels: 8, channelMults: [1, 2], numResBlocks: 1, groups: 4, seed: 3 },
+    },
+    noise: { max: 20, min: 0.05, levels: 4 },
+    sampling: { sampler: 'ancestral' },
+  });
+  const unetNet = createScoreEnergyNet(unet);
+  await saveCheckpoint(join(root, 'unet'), { manifest: manifest('energy', { ...unet }), models: { model: unetNet } });
+  unetNet.dispose();
   // Another kind of checkpoint, for the kind check.
   await saveCheckpoint(join(root, 'cls'), { manifest: manifest('classifier'), models: { model: energy } });
   energy.dispose();
@@ -141,6 +154,38 @@ describe('energy provider', () => {
     const reference = noiseConditionalEnergy(models.model as LayersModel, sigmas, { dataStd: config.dataStd })(x, sigmas.length - 1);
     const expected = Array.from(await reference.data());
     for (const [i, s] of scores.entries()) expect(s.energy).toBeCloseTo(expected[i] as number, 3);
+    tf.dispose([x, reference]);
+    models.model?.dispose();
+    provider.dispose();
+  });
+
+  it('serves a UNet energy: ancestral by default over its levels, energies ⟨x, u⟩/2σ at the smallest level', async () => {
+    const provider = createEnergyProvider({ id: 'u', dir: join(root, 'unet') });
+    const info = await provider.load();
+    expect(info).toMatchObject({
+      samplers: ['langevin', 'ancestral'],
+      defaultSampler: 'ancestral',
+      defaultSteps: 3,
+      imageShape: [SIZE, SIZE, 3],
+    });
+    const before = tf.memory().numTensors;
+    const samples = (await provider.sample?.({ count: 2, seed: 4, sampler: 'ancestral', steps: 3 }, {})) as tf.Tensor4D;
+    expect(samples.shape).toEqual([2, SIZE, SIZE, 3]);
+    samples.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    const x = tf.randomUniform([2, SIZE, SIZE, 3], -1, 1, 'float32', 6) as tf.Tensor4D;
+    const scores = (await provider.score?.(x, {})) ?? [];
+    // Reference: the UNet run by hand on the reloaded weights, at σ = 0.05 (the schedule's timestep for it).
+    const { loadCheckpoint } = await import('@lab/core');
+    const { createSchedule, timestepAtSigma } = await import('@lab/samplers');
+    const { models } = await loadCheckpoint(join(root, 'unet'));
+    const t = timestepAtSigma(createSchedule({ kind: 'linear', timesteps: 1000 }), 0.05);
+    const reference = tf.tidy(() => {
+      const u = (models.model as LayersModel).predict([tf.mul(x, 1 / Math.sqrt(1 + 0.05 ** 2)), tf.fill([2], t)]) as tf.Tensor;
+      return tf.div(tf.sum(tf.reshape(tf.mul(x, u), [2, -1]), 1), 2 * 0.05);
+    });
+    const expected = Array.from(await reference.data());
+    for (const [i, s] of scores.entries()) expect(s.energy).toBeCloseTo(expected[i] as number, 2);
     tf.dispose([x, reference]);
     models.model?.dispose();
     provider.dispose();

@@ -1,6 +1,7 @@
 import { ValidationError } from '@lab/core';
 import { geometricSigmas } from '@lab/samplers';
 import { type EnergyNetConfig, type EnergyNetOptions, type EnergyNetPreset, resolveEnergyNetConfig } from '../energy-net/config.js';
+import { isUNetEnergyNet, resolveUNetEnergyNetConfig, type UNetEnergyNetConfig, type UNetEnergyNetOptions } from './unet-energy.js';
 
 /** The `objective` of an energy model trained by denoising score matching (absent or `cd`: contrastive divergence). */
 export const SCORE_MATCHING_OBJECTIVE = 'dsm';
@@ -48,10 +49,13 @@ export interface AnnealedSamplingSettings {
 export interface ScoreEnergyConfig {
   readonly version: typeof SCORE_ENERGY_CONFIG_VERSION;
   readonly objective: typeof SCORE_MATCHING_OBJECTIVE;
-  /** The net, conditional on the noise level (one label per level). */
-  readonly net: EnergyNetConfig;
+  /**
+   * The body: an energy net made conditional on the noise level (one label per level; see
+   * `noiseConditionalEnergy`), or a diffusion UNet (`architecture: 'unet'`; see `unetEnergy`).
+   */
+  readonly net: EnergyNetConfig | UNetEnergyNetConfig;
   readonly noise: NoiseLevelSettings;
-  /** Std of the Gaussian base energy (see `noiseConditionalEnergy`). */
+  /** Std of the Gaussian base energy of an energy-net body (see `noiseConditionalEnergy`; a UNet body has none). */
   readonly dataStd: number;
   readonly sampling: AnnealedSamplingSettings;
 }
@@ -59,8 +63,11 @@ export interface ScoreEnergyConfig {
 export interface ScoreEnergyConfigOptions {
   /** A stored config's version (default: this release's). */
   readonly version?: number;
-  /** Energy-net body: a preset or overrides; it is made conditional on the noise level. */
-  readonly net?: EnergyNetOptions | EnergyNetPreset;
+  /**
+   * The body (default `small`): an energy-net preset or overrides, made conditional on the noise
+   * level; or a UNet (`unet-tiny`, `unet-small`, or `{ architecture: 'unet', … }`).
+   */
+  readonly net?: EnergyNetOptions | EnergyNetPreset | ScoreEnergyUNetPreset | UNetEnergyNetOptions;
   /** Noise levels (default σ from 1 to 0.01, 10 levels). */
   readonly noise?: Partial<NoiseLevelSettings>;
   /** Default 0.5, about CIFAR-10's pixel std in [−1, 1]. */
@@ -75,6 +82,18 @@ export const SCORE_ENERGY_DEFAULTS = {
   sampling: { sampler: 'langevin', stepsPerLevel: 10, correctorSteps: 0, stepSize: 5e-5 },
 } as const;
 
+/** The UNet bodies by name: a UNet energy with the `tiny` or `small` UNet preset. */
+export const SCORE_ENERGY_UNET_PRESETS = ['unet-tiny', 'unet-small'] as const;
+export type ScoreEnergyUNetPreset = (typeof SCORE_ENERGY_UNET_PRESETS)[number];
+
+function resolveScoreEnergyNet(net: ScoreEnergyConfigOptions['net'], levels: number): EnergyNetConfig | UNetEnergyNetConfig {
+  if ((SCORE_ENERGY_UNET_PRESETS as readonly unknown[]).includes(net))
+    return resolveUNetEnergyNetConfig({ architecture: 'unet', unet: (net as ScoreEnergyUNetPreset).slice('unet-'.length) as 'tiny' });
+  if (isUNetEnergyNet(net)) return resolveUNetEnergyNetConfig(net);
+  const body: EnergyNetOptions = typeof net === 'string' || net === undefined ? { preset: (net as EnergyNetPreset) ?? 'small' } : net;
+  return resolveEnergyNetConfig({ ...body, mode: 'conditional', numClasses: levels });
+}
+
 /** Fills defaults and validates; a stored config passes through unchanged. ValidationError names the bad field. */
 export function resolveScoreEnergyConfig(options: ScoreEnergyConfigOptions = {}): ScoreEnergyConfig {
   const version = options.version ?? SCORE_ENERGY_CONFIG_VERSION;
@@ -85,9 +104,7 @@ export function resolveScoreEnergyConfig(options: ScoreEnergyConfigOptions = {})
     );
   const noise = { ...SCORE_ENERGY_DEFAULTS.noise, ...options.noise };
   geometricSigmas(noise.max, noise.min, noise.levels); // validates the levels
-  const body: EnergyNetOptions =
-    typeof options.net === 'string' || options.net === undefined ? { preset: options.net ?? 'small' } : options.net;
-  const net = resolveEnergyNetConfig({ ...body, mode: 'conditional', numClasses: noise.levels });
+  const net = resolveScoreEnergyNet(options.net, noise.levels);
   const dataStd = options.dataStd ?? SCORE_ENERGY_DEFAULTS.dataStd;
   if (!(Number.isFinite(dataStd) && dataStd >= 0)) throw new ValidationError(`dataStd must be a finite number ≥ 0, got ${dataStd}`);
   const sampling: AnnealedSamplingSettings = { ...SCORE_ENERGY_DEFAULTS.sampling, ...options.sampling };

@@ -4,7 +4,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { checkNoGuidance } from '../guidance.js';
 import { checkScoreEnergySampler, noiseLevelsOf, type ScoreEnergyConfig, type ScoreEnergySampler } from './config.js';
-import { type NoiseConditionalEnergyFn, noiseConditionalEnergy } from './noise-conditional.js';
+import { scoreEnergyOf } from './model.js';
 
 export interface ScoreEnergySampleOptions {
   readonly count: number;
@@ -26,18 +26,6 @@ export interface ScoreEnergySampleOptions {
   readonly guidance?: number;
   readonly signal?: AbortSignal;
   readonly onStep?: (info: AnnealedLangevinStepInfo) => void | Promise<void>;
-}
-
-/** The energy a score-matching model serves and scores with: E(x, σ_min), its least blurred level. */
-export function servedEnergy(model: tfl.LayersModel, config: ScoreEnergyConfig): (x: tf.Tensor) => tf.Tensor1D {
-  const sigmas = noiseLevelsOf(config);
-  const energy = noiseConditionalEnergy(model, sigmas, { dataStd: config.dataStd });
-  return (x) => energy(x, sigmas.length - 1);
-}
-
-/** The noise-conditional energy of a score-matching model. */
-export function scoreEnergyOf(model: tfl.LayersModel, config: ScoreEnergyConfig): NoiseConditionalEnergyFn {
-  return noiseConditionalEnergy(model, noiseLevelsOf(config), { dataStd: config.dataStd });
 }
 
 /**
