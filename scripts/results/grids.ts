@@ -2,10 +2,11 @@
  * The sample grids of docs/results.md, from the bundled models, through the same providers the
  * API serves them with (so a grid is what `npm start` returns for the same request).
  *
- *   node --conditions=@lab/source --import tsx scripts/results/grids.ts [models dir] [out dir]
+ *   node --conditions=@lab/source --import tsx scripts/results/grids.ts [models dir] [out dir] [all | diffusion | energy]
  *
  * Writes results-ddpm1000.png, results-ddim50.png, results-classes-ddim50.png (one row per class)
- * and results-langevin.png (the API's default Langevin steps), and prints each request with its wall time.
+ * and results-energy.png (the energy model's default sampler and steps, what a request without
+ * them gets), and prints each request with its wall time.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -17,6 +18,11 @@ import * as tf from '@tensorflow/tfjs-core';
 
 const modelsDir = resolve(process.argv[2] ?? 'apps/api/models');
 const outDir = resolve(process.argv[3] ?? 'docs/images');
+const which = process.argv[4] ?? 'all';
+if (!['all', 'diffusion', 'energy'].includes(which)) {
+  console.error('usage: grids.ts [models dir] [out dir] [all | diffusion | energy]');
+  process.exit(2);
+}
 const PER_CLASS = 8;
 // The scale at which the bundled classifier recognised the requested class most often (guided-accuracy.ts: 19 %, 32 %, 55 % at 1, 2, 4).
 const GUIDANCE = 4;
@@ -38,21 +44,29 @@ async function writeGrid(name: string, images: tf.Tensor4D, columns: number): Pr
   console.log(`wrote ${join(outDir, name)}`);
 }
 
-const diffusion = createDiffusionProvider({ id: 'ddpm-cifar10', dir: join(modelsDir, 'ddpm-cifar10') });
-await diffusion.load();
-await writeGrid('results-ddpm1000.png', await sample(diffusion, { count: 20, seed: 1, sampler: 'ddpm', steps: 1000 }), 10);
-await writeGrid('results-ddim50.png', await sample(diffusion, { count: 20, seed: 1, sampler: 'ddim', steps: 50 }), 10);
-const rows: tf.Tensor4D[] = [];
-for (let label = 0; label < CIFAR10_CLASS_NAMES.length; label++) {
-  rows.push(await sample(diffusion, { count: PER_CLASS, seed: 1, sampler: 'ddim', steps: 50, classLabel: label, guidance: GUIDANCE }));
+if (which !== 'energy') {
+  const diffusion = createDiffusionProvider({ id: 'ddpm-cifar10', dir: join(modelsDir, 'ddpm-cifar10') });
+  await diffusion.load();
+  await writeGrid('results-ddpm1000.png', await sample(diffusion, { count: 20, seed: 1, sampler: 'ddpm', steps: 1000 }), 10);
+  await writeGrid('results-ddim50.png', await sample(diffusion, { count: 20, seed: 1, sampler: 'ddim', steps: 50 }), 10);
+  const rows: tf.Tensor4D[] = [];
+  for (let label = 0; label < CIFAR10_CLASS_NAMES.length; label++) {
+    rows.push(await sample(diffusion, { count: PER_CLASS, seed: 1, sampler: 'ddim', steps: 50, classLabel: label, guidance: GUIDANCE }));
+  }
+  const byClass = tf.concat(rows) as tf.Tensor4D;
+  tf.dispose(rows);
+  await writeGrid('results-classes-ddim50.png', byClass, PER_CLASS);
+  diffusion.dispose?.();
 }
-const byClass = tf.concat(rows) as tf.Tensor4D;
-tf.dispose(rows);
-await writeGrid('results-classes-ddim50.png', byClass, PER_CLASS);
-diffusion.dispose?.();
 
-const energy = createEnergyProvider({ id: 'ebm-cifar10', dir: join(modelsDir, 'ebm-cifar10') });
-// The API's default chain length for this model (its manifest's sampleSteps), so the grid is what a request without `steps` returns.
-const { defaultSteps } = await energy.load();
-await writeGrid('results-langevin.png', await sample(energy, { count: 20, seed: 1, sampler: 'langevin', steps: defaultSteps }), 10);
-energy.dispose?.();
+if (which !== 'diffusion') {
+  const energy = createEnergyProvider({ id: 'ebm-cifar10', dir: join(modelsDir, 'ebm-cifar10') });
+  // The API's defaults for this model, so the grid is what a request without `sampler` and `steps` returns.
+  const { defaultSampler, defaultSteps } = await energy.load();
+  await writeGrid(
+    'results-energy.png',
+    await sample(energy, { count: 20, seed: 1, sampler: defaultSampler ?? 'langevin', steps: defaultSteps }),
+    10,
+  );
+  energy.dispose?.();
+}

@@ -31,7 +31,7 @@ Commands:
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)
   export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
-            [--step-size E] [--sampler langevin|ancestral] (score-matching energy: the served defaults)
+            [--sampler S] [--sample-steps N] [--step-size E (score-matching energy)]: the served defaults
   sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--sampler S] [--guidance G]
             [--step-size E] [--step N] [--seed S]
   report    --run runs/<name> [--samples N] [--svg-dir D]   (writes runs/<name>/report.html: curves, evaluations, samples; --svg-dir: each chart as D/<chart>.svg too)
@@ -57,6 +57,10 @@ annealed Langevin dynamics (no Langevin chains while training); cd (default) is 
 --sigma-max, --sigma-min and --noise-levels set a dsm run's geometric noise levels (default 1, 0.01,
 10: σ_max near the largest distance between images mixes better; see docs/results.md), and
 --step-size its sampler's default ε (default 5e-5), which the exported model serves with.
+A dsm run's --preset is an energy net (default resnet-small) or a UNet energy, unet-tiny or unet-small:
+E(x, σ) = ⟨x, UNet(x/√(1 + σ²), t(σ))⟩/2σ, ~3× a diffusion step per image but a far better denoiser.
+--model energy --objective dsm --init-from <diffusion model> builds that energy on the diffusion
+model's UNet (at its null class), a good start: only the noise levels and --step-size are the run's.
 --init-from starts a new run from trained weights (a run's latest EMA weights, or an exported
 model folder such as apps/api/models/ddpm-cifar10) with their architecture; Adam, the step count
 and the learning-rate schedule start afresh (fine-tuning, or training on across machines).
@@ -144,6 +148,8 @@ describe('--sampler (evaluate, sample)', () => {
 
   it('is a flag of export too, not of train', async () => {
     expect(exportOptions(['--run', '/r', '--to', '/t', '--sampler', 'ancestral'])).toMatchObject({ sampler: 'ancestral' });
+    expect(exportOptions(['--run', '/r', '--to', '/t', '--sample-steps', '49'])).toMatchObject({ sampleSteps: 49 });
+    expect(() => exportOptions(['--run', '/r', '--to', '/t', '--sample-steps', '0'])).toThrow(/--sample-steps must be an integer ≥ 1/);
     await expect(main(['train', '--out', 'o', '--sampler', 'ddim'], logger)).rejects.toThrow(/train does not take --sampler/);
   });
 });

@@ -196,6 +196,18 @@ describe('energy runs', () => {
     const ancestralManifest = (await loadCheckpoint(servedAncestral)).manifest;
     expect(ancestralManifest.config).toMatchObject({ sampling: { sampler: 'ancestral', stepSize: 5e-5 } });
     expect(ancestralManifest.metrics?.['FD-cls']).toBe(ancestral.sets.generated?.['FD-cls']);
+    // export --sample-steps: fewer steps served by default (levels 0 and 2 of 3), with their evaluation's metrics.
+    const short = await evaluateCommand({ ...atDefaultSteps, sampler: 'ancestral', sampleSteps: 1 });
+    expect(short.file).toBe(join(run, 'evaluations', 'step-00000001-sampler-ancestral-steps-1.json'));
+    expect(short.sets.generated?.['FD-cls']).not.toBeCloseTo(ancestral.sets.generated?.['FD-cls'] as number, 6);
+    const servedShort = join(root, 'models', 'ancestral-short');
+    await exportCommand({ run, to: servedShort, sampler: 'ancestral', sampleSteps: 1, trainRecords: records, energyReference: 4 });
+    const shortManifest = (await loadCheckpoint(servedShort)).manifest;
+    expect(shortManifest.config).toMatchObject({ sampling: { sampler: 'ancestral', steps: 1 } });
+    expect(shortManifest.metrics?.['FD-cls']).toBe(short.sets.generated?.['FD-cls']);
+    await expect(exportCommand({ run, to: join(root, 'models', 'y'), sampleSteps: 0 })).rejects.toThrow(
+      /sampling.steps must be an integer ≥ 1/,
+    );
     await expect(exportCommand({ run, to: join(root, 'models', 'x'), sampler: 'ddim' })).rejects.toThrow(
       /--sampler ddim does not apply to .*: an energy run takes --sampler langevin or ancestral/,
     );

@@ -226,6 +226,14 @@ describe('sampleScoreEnergy: the ancestral sampler', () => {
     // Asking for Langevin by name gives the annealed-Langevin chain instead.
     const langevin = await values(await sampleScoreEnergy(model, config, { count: 3, rng: new Rng(2), steps: 7, sampler: 'langevin' }));
     expect(langevin).not.toEqual(sampled);
+    // A config's own `sampling.steps` is its default sampler's default, not the other sampler's.
+    const withSteps = resolveScoreEnergyConfig({ ...config, sampling: { ...config.sampling, steps: 7 } });
+    expect(defaultSamplingSteps(withSteps)).toBe(7);
+    expect(defaultSamplingSteps(withSteps, 'langevin')).toBe(7 * 10);
+    expect(await values(await sampleScoreEnergy(model, withSteps, { count: 3, rng: new Rng(2) }))).toEqual(sampled);
+    for (const steps of [0, 1.5]) {
+      expect(() => resolveScoreEnergyConfig({ ...config, sampling: { ...config.sampling, steps } })).toThrow(/sampling.steps must be/);
+    }
     model.dispose();
   });
 

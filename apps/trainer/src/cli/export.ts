@@ -10,14 +10,16 @@ export const EXPORT_FLAGS = {
   'data-dir': { type: 'string' },
   'step-size': { type: 'string' },
   sampler: { type: 'string' },
+  'sample-steps': { type: 'string' },
 } as const;
 
 export const EXPORT_USAGE =
-  '  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]\n            [--step-size E] [--sampler langevin|ancestral] (score-matching energy: the served defaults)';
+  '  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]\n            [--sampler S] [--sample-steps N] [--step-size E (score-matching energy)]: the served defaults';
 
 export function exportOptions(argv: readonly string[]): ExportCommandOptions {
   const values = parseFlags(argv, EXPORT_FLAGS);
   const step = num(values, 'step', { min: 0 });
+  const sampleSteps = num(values, 'sample-steps');
   return {
     run: requiredPath(values, 'run'),
     to: requiredPath(values, 'to'),
@@ -26,6 +28,7 @@ export function exportOptions(argv: readonly string[]): ExportCommandOptions {
     ...stepSizeOption(values),
     ...samplerOption(values),
     ...(step !== undefined ? { step } : {}),
+    ...(sampleSteps !== undefined ? { sampleSteps } : {}),
   };
 }
 

@@ -37,6 +37,13 @@ export interface ExportCommandOptions extends DataOptions {
    * metrics then come from `evaluate --sampler` of it.
    */
   sampler?: TrainerSamplerName;
+  /**
+   * The steps the exported model samples with by default (diffusion: `sampleSteps`; score-matching
+   * energy: `sampling.steps`, gradient evaluations of its default sampler), e.g. fewer than the
+   * run's own where `evaluate --sample-steps` found them as good. Its metrics then come from that
+   * evaluation.
+   */
+  sampleSteps?: number;
   /** Energy models: how many training images' energies to store for the API's percentiles (default 2000; 0 = none). */
   energyReference?: number;
   /** Training records supplied directly (tests). */
@@ -61,11 +68,12 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
   const loaded = await loadRunModel(options.run, options.step !== undefined ? { step: options.step } : {});
   try {
     refuseSampler(loaded.task, options.sampler, loaded.info.kind, options.run);
-    const config = withSampling(loaded.task.config, options.stepSize, options.sampler);
+    const config = withSampling(loaded.task.config, options);
     // The unguided evaluation of the served settings.
     const evaluation = resolveEvaluation(new RunDirectory(options.run), loaded.task, loaded.step, {
       ...(options.sampler === undefined ? {} : { sampler: options.sampler }),
       ...(options.stepSize === undefined ? {} : { stepSize: options.stepSize }),
+      ...(options.sampleSteps === undefined ? {} : { sampleSteps: options.sampleSteps }),
     });
     const metrics = await manifestMetrics(options.run, loaded.step, evaluation.file);
     const manifest: GenlabManifest = {
@@ -97,27 +105,30 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
 }
 
 /**
- * The config with `sampler` as its default sampler (checked against the task's samplers before)
- * and, for a score-matching energy, `stepSize` as its ε; other configs refuse a step size.
+ * The config with the served defaults `export` was given: `sampler` (checked against the task's
+ * samplers before), `sampleSteps` and, for a score-matching energy, `stepSize` as its ε; other
+ * configs refuse a step size. Each is validated by the config's own rules.
  */
 function withSampling(
   config: Record<string, unknown>,
-  stepSize: number | undefined,
-  sampler: TrainerSamplerName | undefined,
+  { stepSize, sampler, sampleSteps }: Pick<ExportCommandOptions, 'stepSize' | 'sampler' | 'sampleSteps'>,
 ): Record<string, unknown> {
-  if (stepSize === undefined && sampler === undefined) return config;
+  if (stepSize === undefined && sampler === undefined && sampleSteps === undefined) return config;
   if (!isScoreEnergyConfig(config)) {
     if (stepSize !== undefined)
       throw new ValidationError('--step-size applies to score-matching energy runs (--objective dsm), whose sampler takes a step size');
-    // A diffusion config names its default sampler in `sampler`.
-    return { ...config, sampler };
+    if (sampleSteps !== undefined && !(Number.isInteger(sampleSteps) && sampleSteps >= 1))
+      throw new ValidationError(`--sample-steps must be an integer ≥ 1, got ${sampleSteps}`);
+    // A diffusion config names its default sampler in `sampler` and its steps in `sampleSteps`;
+    // a contrastive-divergence energy config its chain length in `sampleSteps`.
+    return { ...config, ...(sampler === undefined ? {} : { sampler }), ...(sampleSteps === undefined ? {} : { sampleSteps }) };
   }
   const parsed = parseScoreEnergyConfig(config);
-  // Validated by the config's own rules (a finite number > 0; langevin or ancestral).
   const sampling = {
     ...parsed.sampling,
     ...(stepSize === undefined ? {} : { stepSize }),
     ...(sampler === undefined ? {} : { sampler: sampler as ScoreEnergySampler }),
+    ...(sampleSteps === undefined ? {} : { steps: sampleSteps }),
   };
   return { ...resolveScoreEnergyConfig({ ...parsed, sampling }) };
 }

@@ -43,6 +43,11 @@ export interface AnnealedSamplingSettings {
   /** `ancestral`: Langevin corrector steps at each level (≥ 0). */
   readonly correctorSteps: number;
   readonly stepSize: number;
+  /**
+   * Gradient evaluations a sample of the default sampler takes unless a request says otherwise
+   * (absent: every level, with the settings above; see `defaultSamplingSteps`).
+   */
+  readonly steps?: number;
 }
 
 /** A score-matching energy model's configuration, as the trainer stores it in run.json and the manifest. */
@@ -115,6 +120,8 @@ export function resolveScoreEnergyConfig(options: ScoreEnergyConfigOptions = {})
     throw new ValidationError(`sampling.stepsPerLevel must be an integer ≥ 1, got ${sampling.stepsPerLevel}`);
   if (!(Number.isFinite(sampling.stepSize) && sampling.stepSize > 0))
     throw new ValidationError(`sampling.stepSize must be a finite number > 0, got ${sampling.stepSize}`);
+  if (sampling.steps !== undefined && !(Number.isInteger(sampling.steps) && sampling.steps >= 1))
+    throw new ValidationError(`sampling.steps must be an integer ≥ 1, got ${sampling.steps}`);
   return { version: SCORE_ENERGY_CONFIG_VERSION, objective: SCORE_MATCHING_OBJECTIVE, net, noise, dataStd, sampling };
 }
 
@@ -137,9 +144,11 @@ export function noiseLevelsOf(config: ScoreEnergyConfig): number[] {
 
 /**
  * Gradient evaluations of one sample by `sampler` at the config's settings (the final Tweedie
- * step not counted): what a request's `steps` means for these models.
+ * step not counted): what a request's `steps` means for these models. The default sampler takes
+ * `sampling.steps` where the config names it.
  */
 export function defaultSamplingSteps(config: ScoreEnergyConfig, sampler: ScoreEnergySampler = config.sampling.sampler): number {
+  if (sampler === config.sampling.sampler && config.sampling.steps !== undefined) return config.sampling.steps;
   const { levels } = config.noise;
   return sampler === 'ancestral' ? levels - 1 + levels * config.sampling.correctorSteps : levels * config.sampling.stepsPerLevel;
 }

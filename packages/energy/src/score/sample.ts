@@ -43,7 +43,8 @@ export async function sampleScoreEnergy(
     throw new ValidationError(`stepSize must be a finite number > 0, got ${options.stepSize}`);
   const sampler = checkScoreEnergySampler(options.sampler ?? config.sampling.sampler, 'sampler');
   const all = noiseLevelsOf(config);
-  const plan = samplingPlan(config, sampler, all.length, options.steps);
+  const steps = options.steps ?? (sampler === config.sampling.sampler ? config.sampling.steps : undefined);
+  const plan = samplingPlan(config, sampler, all.length, steps);
   const sigmas = plan.levels.map((i) => all[i] as number);
   const energy = scoreEnergyOf(model, config);
   const start = options.rng.normal([options.count, ...config.net.inputShape], 0, all[0]);
