@@ -55,8 +55,21 @@ describe('the bundled models load through the typed model configs', () => {
     expect(parseEnergyConfig(manifest.config)).toMatchObject({ objective: 'dsm' });
     const provider = createEnergyProvider({ id: 'ebm-cifar10', dir: models('ebm-cifar10') });
     const info = await provider.load();
-    expect(info).toMatchObject({ defaultSteps: 100, imageShape: [32, 32, 3] });
-    // (Sampling it takes 10 noise levels of input gradients: too slow here; the tiny models' tests sample.)
+    // An energy built on the UNet, sampled by the ancestral sampler over every second of its 100 levels.
+    expect(info).toMatchObject({
+      samplers: ['langevin', 'ancestral'],
+      defaultSampler: 'ancestral',
+      defaultSteps: 49,
+      imageShape: [32, 32, 3],
+    });
+    const before = tf.memory().numTensors;
+    const x = (await provider.sample?.({ count: 1, seed: 1, sampler: 'ancestral', steps: 2 }, {})) as tf.Tensor;
+    expect(x.shape).toEqual([1, 32, 32, 3]);
+    const values = await x.data();
+    expect(Math.max(...values)).toBeLessThanOrEqual(1);
+    expect(Math.min(...values)).toBeGreaterThanOrEqual(-1);
+    x.dispose();
+    expect(tf.memory().numTensors).toBe(before);
     provider.dispose();
   }, 120_000);
 });

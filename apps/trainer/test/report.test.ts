@@ -99,6 +99,25 @@ describe('report', () => {
     expect(html).toContain('&#34;batchSize&#34;: 8');
   });
 
+  it('shows evaluations at other settings (guidance, sampler, steps, step size) as series of their own', async () => {
+    const run = await fakeRun();
+    const evaluation = (fd: number) =>
+      JSON.stringify({
+        run,
+        kind: 'energy',
+        step: 5,
+        sets: { generated: set(fd, 0.4, 2.5), test: set(3.25, 0.002, 7.5), noise: set(140.5, 1.9, 1.01) },
+      });
+    await writeFile(join(run, 'evaluations', 'step-00000005-sampler-ancestral-steps-49.json'), evaluation(72.88));
+    await writeFile(join(run, 'evaluations', 'step-00000005-steps-6-step-size-0.0002.json'), evaluation(61.5));
+    const html = await readFile((await reportCommand({ run })).file, 'utf8');
+    expect(html).toContain('aria-label="step: 5; FD-cls: 87.654; series: generated"');
+    expect(html).toContain('aria-label="step: 5; FD-cls: 72.88; series: generated, sampler ancestral steps 49"');
+    expect(html).toContain('aria-label="step: 5; FD-cls: 61.5; series: generated, steps 6 step size 0.0002"');
+    expect(html).toContain('<td>sampler ancestral steps 49</td>');
+    expect(html).toContain('<td>the run’s own</td>');
+  });
+
   it('--svg-dir also writes each chart as a standalone SVG file named after its title', async () => {
     const run = await fakeRun();
     const svgDir = join(run, 'charts');

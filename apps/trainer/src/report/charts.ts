@@ -154,11 +154,11 @@ const EVALUATION_METRICS = [
 ] as const;
 
 function generatedSeries(evaluation: Evaluation): string {
-  return evaluation.guidance === 1 ? 'generated' : `generated, guidance ${evaluation.guidance}`;
+  return evaluation.settings === '' ? 'generated' : `generated, ${evaluation.settings}`;
 }
 
 /**
- * FD-cls, KID-cls and IS-cls of every evaluation against its step (one line per guidance), with the
+ * FD-cls, KID-cls and IS-cls of every evaluation against its step (one line per setting), with the
  * newest evaluation's real test images and uniform noise drawn as horizontal lines: the best and
  * the worst a generator can score.
  */

@@ -58,9 +58,17 @@ function summary(data: RunData): string {
 }
 
 function evaluationTable(data: RunData): string {
-  const header = '<tr><th>file</th><th>step</th><th>guidance</th><th>n</th><th>FD-cls</th><th>KID-cls</th><th>IS-cls</th></tr>';
+  const header = '<tr><th>file</th><th>step</th><th>settings</th><th>n</th><th>FD-cls</th><th>KID-cls</th><th>IS-cls</th></tr>';
   const rows = data.evaluations.map((e) =>
-    [e.file, String(e.step), String(e.guidance), String(e.count), format(e.generated.fd), format(e.generated.kid), format(e.generated.is)]
+    [
+      e.file,
+      String(e.step),
+      e.settings || 'the run’s own',
+      String(e.count),
+      format(e.generated.fd),
+      format(e.generated.kid),
+      format(e.generated.is),
+    ]
       .map((cell) => `<td>${escapeHtml(cell)}</td>`)
       .join(''),
   );

@@ -20,11 +20,16 @@ export interface EvaluatedSet {
   readonly is: number;
 }
 
-/** One `evaluations/step-N[-guidance-G].json`. */
+/** One `evaluations/step-N[-settings].json`. */
 export interface Evaluation {
   readonly file: string;
   readonly step: number;
   readonly guidance: number;
+  /**
+   * The settings that differ from the run's own, in words, from the file name (`guidance 4`,
+   * `sampler ancestral steps 49`, …); empty for an evaluation at the run's defaults.
+   */
+  readonly settings: string;
   readonly count: number;
   readonly generated: EvaluatedSet;
   /** Real test images: the best a generator can score (the floor of FD and KID). */
@@ -103,11 +108,21 @@ export async function readEvaluation(file: string): Promise<Evaluation | undefin
     file: basename(file),
     step,
     guidance: finite(json.guidance) ?? 1,
+    settings: settingsOf(basename(file)),
     count: finite((sets.generated as Record<string, unknown>).count) ?? 0,
     generated: evaluatedSet(sets.generated, file, 'generated'),
     test: evaluatedSet(sets.test, file, 'test'),
     noise: evaluatedSet(sets.noise, file, 'noise'),
   };
+}
+
+/** `step-00006000-sampler-ancestral-steps-49.json` → `sampler ancestral steps 49` (evaluate names its files so). */
+function settingsOf(file: string): string {
+  return file
+    .replace(/^step-\d+-?/, '')
+    .replace(/\.json$/, '')
+    .replace(/step-size/g, 'step size')
+    .replace(/-(?=[a-z])|(?<=[a-z])-/g, ' ');
 }
 
 async function filesIn(dir: string, pattern: RegExp): Promise<string[]> {
@@ -134,7 +149,8 @@ export async function loadRunData(path: string, { maxSamples = 6 }: { maxSamples
   const metrics = existsSync(metricsFile) ? parseMetrics(await readFile(metricsFile, 'utf8'), metricsFile) : [];
   const evaluationDir = join(run.path, 'evaluations');
   const evaluations: Evaluation[] = [];
-  for (const name of await filesIn(evaluationDir, /^step-\d+(-guidance-[\d.]+)?\.json$/)) {
+  // Every evaluation of the run: at its own settings, guided, or with another sampler, steps or step size.
+  for (const name of await filesIn(evaluationDir, /^step-\d+(-[\w.-]+)?\.json$/)) {
     const evaluation = await readEvaluation(join(evaluationDir, name));
     if (evaluation) evaluations.push(evaluation);
   }
