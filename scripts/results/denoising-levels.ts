@@ -29,9 +29,7 @@ import {
   scoreEnergyOf,
 } from '@lab/energy';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadSplit } from '../../apps/trainer/src/commands/data.js';
-import { recordsToBatch } from '../../apps/trainer/src/data/batches.js';
-import { loadUnetAtSigma, meanSquareOf, nearestTimestep } from './unet-at-sigma.js';
+import { loadUnetAtSigma, meanSquareOf, nearestTimestep, testImages } from './unet-at-sigma.js';
 
 const energyDir = process.argv[2];
 const n = Number(process.argv[3] ?? 256);
@@ -52,12 +50,7 @@ const energyCheckpoint = await loadModelCheckpoint(resolve(energyDir), 'energy',
 const config = parseScoreEnergyConfig(energyCheckpoint.manifest.config);
 const sigmas = noiseLevelsOf(config);
 const energy = scoreEnergyOf(energyCheckpoint.model, config);
-const { records } = await loadSplit('test', {});
-const clean = recordsToBatch(
-  records,
-  Array.from({ length: n }, (_, i) => i),
-  new Rng(0),
-).images;
+const clean = await testImages(n);
 const dataMeanSquare = await meanSquareOf(clean);
 
 const unet = diffusionArg === 'none' ? undefined : await loadUnetAtSigma(resolve(diffusionArg));

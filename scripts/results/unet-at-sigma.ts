@@ -2,10 +2,12 @@
  * Shared by denoising-levels.ts and unet-as-score.ts: a diffusion UNet used as a denoiser at a
  * noise level σ of the variance-exploding convention (x = clean + σε) the energy models use.
  */
-import { loadModelCheckpoint } from '@lab/core';
+import { loadModelCheckpoint, Rng } from '@lab/core';
 import { createSchedule, type NoiseSchedule } from '@lab/samplers';
 import { unetDenoiser } from '@lab/unet';
 import * as tf from '@tensorflow/tfjs-core';
+import { loadSplit } from '../../apps/trainer/src/commands/data.js';
+import { recordsToBatch } from '../../apps/trainer/src/data/batches.js';
 
 /** The timestep whose √(1/ᾱ_t − 1) is nearest σ: where x_t/√ᾱ_t = clean + σ_t·ε matches σ. */
 export function nearestTimestep(schedule: NoiseSchedule, sigma: number): number {
@@ -50,4 +52,14 @@ export async function meanSquareOf(x: tf.Tensor): Promise<number> {
   const value = (await meanSquare.data())[0] as number;
   meanSquare.dispose();
   return value;
+}
+
+/** The first n CIFAR-10 test images in [−1, 1] (from GENLAB_CIFAR10_DIR or the cache), owned by the caller. */
+export async function testImages(n: number): Promise<tf.Tensor4D> {
+  const { records } = await loadSplit('test', {});
+  return recordsToBatch(
+    records,
+    Array.from({ length: n }, (_, i) => i),
+    new Rng(0),
+  ).images as tf.Tensor4D;
 }

@@ -12,9 +12,7 @@
  */
 import { initBackend, Rng, silentLogger } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadSplit } from '../../apps/trainer/src/commands/data.js';
-import { recordsToBatch } from '../../apps/trainer/src/data/batches.js';
-import { loadUnetAtSigma, nearestTimestep } from './unet-at-sigma.js';
+import { loadUnetAtSigma, nearestTimestep, testImages } from './unet-at-sigma.js';
 
 const n = Number(process.argv[2] ?? 64);
 const modelDir = process.argv[3] ?? 'apps/api/models/ddpm-cifar10';
@@ -25,12 +23,7 @@ if (!(Number.isInteger(n) && n >= 1)) {
 
 await initBackend({ logger: silentLogger });
 const unet = await loadUnetAtSigma(modelDir);
-const { records } = await loadSplit('test', {});
-const clean = recordsToBatch(
-  records,
-  Array.from({ length: n }, (_, i) => i),
-  new Rng(0),
-).images;
+const clean = await testImages(n);
 const rng = new Rng(1);
 const meanSquaredError = (a: tf.Tensor, b: tf.Tensor) => tf.mean(tf.squaredDifference(a, b)).dataSync()[0] as number;
 

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createScoreEnergyNet,
   denoisingScoreMatchingLoss,
+  noiseLevelsOf,
   parseScoreEnergyConfig,
   resolveScoreEnergyConfig,
   scoreEnergyOf,
@@ -32,6 +33,13 @@ const schedule = createSchedule({ kind: 'linear', timesteps: 1000 });
 /** σ at integer timesteps, so the UNet's t is known without timestepAtSigma. */
 const TIMESTEPS = [700, 120, 4];
 const SIGMAS = TIMESTEPS.map((t) => schedule.sqrtRecipm1AlphasCumprod[t] as number);
+
+/** A score-matching energy on MICRO with 3 levels, σ 5 → 0.05. */
+const MICRO_ENERGY = resolveScoreEnergyConfig({ net: { architecture: 'unet', unet: MICRO }, noise: { max: 5, min: 0.05, levels: 3 } });
+function microEnergy() {
+  const model = createScoreEnergyNet(MICRO_ENERGY);
+  return { model, energy: scoreEnergyOf(model, MICRO_ENERGY) };
+}
 
 const read = async (t: tf.Tensor) => {
   const values = Array.from(await t.data());
@@ -65,9 +73,7 @@ describe('unetEnergy', () => {
   });
 
   it('levels as a tensor give each sample its own level', async () => {
-    const config = resolveScoreEnergyConfig({ net: { architecture: 'unet', unet: MICRO }, noise: { max: 5, min: 0.05, levels: 3 } });
-    const model = createScoreEnergyNet(config);
-    const energy = scoreEnergyOf(model, config);
+    const { model, energy } = microEnergy();
     const x = tf.randomNormal([3, 8, 8, 3], 0, 1, 'float32', 2);
     const mixed = await read(energy(x, tf.tensor1d([2, 0, 1], 'int32')));
     const each = await Promise.all([2, 0, 1].map(async (level, i) => (await read(energy(x, level)))[i] as number));
@@ -78,10 +84,8 @@ describe('unetEnergy', () => {
   });
 
   it('score matching through it: ∂loss/∂w matches central differences at batch 2, and nothing leaks', async () => {
-    const config = resolveScoreEnergyConfig({ net: { architecture: 'unet', unet: MICRO }, noise: { max: 5, min: 0.05, levels: 3 } });
-    const model = createScoreEnergyNet(config);
-    const energy = scoreEnergyOf(model, config);
-    const sigmas = [5, Math.sqrt(5 * 0.05), 0.05];
+    const { model, energy } = microEnergy();
+    const sigmas = noiseLevelsOf(MICRO_ENERGY);
     const clean = tf.randomNormal([2, 8, 8, 3], 0, 0.5, 'float32', 3);
     const noise = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', 4);
     const levels = tf.tensor1d([0, 2], 'int32');
