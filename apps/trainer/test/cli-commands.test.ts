@@ -61,6 +61,7 @@ A dsm run's --preset is an energy net (default resnet-small) or a UNet energy, u
 E(x, σ) = ⟨x, UNet(x/√(1 + σ²), t(σ))⟩/2σ, ~3× a diffusion step per image but a far better denoiser.
 --model energy --objective dsm --init-from <diffusion model> builds that energy on the diffusion
 model's UNet (at its null class), a good start: only the noise levels and --step-size are the run's.
+A UNet energy's defaults are the bundled one's: σ 80 → 0.01 over 100 levels, the ancestral sampler.
 --init-from starts a new run from trained weights (a run's latest EMA weights, or an exported
 model folder such as apps/api/models/ddpm-cifar10) with their architecture; Adam, the step count
 and the learning-rate schedule start afresh (fine-tuning, or training on across machines).

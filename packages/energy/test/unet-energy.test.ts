@@ -128,10 +128,18 @@ describe('unetEnergy', () => {
 });
 
 describe('UNet energy config', () => {
-  it('unet-tiny names the tiny UNet body; a stored config reads back the same', () => {
-    const config = resolveScoreEnergyConfig({ net: 'unet-tiny', noise: { max: 80, min: 0.01, levels: 100 } });
+  it('unet-tiny names the tiny UNet body, with its own defaults; a stored config reads back the same', () => {
+    const config = resolveScoreEnergyConfig({ net: 'unet-tiny' });
     expect(config.net.architecture).toBe('unet');
     expect(config.net.inputShape).toEqual([32, 32, 3]);
+    // The bundled energy's recipe; an energy-net body keeps σ 1 → 0.01 over 10 levels and Langevin.
+    expect(config.noise).toEqual({ max: 80, min: 0.01, levels: 100 });
+    expect(config.sampling.sampler).toBe('ancestral');
+    expect(resolveScoreEnergyConfig({ net: 'small' })).toMatchObject({ noise: { max: 1, levels: 10 }, sampling: { sampler: 'langevin' } });
+    expect(resolveScoreEnergyConfig({ net: 'unet-tiny', noise: { max: 20 }, sampling: { sampler: 'langevin' } })).toMatchObject({
+      noise: { max: 20, min: 0.01, levels: 100 },
+      sampling: { sampler: 'langevin' },
+    });
     expect(parseScoreEnergyConfig(JSON.parse(JSON.stringify(config)))).toEqual(config);
   });
 

@@ -73,11 +73,14 @@ export interface ScoreEnergyConfigOptions {
    * level; or a UNet (`unet-tiny`, `unet-small`, or `{ architecture: 'unet', … }`).
    */
   readonly net?: EnergyNetOptions | EnergyNetPreset | ScoreEnergyUNetPreset | UNetEnergyNetOptions;
-  /** Noise levels (default σ from 1 to 0.01, 10 levels). */
+  /** Noise levels (default σ from 1 to 0.01, 10 levels; a UNet body: 80 to 0.01, 100 levels). */
   readonly noise?: Partial<NoiseLevelSettings>;
   /** Default 0.5, about CIFAR-10's pixel std in [−1, 1]. */
   readonly dataStd?: number;
-  /** Default: Langevin, 10 steps per level, ε = 5e-5 (the ancestral sampler: no corrector steps). */
+  /**
+   * Default: Langevin (a UNet body: ancestral), 10 steps per level, ε = 5e-5 (the ancestral
+   * sampler: no corrector steps).
+   */
   readonly sampling?: Partial<AnnealedSamplingSettings>;
 }
 
@@ -87,9 +90,23 @@ export const SCORE_ENERGY_DEFAULTS = {
   sampling: { sampler: 'langevin', stepsPerLevel: 10, correctorSteps: 0, stepSize: 5e-5 },
 } as const;
 
+/**
+ * A UNet body's defaults differ: the bundled energy's recipe, σ 80 → 0.01 over 100 levels, sampled
+ * by the ancestral sampler (which needs σ_max well above the data's scale; docs/results.md). A
+ * stored config names all of these, so the defaults only shape new ones.
+ */
+const UNET_SCORE_ENERGY_DEFAULTS = {
+  noise: { max: 80, min: 0.01, levels: 100 },
+  sampling: { ...SCORE_ENERGY_DEFAULTS.sampling, sampler: 'ancestral' },
+} as const;
+
 /** The UNet bodies by name: a UNet energy with the `tiny` or `small` UNet preset. */
 export const SCORE_ENERGY_UNET_PRESETS = ['unet-tiny', 'unet-small'] as const;
 export type ScoreEnergyUNetPreset = (typeof SCORE_ENERGY_UNET_PRESETS)[number];
+
+function isUNetBody(net: ScoreEnergyConfigOptions['net']): boolean {
+  return (SCORE_ENERGY_UNET_PRESETS as readonly unknown[]).includes(net) || isUNetEnergyNet(net);
+}
 
 function resolveScoreEnergyNet(net: ScoreEnergyConfigOptions['net'], levels: number): EnergyNetConfig | UNetEnergyNetConfig {
   if ((SCORE_ENERGY_UNET_PRESETS as readonly unknown[]).includes(net))
@@ -107,12 +124,13 @@ export function resolveScoreEnergyConfig(options: ScoreEnergyConfigOptions = {})
       `score-matching energy config: version ${JSON.stringify(version)} is not supported (this release reads version ${SCORE_ENERGY_CONFIG_VERSION})`,
       { details: { field: 'version' } },
     );
-  const noise = { ...SCORE_ENERGY_DEFAULTS.noise, ...options.noise };
+  const defaults = isUNetBody(options.net) ? UNET_SCORE_ENERGY_DEFAULTS : SCORE_ENERGY_DEFAULTS;
+  const noise = { ...defaults.noise, ...options.noise };
   geometricSigmas(noise.max, noise.min, noise.levels); // validates the levels
   const net = resolveScoreEnergyNet(options.net, noise.levels);
   const dataStd = options.dataStd ?? SCORE_ENERGY_DEFAULTS.dataStd;
   if (!(Number.isFinite(dataStd) && dataStd >= 0)) throw new ValidationError(`dataStd must be a finite number ≥ 0, got ${dataStd}`);
-  const sampling: AnnealedSamplingSettings = { ...SCORE_ENERGY_DEFAULTS.sampling, ...options.sampling };
+  const sampling: AnnealedSamplingSettings = { ...defaults.sampling, ...options.sampling };
   checkScoreEnergySampler(sampling.sampler, 'sampling.sampler');
   if (!(Number.isInteger(sampling.correctorSteps) && sampling.correctorSteps >= 0))
     throw new ValidationError(`sampling.correctorSteps must be an integer ≥ 0, got ${sampling.correctorSteps}`);
