@@ -248,9 +248,14 @@ async function trainWithInfo(
       // A run started --init-from that stopped before its first checkpoint starts from those weights again.
       if (info.initFrom) {
         const loaded = await loadInitialWeights(info.initFrom.path);
-        const source =
-          info.kind === 'energy' && loaded.kind === 'diffusion' ? { ...loaded, model: diffusionAsEnergyBody(loaded).model } : loaded;
-        if (source !== loaded) loaded.model.dispose();
+        let source = loaded;
+        if (info.kind === 'energy' && loaded.kind === 'diffusion') {
+          try {
+            source = { ...loaded, model: diffusionAsEnergyBody(loaded).model };
+          } finally {
+            loaded.model.dispose();
+          }
+        }
         try {
           await initializeFrom(trainer, source, info.initFrom);
         } finally {

@@ -4,6 +4,7 @@ import {
   defaultSamplingSteps,
   denoisingScoreMatchingLoss,
   modelEnergies,
+  type NoiseConditionalEnergyFn,
   noiseLevelsOf,
   parseScoreEnergyConfig,
   resolveScoreEnergyConfig,
@@ -40,6 +41,8 @@ export class ScoreEnergyTask implements TrainingTask {
   readonly samplers: readonly TrainerSamplerName[] = SCORE_ENERGY_SAMPLERS;
   readonly sigmas: readonly number[];
   private readonly settings: ScoreEnergyConfig;
+  /** Each model's energy function, built once (a UNet body derives its timesteps from its schedule). */
+  private readonly energies = new WeakMap<tfl.LayersModel, NoiseConditionalEnergyFn>();
 
   constructor(options: ScoreEnergyTaskOptions = {}) {
     const { sampleSteps, ...rest } = options;
@@ -81,7 +84,7 @@ export class ScoreEnergyTask implements TrainingTask {
   loss(model: tfl.LayersModel, inputs: PreparedBatch): { loss: tf.Scalar; metrics: Record<string, tf.Scalar> } {
     const clean = inputs.clean as tf.Tensor;
     const levels = inputs.levels as tf.Tensor1D;
-    const parts = denoisingScoreMatchingLoss(scoreEnergyOf(model, this.settings), clean, levels, this.sigmas, inputs.noise as tf.Tensor);
+    const parts = denoisingScoreMatchingLoss(this.energyOf(model), clean, levels, this.sigmas, inputs.noise as tf.Tensor);
     const metrics = { scoreMatching: parts.loss, scoreNorm: parts.scoreNorm };
     // A UNet energy ⟨x, u⟩/2σ has no free constant (it is 0 at x = 0): nothing to pin.
     if (this.settings.net.architecture === 'unet') return { loss: parts.loss, metrics };
@@ -92,6 +95,15 @@ export class ScoreEnergyTask implements TrainingTask {
     const anchor = tf.mean(tf.square(energies)) as tf.Scalar;
     const loss = tf.add(parts.loss, tf.mul(anchor, ENERGY_ANCHOR)) as tf.Scalar;
     return { loss, metrics: { ...metrics, energySquared: anchor } };
+  }
+
+  private energyOf(model: tfl.LayersModel): NoiseConditionalEnergyFn {
+    let energy = this.energies.get(model);
+    if (!energy) {
+      energy = scoreEnergyOf(model, this.settings);
+      this.energies.set(model, energy);
+    }
+    return energy;
   }
 
   async sample(model: tfl.LayersModel, n: number, rng: Rng, options: SampleOptions = {}): Promise<tf.Tensor4D> {
