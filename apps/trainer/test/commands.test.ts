@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { initBackend, loadCheckpoint, Rng, silentLogger, ValidationError } from '@lab/core';
+import { initBackend, loadCheckpoint, Rng, saveCheckpoint, silentLogger, ValidationError } from '@lab/core';
 import { parseScoreEnergyConfig, servedEnergy } from '@lab/energy';
+import { createUNet, resolveDiffusionConfig, resolveUNetConfig, type UNetConfigInput, unconditionalUNet } from '@lab/unet';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluateCommand } from '../src/commands/evaluate.js';
@@ -434,6 +435,32 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
       /takes the UNet of .* leave out --preset$/,
     );
     expect(existsSync(join(root, 'energy-on-unet-cd'))).toBe(false);
+
+    // A class-conditional source, whose weights do not fit the energy's UNet as they are: the body is
+    // its UNet at the null class (unconditionalUNet), in a new run and on a restart before any checkpoint.
+    const unetConfig = resolveUNetConfig({ ...MICRO_DIFFUSION.unet, preset: 'tiny', numClasses: 3 } as UNetConfigInput);
+    const conditional = createUNet(unetConfig);
+    const conditionalDir = join(root, 'models', 'conditional-source');
+    const diffusionConfig = resolveDiffusionConfig({
+      unet: unetConfig,
+      schedule: MICRO_DIFFUSION.schedule as { kind: 'linear'; timesteps: 50 },
+    });
+    await saveCheckpoint(conditionalDir, {
+      manifest: { format: 1, kind: 'diffusion', config: { ...diffusionConfig }, step: 7, created: new Date().toISOString() },
+      models: { model: conditional },
+    });
+    const body = unconditionalUNet(conditional, unetConfig).model;
+    const expected = await Promise.all(body.getWeights().map(async (w) => (await w.data()) as Float32Array));
+    body.dispose();
+    conditional.dispose();
+    const fromConditional = join(root, 'energy-on-conditional-unet');
+    await expect(trainCommand(energyRun(fromConditional, { initFrom: conditionalDir }))).resolves.toMatchObject({ step: 1 });
+    const firstRun = (await modelWeights(join(fromConditional, 'checkpoints', 'step-00000001'))).model as Float32Array[];
+    expect(maxAbsDiff(firstRun, expected)).toBeLessThan(1e-12);
+    await rm(join(fromConditional, 'checkpoints'), { recursive: true });
+    await expect(trainCommand({ out: fromConditional, resume: true, records })).resolves.toMatchObject({ step: 1 });
+    const restarted = (await modelWeights(join(fromConditional, 'checkpoints', 'step-00000001'))).model as Float32Array[];
+    expect(maxAbsDiff(restarted, expected)).toBeLessThan(1e-12);
   });
 
   it('writes a sample grid from a run', async () => {
