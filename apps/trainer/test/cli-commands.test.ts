@@ -31,7 +31,8 @@ Commands:
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)
   export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
-            [--sampler S] [--sample-steps N] [--step-size E (score-matching energy)]: the served defaults
+            [--sampler S] [--sample-steps N] [--step-size E (score-matching energy)]
+            [--guidance G (class-conditional diffusion)]: the served defaults
   sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--sampler S] [--guidance G]
             [--step-size E] [--step N] [--seed S]
   report    --run runs/<name> [--samples N] [--svg-dir D]   (writes runs/<name>/report.html: curves, evaluations, samples; --svg-dir: each chart as D/<chart>.svg too)
@@ -104,8 +105,8 @@ describe('CLI flags, one module per command', () => {
     await expect(main(['sample', '--run', 'r', '--out', 'g.png', '--resume'], logger)).rejects.toThrow(
       new ValidationError('sample does not take --resume (a flag of train)'),
     );
-    await expect(main(['export', '--run', 'r', '--to', 't', '--guidance', '2'], logger)).rejects.toThrow(
-      'export does not take --guidance (a flag of evaluate, sample)',
+    await expect(main(['export', '--run', 'r', '--to', 't', '--kid-subset', '2'], logger)).rejects.toThrow(
+      'export does not take --kid-subset (a flag of evaluate)',
     );
     expect(() => trainOptions(['--out', 'x', '--schedule', 'quadratic'])).toThrow("--schedule must be linear or cosine, got 'quadratic'");
     expect(() => trainOptions(['--out', 'x', '--noise-levels', '2.5'])).toThrow("--noise-levels must be an integer ≥ 1, got '2.5'");

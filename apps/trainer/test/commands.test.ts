@@ -221,6 +221,9 @@ describe('energy runs', () => {
     await expect(exportCommand({ run: classifier, to: join(root, 'models', 'c'), stepSize: 2e-4 })).rejects.toThrow(
       /--step-size applies to score-matching energy runs/,
     );
+    await expect(exportCommand({ run, to: join(root, 'models', 'c'), guidance: 4 })).rejects.toThrow(
+      /--guidance applies to class-conditional diffusion runs, not to energy runs/,
+    );
     expect(existsSync(join(root, 'models', 'c'))).toBe(false);
   });
 });
@@ -340,6 +343,10 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     // --sampler: the served default sampler, written into the diffusion config.
     const solver = await exportCommand({ run: straight, to, force: true, sampler: 'dpm-solver++' });
     expect(solver.manifest.config).toMatchObject({ sampler: 'dpm-solver++' });
+    // --guidance: class-conditional models only (this one is unconditional); energy runs refuse it too.
+    await expect(exportCommand({ run: straight, to, force: true, guidance: 4 })).rejects.toThrow(
+      /guidance applies to class-conditional models only/,
+    );
   });
 
   it('starts a new run from an exported model or a run (--init-from): its architecture and weights, a fresh step count', async () => {

@@ -91,6 +91,20 @@ describe('class-conditional diffusion runs', () => {
     expect(model?.inputs).toHaveLength(3);
     model?.dispose();
     tf.dispose(Object.values(loaded.tensors));
+
+    // export --guidance: the served default scale of requests for a class, in the config; checked by its rules.
+    expect(onDisk.config).not.toHaveProperty('guidance');
+    write.mockImplementation(() => true);
+    try {
+      expect(await main(['export', '--run', out, '--to', to, '--force', '--guidance', '6'], silentLogger)).toBe(0);
+    } finally {
+      write.mockRestore();
+    }
+    const guided = JSON.parse(await readFile(join(to, 'genlab.json'), 'utf8')) as { config: { guidance?: number } };
+    expect(guided.config.guidance).toBe(6);
+    await expect(main(['export', '--run', out, '--to', to, '--force', '--guidance', 'strong'], silentLogger)).rejects.toThrow(
+      "--guidance must be a number ≥ 0, got 'strong'",
+    );
   }, 300_000);
 });
 

@@ -26,6 +26,35 @@ describe('createClassifier', () => {
     model.dispose();
   });
 
+  it('wide preset: a stem at full resolution, stages that pool after their first conv, the parameters of that layout', () => {
+    const model = createClassifier('wide');
+    const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D');
+    // Stem 32 at 32×32; each stage's first conv at its input resolution, its second at half.
+    expect(convs.map((l) => (l.outputShape as number[]).slice(1))).toEqual([
+      [32, 32, 32],
+      [32, 32, 64],
+      [16, 16, 64],
+      [16, 16, 256],
+      [8, 8, 256],
+      [8, 8, 256],
+      [4, 4, 256],
+    ]);
+    expect(model.layers.some((l) => l.getClassName() === 'GenlabDropout')).toBe(false);
+    // 3×3 convs without bias, batch norm (4 per channel), features and output dense layers.
+    const ins = [3, 32, 64, 64, 256, 256, 256];
+    const outs = [32, 64, 64, 256, 256, 256, 256];
+    const convParams = ins.reduce((sum, c, i) => sum + 9 * c * (outs[i] as number) + 4 * (outs[i] as number), 0);
+    expect(model.countParams()).toBe(convParams + (256 * 256 + 256) + (256 * 10 + 10));
+    model.dispose();
+  });
+
+  it('pool defaults to after-stage: the small preset keeps its VGG layout', () => {
+    const model = createClassifier('small');
+    const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D');
+    expect(convs.map((l) => (l.outputShape as number[])[1])).toEqual([32, 32, 16, 16, 8, 8]);
+    model.dispose();
+  });
+
   it("dropout draws through @lab/core's dropout: inverted dropout in training, identity otherwise, saved as GenlabDropout", async () => {
     const model = createClassifier({ ...resolveClassifierConfig('small'), dropout: 0.5, seed: 1 });
     const dropouts = model.layers.filter((l) => l.getClassName() === 'GenlabDropout');
@@ -82,6 +111,9 @@ describe('createClassifier', () => {
     plain.dispose();
     expect(() => resolveClassifierConfig({ dropout: 1 })).toThrow(ValidationError);
     expect(() => resolveClassifierConfig({ channels: [] })).toThrow(ValidationError);
+    expect(() => resolveClassifierConfig({ pool: 'before-stage' as never })).toThrow(/pool must be/);
+    expect(() => resolveClassifierConfig({ stem: 1.5 })).toThrow(/stem must be/);
+    expect(() => resolveClassifierConfig('huge' as never)).toThrow(/Unknown classifier preset 'huge'/);
     other.dispose();
   });
 });

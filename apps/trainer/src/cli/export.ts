@@ -11,15 +11,17 @@ export const EXPORT_FLAGS = {
   'step-size': { type: 'string' },
   sampler: { type: 'string' },
   'sample-steps': { type: 'string' },
+  guidance: { type: 'string' },
 } as const;
 
 export const EXPORT_USAGE =
-  '  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]\n            [--sampler S] [--sample-steps N] [--step-size E (score-matching energy)]: the served defaults';
+  '  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]\n            [--sampler S] [--sample-steps N] [--step-size E (score-matching energy)]\n            [--guidance G (class-conditional diffusion)]: the served defaults';
 
 export function exportOptions(argv: readonly string[]): ExportCommandOptions {
   const values = parseFlags(argv, EXPORT_FLAGS);
   const step = num(values, 'step', { min: 0 });
   const sampleSteps = num(values, 'sample-steps');
+  const guidance = num(values, 'guidance', { real: true, min: 0 });
   return {
     run: requiredPath(values, 'run'),
     to: requiredPath(values, 'to'),
@@ -29,6 +31,7 @@ export function exportOptions(argv: readonly string[]): ExportCommandOptions {
     ...samplerOption(values),
     ...(step !== undefined ? { step } : {}),
     ...(sampleSteps !== undefined ? { sampleSteps } : {}),
+    ...(guidance !== undefined ? { guidance } : {}),
   };
 }
 

@@ -10,6 +10,7 @@ import {
   type ScoreEnergySampler,
   servedEnergy,
 } from '@lab/energy';
+import { parseDiffusionConfig } from '@lab/unet';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { recordsToBatch } from '../data/batches.js';
@@ -44,6 +45,13 @@ export interface ExportCommandOptions extends DataOptions {
    * evaluation.
    */
   sampleSteps?: number;
+  /**
+   * Class-conditional diffusion models: the guidance scale a request for a class gets when it
+   * names none (the config's `guidance`, the API's `info.defaultGuidance`), e.g. the one
+   * `evaluate --guidance` and guided-accuracy.ts found best. The manifest's metrics stay the
+   * unguided evaluation's.
+   */
+  guidance?: number;
   /** Energy models: how many training images' energies to store for the API's percentiles (default 2000; 0 = none). */
   energyReference?: number;
   /** Training records supplied directly (tests). */
@@ -68,7 +76,7 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
   const loaded = await loadRunModel(options.run, options.step !== undefined ? { step: options.step } : {});
   try {
     refuseSampler(loaded.task, options.sampler, loaded.info.kind, options.run);
-    const config = withSampling(loaded.task.config, options);
+    const config = withGuidance(withSampling(loaded.task.config, options), loaded.info.kind, options.guidance);
     // The unguided evaluation of the served settings.
     const evaluation = resolveEvaluation(new RunDirectory(options.run), loaded.task, loaded.step, {
       ...(options.sampler === undefined ? {} : { sampler: options.sampler }),
@@ -131,6 +139,15 @@ function withSampling(
     ...(sampleSteps === undefined ? {} : { steps: sampleSteps }),
   };
   return { ...resolveScoreEnergyConfig({ ...parsed, sampling }) };
+}
+
+/** The config with the served default `guidance`, checked by the diffusion config's own rules (class-conditional only). */
+function withGuidance(config: Record<string, unknown>, kind: string, guidance: number | undefined): Record<string, unknown> {
+  if (guidance === undefined) return config;
+  if (kind !== 'diffusion') throw new ValidationError(`--guidance applies to class-conditional diffusion runs, not to ${kind} runs`);
+  const guided = { ...config, guidance };
+  parseDiffusionConfig(guided);
+  return guided;
 }
 
 const TRAIN_METRICS_WINDOW = 100;

@@ -1,11 +1,11 @@
-import { type ClassifierConfig, createClassifier, resolveClassifierConfig } from '@lab/classifier';
+import { type ClassifierConfig, type ClassifierPreset, createClassifier, resolveClassifierConfig } from '@lab/classifier';
 import type { Rng } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { DataBatch, PreparedBatch, TrainingTask } from './types.js';
 
 export interface ClassifierTaskOptions {
-  net?: 'small' | Partial<ClassifierConfig>;
+  net?: ClassifierPreset | Partial<ClassifierConfig>;
 }
 
 /** Cross-entropy over [B, K] probabilities (softmax output) or logits, with integer labels. */

@@ -1,4 +1,5 @@
 import { ValidationError } from '@lab/core';
+import type { ClassifierPreset } from '@lab/classifier';
 import { isScoreEnergyConfig, type NoiseLevelSettings, SCORE_MATCHING_OBJECTIVE } from '@lab/energy';
 import { ClassifierTask } from './classifier.js';
 import { DiffusionTask } from './diffusion.js';
@@ -90,7 +91,7 @@ export function createTask(kind: ModelKind, options: TaskOptions = {}): Training
         ...(options.langevinSteps ? { langevin: { steps: options.langevinSteps } } : {}),
       });
     case 'classifier':
-      return new ClassifierTask({ net: (options.preset ?? 'small') as 'small' });
+      return new ClassifierTask({ net: (options.preset ?? 'small') as ClassifierPreset });
   }
 }
 
