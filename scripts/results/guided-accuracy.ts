@@ -4,8 +4,9 @@
  * (DDIM-50 unless told otherwise) are drawn through the API's diffusion provider (the same request as `POST /models/ddpm-cifar10/sample`
  * with `classLabel` and `guidance`), and the bundled classifier labels them:
  *
- * - "accuracy": how often the classifier's top class is the requested one (chance 10 %; the
- *   classifier itself is right on 74–80 % of real test images, so that is the ceiling);
+ * - "accuracy": how often the classifier's top class is the requested one (chance 10 %; compare
+ *   the classifier's accuracy on real test images, `testAccuracy` in its manifest: guided samples
+ *   can beat it, since guidance draws the images the classifier-free model finds most typical);
  * - "IS-cls": the Inception Score on the classifier's probabilities over all the samples.
  *
  *   node --conditions=@lab/source --import tsx scripts/results/guided-accuracy.ts \

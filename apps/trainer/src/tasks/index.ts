@@ -1,5 +1,5 @@
-import { ValidationError } from '@lab/core';
 import type { ClassifierPreset } from '@lab/classifier';
+import { ValidationError } from '@lab/core';
 import { isScoreEnergyConfig, type NoiseLevelSettings, SCORE_MATCHING_OBJECTIVE } from '@lab/energy';
 import { ClassifierTask } from './classifier.js';
 import { DiffusionTask } from './diffusion.js';
