@@ -24,7 +24,7 @@ Commands:
             [--samples N] [--sample-steps N] [--langevin-steps N] [--objective cd|dsm] [--sigma-max S]
             [--sigma-min S] [--noise-levels L] [--step-size E] [--schedule linear|cosine] [--timesteps T]
             [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
-            [--init-from <run or exported model>] [--report-every N]
+            [--init-from <run or exported model>] [--report-every N] [--cutout N (classifier)]
   evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N] [--kid-subset N]
             [--test-n N] [--batch B] [--sample-steps N] [--sampler S] [--guidance G] [--step N]
             [--step-size E] [--seed S] [--data-dir DIR]
@@ -66,7 +66,9 @@ A UNet energy's defaults are the bundled one's: σ 80 → 0.01 over 100 levels, 
 --init-from starts a new run from trained weights (a run's latest EMA weights, or an exported
 model folder such as apps/api/models/ddpm-cifar10) with their architecture; Adam, the step count
 and the learning-rate schedule start afresh (fine-tuning, or training on across machines).
---report-every N rewrites the run's report.html every N steps while training (evaluate rewrites it too).`;
+--report-every N rewrites the run's report.html every N steps while training (evaluate rewrites it too).
+--cutout N (classifier runs) erases an N×N square (to mid-grey) at a random place of every training
+image, a regulariser on top of the flips and shifts; set when a run starts, stored in it.`;
 
 const logger = { debug: () => undefined, info: () => undefined, warn: vi.fn(), error: () => undefined };
 
@@ -90,6 +92,9 @@ describe('CLI flags, one module per command', () => {
   it('parses train flags into typed options', () => {
     const options = trainOptions(['--out', '/tmp/run', '--model', 'diffusion', '--steps', '5', '--lr', '0.001', '--classes', '1, 2']);
     expect(options).toMatchObject({ out: '/tmp/run', model: 'diffusion', steps: 5, lr: 0.001, classes: [1, 2], resume: false });
+    expect(options.cutout).toBeUndefined();
+    expect(trainOptions(['--out', 'x', '--model', 'classifier', '--cutout', '16']).cutout).toBe(16);
+    expect(() => trainOptions(['--out', 'x', '--cutout', '2.5'])).toThrow("--cutout must be an integer ≥ 0, got '2.5'");
     expect(trainOptions(['--out', 'x', '--resume', '--schedule', 'cosine', '--conditional'])).toMatchObject({
       resume: true,
       schedule: 'cosine',
@@ -212,6 +217,10 @@ describe('resume policy (run/resume.ts)', () => {
     );
     expect(() => resumedRunInfo(existing, { out: 'x', noise: { levels: 20 } }, 30, logger)).toThrow(/cannot change on --resume/);
     expect(() => resumedRunInfo(existing, { out: 'x', stepSize: 1e-5 }, 30, logger)).toThrow(/cannot change on --resume/);
+    expect(() => resumedRunInfo(existing, { out: 'x', cutout: 8 }, 30, logger)).toThrow(
+      'the run trains with --cutout 0; it cannot change on --resume (got 8)',
+    );
+    expect(resumedRunInfo({ ...existing, task: { cutout: 8 } }, { out: 'x', cutout: 8 }, 30, logger).task).toEqual({ cutout: 8 });
     expect(() => resumedRunInfo(existing, { out: 'x', batch: 16 }, 30, logger)).toThrow(
       'the run trains with --batch 8; it cannot change on --resume (got 16)',
     );

@@ -156,6 +156,14 @@ describe('energy runs', () => {
       steps: 1,
       batch: 8,
     });
+    // Fine-tuning a classifier may add cutout (a training choice); its network stays the source's.
+    const cutoutRun = join(root, 'classifier-cutout');
+    await trainCommand({ out: cutoutRun, initFrom: classifier, cutout: 8, records, steps: 1, batch: 8 });
+    const cutoutInfo = await new RunDirectory(cutoutRun).readInfo();
+    expect(cutoutInfo.task).toMatchObject({ cutout: 8, net: { channels: [4], featureUnits: 6 } });
+    await expect(trainCommand({ out: join(root, 'energy-cutout'), initFrom: run, cutout: 8, records, steps: 1 })).rejects.toThrow(
+      /leave out --cutout/,
+    );
     const options = {
       run,
       classifier,

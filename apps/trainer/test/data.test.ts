@@ -79,6 +79,46 @@ describe('batches', () => {
     tf.dispose([plain.images, plain.labels, flipped.images, flipped.labels]);
   });
 
+  it('cutout zeroes exactly a clipped square per image, centred on a drawn pixel; without it the random stream is unchanged', async () => {
+    const records = parseCifarBatch(makeCifarBytes(6), 'x.bin');
+    const indices = [0, 1, 2, 3, 4, 5];
+    const side = 8;
+    const plain = recordsToBatch(records, indices, new Rng(4));
+    const cut = recordsToBatch(records, indices, new Rng(4), { cutout: side });
+    const p = (await plain.images.data()) as Float32Array;
+    const c = (await cut.images.data()) as Float32Array;
+    const rng = new Rng(4);
+    let clipped = 0;
+    for (let b = 0; b < indices.length; b++) {
+      const cx = rng.int(32);
+      const cy = rng.int(32);
+      const inside = (v: number, centre: number) => v >= centre - side / 2 && v < centre + side / 2;
+      if ([cx, cy].some((centre) => centre - side / 2 < 0 || centre + side / 2 > 32)) clipped += 1;
+      let erased = 0;
+      for (let y = 0; y < 32; y++) {
+        for (let x = 0; x < 32; x++) {
+          for (let ch = 0; ch < 3; ch++) {
+            const i = b * 3072 + (y * 32 + x) * 3 + ch;
+            // Fixture pixels are integers, so no kept pixel is exactly 0 (127.5 / 127.5 − 1).
+            if (inside(x, cx) && inside(y, cy)) {
+              expect(c[i]).toBe(0);
+              erased += 1;
+            } else expect(c[i]).toBe(p[i]);
+          }
+        }
+      }
+      expect(erased).toBeGreaterThan(0);
+      expect(erased).toBeLessThanOrEqual(side * side * 3);
+    }
+    expect(clipped).toBeGreaterThan(0); // some squares met a border
+    // No cutout: no draws, so the next draw is where a plain batch leaves the stream.
+    const afterPlain = new Rng(4);
+    recordsToBatch(records, indices, afterPlain, { cutout: 0 }).images.dispose();
+    expect(afterPlain.float()).toBe(new Rng(4).float());
+    expect(() => recordsToBatch(records, indices, new Rng(4), { cutout: 2.5 })).toThrow(/cutout must be an integer ≥ 0, got 2.5/);
+    tf.dispose([plain.images, plain.labels, cut.images, cut.labels]);
+  });
+
   it('shuffles with a seed, covers each epoch once, and resumes from a cursor', () => {
     const records = parseCifarBatch(makeCifarBytes(10), 'x.bin');
     const a = new CifarBatches(records, 7);

@@ -184,6 +184,18 @@ describe('ClassifierTask', () => {
     tf.dispose([probs, labels, logits]);
   });
 
+  it('--cutout: the training batches erase a square; stored in the config only when used, and rebuilt from it', () => {
+    const plain = createTask('classifier', {});
+    expect(plain.augmentation).toEqual({ flip: true, translate: 4 });
+    expect(plain.config).not.toHaveProperty('cutout');
+    const cut = createTask('classifier', { preset: 'wide', cutout: 12 });
+    expect(cut.augmentation).toEqual({ flip: true, translate: 4, cutout: 12 });
+    expect(cut.config).toMatchObject({ cutout: 12, net: { pool: 'after-first-conv' } });
+    expect(taskFromConfig('classifier', JSON.parse(JSON.stringify(cut.config))).augmentation).toEqual(cut.augmentation);
+    expect(() => createTask('diffusion', { cutout: 8 })).toThrow('--cutout applies to classifier runs, not diffusion');
+    expect(() => createTask('classifier', { cutout: 40 })).toThrow('cutout must be an integer from 0 to 32, got 40');
+  });
+
   it('learns a separable toy problem', async () => {
     const task = new ClassifierTask({ net: { channels: [4], featureUnits: 8, dropout: 0, seed: 1 } });
     const trainer = new Trainer(task, records, { batchSize: 12, lr: 1e-2, emaDecay: 0.5 }, 1);

@@ -43,6 +43,7 @@ export const TRAIN_FLAGS = {
   keep: { type: 'string' },
   workers: { type: 'string' },
   'report-every': { type: 'string' },
+  cutout: { type: 'string' },
 } as const;
 
 export const TRAIN_USAGE = `  train     --model diffusion|energy|classifier --out runs/<name> [--preset P] [--steps N] [--batch B]
@@ -52,7 +53,7 @@ export const TRAIN_USAGE = `  train     --model diffusion|energy|classifier --ou
             [--samples N] [--sample-steps N] [--langevin-steps N] [--objective cd|dsm] [--sigma-max S]
             [--sigma-min S] [--noise-levels L] [--step-size E] [--schedule linear|cosine] [--timesteps T]
             [--conditional] [--label-dropout P] [--keep N] [--workers N] [--resume]
-            [--init-from <run or exported model>] [--report-every N]`;
+            [--init-from <run or exported model>] [--report-every N] [--cutout N (classifier)]`;
 
 /** What the flags mean beyond their one-line usage. */
 export const TRAIN_NOTES = `Ctrl-C during training writes a checkpoint and exits (a second Ctrl-C quits at once).
@@ -75,7 +76,9 @@ A UNet energy's defaults are the bundled one's: σ 80 → 0.01 over 100 levels, 
 --init-from starts a new run from trained weights (a run's latest EMA weights, or an exported
 model folder such as apps/api/models/ddpm-cifar10) with their architecture; Adam, the step count
 and the learning-rate schedule start afresh (fine-tuning, or training on across machines).
---report-every N rewrites the run's report.html every N steps while training (evaluate rewrites it too).`;
+--report-every N rewrites the run's report.html every N steps while training (evaluate rewrites it too).
+--cutout N (classifier runs) erases an N×N square (to mid-grey) at a random place of every training
+image, a regulariser on top of the flips and shifts; set when a run starts, stored in it.`;
 
 function parseObjective(value: string): 'cd' | 'dsm' {
   if (value !== 'cd' && value !== 'dsm') throw new ValidationError(`--objective must be cd or dsm, got '${value}'`);
@@ -133,6 +136,7 @@ export function trainOptions(argv: readonly string[]): TrainCommandOptions {
     keep: num(values, 'keep'),
     workers: num(values, 'workers', { min: 0 }),
     reportEvery: num(values, 'report-every'),
+    cutout: num(values, 'cutout', { min: 0 }),
     ...(values.schedule ? { schedule: parseSchedule(values.schedule) } : {}),
     ...(classes ? { classes } : {}),
     ...dataDirOption(values),

@@ -83,6 +83,7 @@ const ARCHITECTURE_FLAGS = [
   'objective',
   'noise',
   'stepSize',
+  'cutout',
   'taskConfig',
 ] as const;
 
@@ -100,14 +101,16 @@ async function loadInitFrom(options: TrainCommandOptions): Promise<InitialWeight
   const source = await loadInitialWeights(path);
   try {
     if (options.model === 'energy' && source.kind === 'diffusion') return energyFromDiffusion(source, options);
-    const fixed = ARCHITECTURE_FLAGS.filter((flag) => options[flag] !== undefined);
+    // Cutout is how a classifier trains, not what it is: a fine-tuning run may add it.
+    const cutoutOnClassifier = source.kind === 'classifier' && options.cutout !== undefined;
+    const fixed = ARCHITECTURE_FLAGS.filter((flag) => options[flag] !== undefined && !(flag === 'cutout' && cutoutOnClassifier));
     if (fixed.length > 0) {
       throw new ValidationError(`--init-from takes the architecture of ${path}; leave out ${fixed.map(flagName).join(', ')}`);
     }
     if (options.model && options.model !== source.kind) {
       throw new ValidationError(`--init-from ${path} holds a ${source.kind} model; --model ${options.model} does not match it`);
     }
-    return source;
+    return cutoutOnClassifier ? { ...source, config: { ...source.config, cutout: options.cutout } } : source;
   } catch (error) {
     source.model.dispose();
     throw error;

@@ -8,6 +8,11 @@ export interface Augmentation {
   flip?: boolean;
   /** Shift by up to this many pixels in x and y, zero (black → -1) padding: the usual "pad and crop". */
   translate?: number;
+  /**
+   * Cutout (DeVries & Taylor, 2017): set a square of this side to 0 (mid-grey), centred on a
+   * uniformly drawn pixel and clipped at the borders, after the flip and shift. 0 or absent: none.
+   */
+  cutout?: number;
 }
 
 /** Where a shuffled pass over the data stands; saved in checkpoints so a resumed run sees the same batches. */
@@ -110,6 +115,8 @@ export function recordsToBatch(
   const data = new Float32Array(indices.length * CIFAR_PIXELS);
   const labels = new Int32Array(indices.length);
   const maxShift = augmentation.translate ?? 0;
+  const cutout = augmentation.cutout ?? 0;
+  if (!(Number.isInteger(cutout) && cutout >= 0)) throw new ValidationError(`cutout must be an integer ≥ 0, got ${cutout}`);
   indices.forEach((index, b) => {
     if (!(index >= 0 && index < records.count)) throw new ValidationError(`record index ${index} is outside 0…${records.count - 1}`);
     labels[b] = records.labels[index] as number;
@@ -136,9 +143,21 @@ export function recordsToBatch(
         data[out + 2] = (records.pixels[p + 2 * plane] as number) / 127.5 - 1;
       }
     }
+    // Drawn only when asked for, so runs without cutout see the same random stream as before.
+    if (cutout > 0) eraseSquare(data, dst, rng.int(CIFAR_SIZE), rng.int(CIFAR_SIZE), cutout);
   });
   return {
     images: tf.tensor4d(data, [indices.length, CIFAR_SIZE, CIFAR_SIZE, 3], 'float32'),
     labels: tf.tensor1d(labels, 'int32'),
   };
+}
+
+/** Zeroes the `side`×`side` square of the image at `offset` whose centre is (cx, cy), clipped at the borders. */
+function eraseSquare(data: Float32Array, offset: number, cx: number, cy: number, side: number): void {
+  const x0 = cx - Math.floor(side / 2);
+  const y0 = cy - Math.floor(side / 2);
+  for (let y = Math.max(0, y0); y < Math.min(CIFAR_SIZE, y0 + side); y++) {
+    const row = offset + y * CIFAR_SIZE * 3;
+    data.fill(0, row + Math.max(0, x0) * 3, row + Math.min(CIFAR_SIZE, x0 + side) * 3);
+  }
 }

@@ -41,6 +41,10 @@ function checkResumedTaskFlags(existing: RunInfo, options: TrainCommandOptions):
     throw new ValidationError(
       '--sigma-max, --sigma-min, --noise-levels and --step-size are set when a run starts; they cannot change on --resume',
     );
+  if (options.cutout !== undefined && options.cutout !== (existing.task.cutout ?? 0))
+    throw new ValidationError(
+      `the run trains with --cutout ${String(existing.task.cutout ?? 0)}; it cannot change on --resume (got ${options.cutout})`,
+    );
   if (options.conditional === undefined && options.labelDropout === undefined) return;
   const unet = existing.task.unet as { numClasses?: number } | undefined;
   const conditional = existing.kind === 'diffusion' && typeof unet?.numClasses === 'number' && unet.numClasses > 0;

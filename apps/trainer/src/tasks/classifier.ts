@@ -1,11 +1,14 @@
 import { type ClassifierConfig, type ClassifierPreset, createClassifier, resolveClassifierConfig } from '@lab/classifier';
-import type { Rng } from '@lab/core';
+import { type Rng, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { Augmentation } from '../data/batches.js';
 import type { DataBatch, PreparedBatch, TrainingTask } from './types.js';
 
 export interface ClassifierTaskOptions {
   net?: ClassifierPreset | Partial<ClassifierConfig>;
+  /** Side of the cutout square erased from every training image (0 or absent: none); see `Augmentation.cutout`. */
+  cutout?: number;
 }
 
 /** Cross-entropy over [B, K] probabilities (softmax output) or logits, with integer labels. */
@@ -21,12 +24,17 @@ export function crossEntropy(output: tf.Tensor, labels: tf.Tensor1D, numClasses:
 export class ClassifierTask implements TrainingTask {
   readonly kind = 'classifier' as const;
   readonly config: Record<string, unknown>;
-  readonly augmentation = { flip: true, translate: 4 };
+  readonly augmentation: Augmentation;
   private readonly net: ClassifierConfig;
 
   constructor(options: ClassifierTaskOptions = {}) {
     this.net = resolveClassifierConfig(options.net ?? 'small');
-    this.config = { net: this.net };
+    const cutout = options.cutout ?? 0;
+    if (!(Number.isInteger(cutout) && cutout >= 0 && cutout <= 32))
+      throw new ValidationError(`cutout must be an integer from 0 to 32, got ${cutout}`);
+    this.augmentation = { flip: true, translate: 4, ...(cutout > 0 ? { cutout } : {}) };
+    // Stored only when used: configs written before cutout existed read the same.
+    this.config = { net: this.net, ...(cutout > 0 ? { cutout } : {}) };
   }
 
   static fromConfig(config: Record<string, unknown>): ClassifierTask {

@@ -43,6 +43,8 @@ export interface TaskOptions {
   labelDropout?: number;
   /** The CIFAR-10 classes the run trains on (all when absent). */
   classes?: number[];
+  /** Classifier only: side of the square cutout erases from each training image. */
+  cutout?: number;
 }
 
 /** The diffusion task of a new run, from the CLI's flags. */
@@ -63,6 +65,7 @@ function createDiffusionTask(options: TaskOptions): DiffusionTask {
 export function createTask(kind: ModelKind, options: TaskOptions = {}): TrainingTask {
   if (kind !== 'diffusion' && (options.conditional || options.labelDropout !== undefined))
     throw new ValidationError(`--conditional and --label-dropout apply to diffusion runs, not ${kind}`);
+  if (kind !== 'classifier' && options.cutout !== undefined) throw new ValidationError(`--cutout applies to classifier runs, not ${kind}`);
   if (kind !== 'energy' && options.objective !== undefined) throw new ValidationError(`--objective applies to energy runs, not ${kind}`);
   if (
     (options.noise !== undefined || options.stepSize !== undefined) &&
@@ -91,7 +94,10 @@ export function createTask(kind: ModelKind, options: TaskOptions = {}): Training
         ...(options.langevinSteps ? { langevin: { steps: options.langevinSteps } } : {}),
       });
     case 'classifier':
-      return new ClassifierTask({ net: (options.preset ?? 'small') as ClassifierPreset });
+      return new ClassifierTask({
+        net: (options.preset ?? 'small') as ClassifierPreset,
+        ...(options.cutout !== undefined ? { cutout: options.cutout } : {}),
+      });
   }
 }
 
