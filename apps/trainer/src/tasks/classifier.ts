@@ -3,6 +3,7 @@ import { type Rng, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Augmentation } from '../data/batches.js';
+import { CIFAR_SIZE } from '../data/cifar10-format.js';
 import type { DataBatch, PreparedBatch, TrainingTask } from './types.js';
 
 export interface ClassifierTaskOptions {
@@ -30,8 +31,8 @@ export class ClassifierTask implements TrainingTask {
   constructor(options: ClassifierTaskOptions = {}) {
     this.net = resolveClassifierConfig(options.net ?? 'small');
     const cutout = options.cutout ?? 0;
-    if (!(Number.isInteger(cutout) && cutout >= 0 && cutout <= 32))
-      throw new ValidationError(`cutout must be an integer from 0 to 32, got ${cutout}`);
+    if (!(Number.isInteger(cutout) && cutout >= 0 && cutout <= CIFAR_SIZE))
+      throw new ValidationError(`cutout must be an integer from 0 to ${CIFAR_SIZE}, got ${cutout}`);
     this.augmentation = { flip: true, translate: 4, ...(cutout > 0 ? { cutout } : {}) };
     // Stored only when used: configs written before cutout existed read the same.
     this.config = { net: this.net, ...(cutout > 0 ? { cutout } : {}) };
