@@ -19,7 +19,7 @@ const USAGE_BEFORE_SPLIT = `genlab-train <command> [options]
 Commands:
   train     --model diffusion|energy|classifier --out runs/<name> [--preset P] [--steps N] [--batch B]
             [--micro-batch M] [--lr X] [--warmup N] [--lr-decay none|cosine|linear] [--lr-decay-start N]
-            [--min-lr X] [--grad-clip X (0 = off)] [--ema DECAY] [--seed S]
+            [--min-lr X] [--grad-clip X (0 = off)] [--weight-decay W] [--ema DECAY] [--seed S]
             [--data-dir DIR] [--classes 0,1,…] [--limit N] [--checkpoint-every K] [--sample-every K]
             [--samples N] [--sample-steps N] [--langevin-steps N] [--objective cd|dsm] [--sigma-max S]
             [--sigma-min S] [--noise-levels L] [--step-size E] [--schedule linear|cosine] [--timesteps T]
@@ -68,7 +68,10 @@ model folder such as apps/api/models/ddpm-cifar10) with their architecture; Adam
 and the learning-rate schedule start afresh (fine-tuning, or training on across machines).
 --report-every N rewrites the run's report.html every N steps while training (evaluate rewrites it too).
 --cutout N (classifier runs) erases an N×N square (to mid-grey) at a random place of every training
-image, a regulariser on top of the flips and shifts; set when a run starts, stored in it.`;
+image, a regulariser on top of the flips and shifts; set when a run starts, stored in it.
+--weight-decay W (default 0) is decoupled weight decay (AdamW): before each Adam step every kernel
+shrinks by the factor 1 − lr·W, lr the step's learning rate (biases and batch-norm parameters do
+not decay). Set when a run starts (or with --init-from), stored in it.`;
 
 const logger = { debug: () => undefined, info: () => undefined, warn: vi.fn(), error: () => undefined };
 
@@ -95,6 +98,9 @@ describe('CLI flags, one module per command', () => {
     expect(options.cutout).toBeUndefined();
     expect(trainOptions(['--out', 'x', '--model', 'classifier', '--cutout', '16']).cutout).toBe(16);
     expect(() => trainOptions(['--out', 'x', '--cutout', '2.5'])).toThrow("--cutout must be an integer ≥ 0, got '2.5'");
+    expect(options.weightDecay).toBeUndefined();
+    expect(trainOptions(['--out', 'x', '--weight-decay', '0.05']).weightDecay).toBe(0.05);
+    expect(() => trainOptions(['--out', 'x', '--weight-decay', 'lots'])).toThrow("--weight-decay must be a number ≥ 0, got 'lots'");
     expect(trainOptions(['--out', 'x', '--resume', '--schedule', 'cosine', '--conditional'])).toMatchObject({
       resume: true,
       schedule: 'cosine',
@@ -221,6 +227,11 @@ describe('resume policy (run/resume.ts)', () => {
       'the run trains with --cutout 0; it cannot change on --resume (got 8)',
     );
     expect(resumedRunInfo({ ...existing, task: { cutout: 8 } }, { out: 'x', cutout: 8 }, 30, logger).task).toEqual({ cutout: 8 });
+    expect(() => resumedRunInfo(existing, { out: 'x', weightDecay: 0.05 }, 30, logger)).toThrow(
+      'the run trains with --weight-decay 0; it cannot change on --resume (got 0.05)',
+    );
+    const decayed = { ...existing, optimization: { ...existing.optimization, weightDecay: 0.05 } };
+    expect(resumedRunInfo(decayed, { out: 'x', weightDecay: 0.05 }, 30, logger)).toBe(decayed);
     expect(() => resumedRunInfo(existing, { out: 'x', batch: 16 }, 30, logger)).toThrow(
       'the run trains with --batch 8; it cannot change on --resume (got 16)',
     );

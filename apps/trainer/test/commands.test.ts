@@ -158,9 +158,12 @@ describe('energy runs', () => {
     });
     // Fine-tuning a classifier may add cutout (a training choice); its network stays the source's.
     const cutoutRun = join(root, 'classifier-cutout');
-    await trainCommand({ out: cutoutRun, initFrom: classifier, cutout: 8, records, steps: 1, batch: 8 });
+    await trainCommand({ out: cutoutRun, initFrom: classifier, cutout: 8, weightDecay: 0.05, records, steps: 1, batch: 8 });
     const cutoutInfo = await new RunDirectory(cutoutRun).readInfo();
     expect(cutoutInfo.task).toMatchObject({ cutout: 8, net: { channels: [4], featureUnits: 6 } });
+    // Weight decay is stored in the run's optimisation settings, and only when used.
+    expect(cutoutInfo.optimization.weightDecay).toBe(0.05);
+    expect((await new RunDirectory(classifier).readInfo()).optimization).not.toHaveProperty('weightDecay');
     await expect(trainCommand({ out: join(root, 'energy-cutout'), initFrom: run, cutout: 8, records, steps: 1 })).rejects.toThrow(
       /leave out --cutout/,
     );

@@ -112,6 +112,36 @@ describe('clipping, warm-up, EMA', () => {
   });
 });
 
+describe('decoupled weight decay', () => {
+  it('shrinks every kernel by lr·W of its pre-step value on top of the Adam step, and leaves biases alone', async () => {
+    const weightDecay = 5;
+    const plain = new Trainer(new ToyDenoiseTask(), records, optimization, 5);
+    const decayed = new Trainer(new ToyDenoiseTask(), records, { ...optimization, weightDecay }, 5);
+    const before = await weightsOf(plain.model);
+    const ranks = plain.model.getWeights().map((w) => w.rank);
+    const { lr } = await plain.trainStep();
+    await decayed.trainStep();
+    const a = await weightsOf(plain.model);
+    const b = await weightsOf(decayed.model);
+    expect(ranks).toEqual([4, 1, 4, 1]);
+    ranks.forEach((rank, k) => {
+      // Adam's step does not depend on the weights, so the decayed run differs by exactly −lr·W·w₀.
+      const expected = (a[k] as Float32Array).map((v, j) => (rank >= 2 ? v - lr * weightDecay * (before[k]?.[j] as number) : v));
+      expect(maxAbsDiff([b[k] as Float32Array], [expected])).toBeLessThan(1e-6);
+    });
+    expect(maxAbsDiff([b[0] as Float32Array], [a[0] as Float32Array])).toBeGreaterThan(1e-3);
+    plain.dispose();
+    decayed.dispose();
+  });
+
+  it('refuses a decay that would flip the sign of the weights', () => {
+    expect(() => new Trainer(new ToyDenoiseTask(), records, { ...optimization, weightDecay: 100 }, 5)).toThrow(
+      /weight decay must be ≥ 0 and below 1 \/ learning rate, got 100/,
+    );
+    expect(() => new Trainer(new ToyDenoiseTask(), records, { ...optimization, weightDecay: -1 }, 5)).toThrow(/weight decay must be ≥ 0/);
+  });
+});
+
 describe('Trainer', () => {
   it('learns, and holds the tensor count flat across steps', async () => {
     const trainer = new Trainer(new ToyDenoiseTask(), records, { ...optimization, microBatch: 8, lr: 0.03 }, 3);

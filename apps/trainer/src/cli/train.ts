@@ -44,11 +44,12 @@ export const TRAIN_FLAGS = {
   workers: { type: 'string' },
   'report-every': { type: 'string' },
   cutout: { type: 'string' },
+  'weight-decay': { type: 'string' },
 } as const;
 
 export const TRAIN_USAGE = `  train     --model diffusion|energy|classifier --out runs/<name> [--preset P] [--steps N] [--batch B]
             [--micro-batch M] [--lr X] [--warmup N] [--lr-decay none|cosine|linear] [--lr-decay-start N]
-            [--min-lr X] [--grad-clip X (0 = off)] [--ema DECAY] [--seed S]
+            [--min-lr X] [--grad-clip X (0 = off)] [--weight-decay W] [--ema DECAY] [--seed S]
             [--data-dir DIR] [--classes 0,1,…] [--limit N] [--checkpoint-every K] [--sample-every K]
             [--samples N] [--sample-steps N] [--langevin-steps N] [--objective cd|dsm] [--sigma-max S]
             [--sigma-min S] [--noise-levels L] [--step-size E] [--schedule linear|cosine] [--timesteps T]
@@ -78,7 +79,10 @@ model folder such as apps/api/models/ddpm-cifar10) with their architecture; Adam
 and the learning-rate schedule start afresh (fine-tuning, or training on across machines).
 --report-every N rewrites the run's report.html every N steps while training (evaluate rewrites it too).
 --cutout N (classifier runs) erases an N×N square (to mid-grey) at a random place of every training
-image, a regulariser on top of the flips and shifts; set when a run starts, stored in it.`;
+image, a regulariser on top of the flips and shifts; set when a run starts, stored in it.
+--weight-decay W (default 0) is decoupled weight decay (AdamW): before each Adam step every kernel
+shrinks by the factor 1 − lr·W, lr the step's learning rate (biases and batch-norm parameters do
+not decay). Set when a run starts (or with --init-from), stored in it.`;
 
 function parseObjective(value: string): 'cd' | 'dsm' {
   if (value !== 'cd' && value !== 'dsm') throw new ValidationError(`--objective must be cd or dsm, got '${value}'`);
@@ -137,6 +141,7 @@ export function trainOptions(argv: readonly string[]): TrainCommandOptions {
     workers: num(values, 'workers', { min: 0 }),
     reportEvery: num(values, 'report-every'),
     cutout: num(values, 'cutout', { min: 0 }),
+    weightDecay: num(values, 'weight-decay', { real: true, min: 0 }),
     ...(values.schedule ? { schedule: parseSchedule(values.schedule) } : {}),
     ...(classes ? { classes } : {}),
     ...dataDirOption(values),

@@ -41,6 +41,8 @@ export interface TrainCommandOptions extends TaskOptions, DataOptions {
   minLr?: number;
   /** Gradient-norm clip; 0 turns it off. */
   gradClip?: number;
+  /** Decoupled weight decay (AdamW) per unit of learning rate; 0 or absent: none. */
+  weightDecay?: number;
   ema?: number;
   seed?: number;
   checkpointEvery?: number;
@@ -186,6 +188,8 @@ export async function trainCommand(options: TrainCommandOptions): Promise<TrainL
       emaDecay: options.ema ?? defaults.emaDecay,
       emaWarmup: true,
       beta1: defaults.beta1,
+      // Stored only when used: runs written before weight decay existed read the same.
+      ...(options.weightDecay ? { weightDecay: options.weightDecay } : {}),
     };
     info = {
       format: 1,

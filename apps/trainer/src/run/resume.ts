@@ -81,6 +81,7 @@ export function withResumeOverrides(existing: RunInfo, options: TrainCommandOpti
     ['--lr', options.lr, existing.optimization.lr],
     ['--warmup', options.warmup, existing.optimization.warmupSteps],
     ['--ema', options.ema, existing.optimization.emaDecay],
+    ['--weight-decay', options.weightDecay, existing.optimization.weightDecay ?? 0],
     ['--seed', options.seed, existing.seed],
   ];
   for (const [flag, given, stored] of fixed) {

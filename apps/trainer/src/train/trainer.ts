@@ -11,6 +11,7 @@ import { sliceMicroBatches } from './micro-batches.js';
 import { dataParallelGradients } from './parallel/data-parallel.js';
 import { movingAverageMomenta } from './parallel/moving-statistics.js';
 import { GradientWorkerPool } from './parallel/pool.js';
+import { decayKernels } from './weight-decay.js';
 
 /** Optimisation settings of a run (stored in it, so a resume uses the same ones). */
 export interface OptimizationConfig {
@@ -29,6 +30,8 @@ export interface OptimizationConfig {
   readonly emaWarmup?: boolean;
   readonly beta1?: number;
   readonly beta2?: number;
+  /** Decoupled weight decay of the kernels, per unit of learning rate (AdamW; default 0, none). */
+  readonly weightDecay?: number;
 }
 
 /** How a trainer computes, not what (not stored in the run: a resume may change it). */
@@ -104,6 +107,9 @@ export class Trainer {
       throw new ValidationError(`micro-batch must be a positive integer, got ${microBatch}`);
     }
     if (!(lr > 0)) throw new ValidationError(`learning rate must be > 0, got ${lr}`);
+    const weightDecay = optimization.weightDecay ?? 0;
+    if (!(weightDecay >= 0 && lr * weightDecay < 1))
+      throw new ValidationError(`weight decay must be ≥ 0 and below 1 / learning rate, got ${weightDecay}`);
     const workers = runtime.workers ?? 0;
     if (!(Number.isInteger(workers) && workers >= 0)) throw new ValidationError(`workers must be a non-negative integer, got ${workers}`);
     const workerBackend = runtime.backend ?? parseBackendName(tf.getBackend());
@@ -183,6 +189,7 @@ export class Trainer {
       } else {
         norm = globalNorm(Object.values(grads));
       }
+      decayKernels(this.trainableVariables(), lr * (this.optimization.weightDecay ?? 0));
       this.optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
       tf.dispose(Object.values(grads));
       this.ema.update(this.stepCount);
@@ -210,8 +217,11 @@ export class Trainer {
     if (this.workerPool) {
       return dataParallelGradients({ pool: this.workerPool, model: this.model, momenta: this.momenta, prepared, microBatch, loss });
     }
-    const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
-    return accumulateGradients(variables, sliceMicroBatches(prepared, [0, batchSize], microBatch, loss));
+    return accumulateGradients(this.trainableVariables(), sliceMicroBatches(prepared, [0, batchSize], microBatch, loss));
+  }
+
+  private trainableVariables(): tf.Variable[] {
+    return this.model.trainableWeights.map((w) => w.read() as tf.Variable);
   }
 
   /**
