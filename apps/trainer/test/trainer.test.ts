@@ -117,6 +117,11 @@ describe('decoupled weight decay', () => {
     const weightDecay = 5;
     const plain = new Trainer(new ToyDenoiseTask(), records, optimization, 5);
     const decayed = new Trainer(new ToyDenoiseTask(), records, { ...optimization, weightDecay }, 5);
+    // Non-zero biases, so that decaying them would show.
+    const start = plain.model.getWeights().map((w, i) => new Rng(10 + i).normal(w.shape));
+    plain.model.setWeights(start);
+    decayed.model.setWeights(start);
+    tf.dispose(start);
     const before = await weightsOf(plain.model);
     const ranks = plain.model.getWeights().map((w) => w.rank);
     const { lr } = await plain.trainStep();
