@@ -110,3 +110,16 @@ export function splitPrediction(
   }
   return { predictedX0: x0, predictedNoise: eps };
 }
+
+/**
+ * The model output (of `predictionType`) at timestep with cumulative ᾱ that implies x̂_0 for
+ * the noisy x: the inverse of `splitPrediction`'s x̂_0 (without its clip). Call inside `tf.tidy`.
+ */
+export function modelOutputFromX0(predictionType: PredictionType, x0: tf.Tensor, x: tf.Tensor, alphaCumprod: number): tf.Tensor {
+  const sa = Math.sqrt(alphaCumprod);
+  const sb = Math.sqrt(1 - alphaCumprod);
+  if (predictionType === 'epsilon') return tf.div(tf.sub(x, tf.mul(x0, sa)), sb);
+  if (predictionType === 'v') return tf.div(tf.sub(tf.mul(x, sa), x0), sb);
+  if (predictionType === 'sample') return tf.clone(x0);
+  throw new ValidationError(`Unknown prediction type '${String(predictionType)}'`);
+}

@@ -1,5 +1,6 @@
 import { type Rng, throwIfAborted, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { checkGuidanceRescale, type GuidanceRescale, rescaleGuidedOutput } from './guidance.js';
 import type { Denoiser, Sampler } from './sampler.js';
 import { yieldToEventLoop } from './yield.js';
 
@@ -47,6 +48,12 @@ export interface SampleDiffusionOptions {
   readonly guidanceScale?: number;
   /** The label meaning "no class" (the LabelEmbedding's null class, = numClasses). */
   readonly nullClass?: number;
+  /**
+   * Guidance rescale φ in [0, 1] (default 0, plain guidance): each step's guided x̂_0 is pulled
+   * towards the conditional x̂_0's standard deviation (see `rescaleGuidedOutput`); only with
+   * `guidanceScale` ≠ 1.
+   */
+  readonly guidanceRescale?: number;
   readonly inpaint?: InpaintOptions;
   /** Called after every step (awaited, so it may encode a preview). */
   readonly onStep?: (info: DiffusionStepInfo) => void | Promise<void>;
@@ -76,7 +83,7 @@ function checkBroadcastable(name: string, tensor: tf.Tensor, shape: readonly num
 /**
  * The model output at (x, t), with classifier-free guidance when labels and a scale ≠ 1 are
  * given: the conditional and unconditional passes share one denoiser call on a doubled batch.
- * Call inside `tf.tidy`.
+ * With `rescale`, the guided output is rescaled (`rescaleGuidedOutput`). Call inside `tf.tidy`.
  */
 export function guidedModelOutput(
   denoiser: Denoiser,
@@ -85,6 +92,7 @@ export function guidedModelOutput(
   labels: tf.Tensor1D | undefined,
   guidanceScale: number,
   nullClass: number | undefined,
+  rescale?: GuidanceRescale,
 ): tf.Tensor4D {
   const batch = x.shape[0];
   const checkOut = (out: tf.Tensor, rows: number) => {
@@ -106,7 +114,8 @@ export function guidedModelOutput(
   );
   checkOut(both, 2 * batch);
   const [cond, uncond] = tf.split(both, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
-  return tf.add(uncond, tf.mul(tf.sub(cond, uncond), guidanceScale));
+  const guided = tf.add(uncond, tf.mul(tf.sub(cond, uncond), guidanceScale)) as tf.Tensor4D;
+  return rescale === undefined ? guided : rescaleGuidedOutput(guided, cond, x, rescale);
 }
 
 /**
@@ -124,6 +133,10 @@ export async function sampleDiffusion(options: SampleDiffusionOptions): Promise<
   checkShape(shape);
   const guidanceScale = options.guidanceScale ?? 1;
   if (!Number.isFinite(guidanceScale)) throw new ValidationError(`guidanceScale must be finite, got ${guidanceScale}`);
+  const guidanceRescale = options.guidanceRescale ?? 0;
+  checkGuidanceRescale(guidanceRescale);
+  if (guidanceRescale !== 0 && guidanceScale === 1)
+    throw new ValidationError('guidanceRescale rescales guidance: it needs guidanceScale ≠ 1');
   const labelValues = options.classLabels instanceof tf.Tensor ? await options.classLabels.data() : options.classLabels;
   if (labelValues) checkLabels(labelValues, shape[0]);
   else if (guidanceScale !== 1) throw new ValidationError('guidanceScale ≠ 1 needs classLabels');
@@ -156,7 +169,11 @@ export async function sampleDiffusion(options: SampleDiffusionOptions): Promise<
       const t = timesteps[i] as number;
       const current = x;
       const result = tf.tidy(() => {
-        const output = guidedModelOutput(denoiser, current, t, labels, guidanceScale, options.nullClass);
+        const rescale =
+          guidanceRescale === 0
+            ? undefined
+            : { factor: guidanceRescale, predictionType: sampler.predictionType ?? 'epsilon', alphaCumprod: abar[t] as number };
+        const output = guidedModelOutput(denoiser, current, t, labels, guidanceScale, options.nullClass, rescale);
         const { prevSample, predictedX0 } = sampler.step(output, t, current, rng);
         return { next: withKnownPixels(prevSample, sampler.previousTimestep(t)) as tf.Tensor4D, predictedX0: predictedX0 as tf.Tensor4D };
       });

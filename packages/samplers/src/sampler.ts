@@ -27,6 +27,8 @@ export interface SamplerStepResult {
 export interface Sampler {
   readonly kind: 'ddpm' | 'ddim' | 'dpm-solver++';
   readonly schedule: NoiseSchedule;
+  /** What the model it steps with predicts (absent: 'epsilon'). */
+  readonly predictionType?: PredictionType;
   /** The timesteps of one sampling run, descending; all T of them until `setTimesteps` is called. */
   readonly timesteps: readonly number[];
   /** Chooses n ≤ T evenly spaced timesteps. */
