@@ -57,6 +57,8 @@ const cases: Case[] = [
   ['eta above 1', samples({ sampler: 'ddim', eta: 2 }), 400],
   ['eta with ddpm', samples({ sampler: 'ddpm', eta: 0.5 }), 400],
   ['guidance negative', samples({ guidance: -1 }), 400],
+  ['guidanceRescale above 1', samples({ guidanceRescale: 1.5 }), 400],
+  ['guidanceRescale negative', samples({ guidanceRescale: -0.1 }), 400],
   ['classLabel out of range', samples({ classLabel: 3 }), 400],
   ['classLabel negative', samples({ classLabel: -1 }), 400],
   ['unknown format', samples({ format: 'gif' }), 400],

@@ -70,6 +70,12 @@ describe.skipIf(!hasChromium)('playground in Debian Chromium', () => {
     await page.fill('#count', '4');
     await page.fill('#seed', '7');
     await page.selectOption('#classLabel', '1');
+    await page.fill('#guidance', '3');
+    await page.fill('#guidanceRescale', '0.5');
+    let sent: { classLabel?: number; guidance?: number; guidanceRescale?: number } | undefined;
+    page.on('request', (r) => {
+      if (r.url().includes('/samples')) sent = r.postDataJSON();
+    });
     await page.click('#generate');
     await page.waitForFunction(() => (document.getElementById('grid') as HTMLImageElement).naturalWidth > 0, undefined, {
       timeout: 30_000,
@@ -91,6 +97,7 @@ describe.skipIf(!hasChromium)('playground in Debian Chromium', () => {
     // 4 images of 16 px in a 2×2 grid with 2 px padding.
     expect(shown).toMatchObject({ width: 38, height: 38, seed: '7', progress: 3, download: true, error: '' });
     expect(shown.previewWidth).toBeGreaterThan(0);
+    expect(sent).toMatchObject({ classLabel: 1, guidance: 3, guidanceRescale: 0.5 });
     expect(errors).toEqual([]);
     // The Swagger UI renders the operations of the generated OpenAPI document.
     await page.goto(`${s.base}/docs`);

@@ -16,7 +16,7 @@ const INFO: ModelInfo = {
 const sample: Job = {
   op: 'sample',
   model: 'm',
-  params: { count: 2, seed: 5, sampler: 'ddim', steps: 10, classLabel: 1 },
+  params: { count: 2, seed: 5, sampler: 'ddim', steps: 10, classLabel: 1, guidance: 4, guidanceRescale: 0.7 },
   output: { grid: true, images: false },
   previewEvery: 2,
 };
@@ -38,6 +38,7 @@ describe('queue wire format', () => {
     expect(() => decodeJob(wire({ ...sample, params: { ...sample.params, steps: 51 } }), 'm', INFO)).toThrow(/at most 50/);
     expect(() => decodeJob(wire({ ...sample, params: { ...sample.params, sampler: 'langevin' } }), 'm', INFO)).toThrow(/sampler/);
     expect(() => decodeJob(wire({ ...sample, params: { ...sample.params, classLabel: 3 } }), 'm', INFO)).toThrow(/classLabel/);
+    expect(() => decodeJob(wire({ ...sample, params: { ...sample.params, guidanceRescale: 2 } }), 'm', INFO)).toThrow(/Invalid job/);
     expect(() => decodeJob({ ...wire(sample), extra: 1 }, 'm', INFO)).toThrow(/Invalid job/);
     expect(() => decodeJob({ ...wire(sample), model: '../etc' }, 'm', INFO)).toThrow(/Invalid job/);
     const short = { op: 'score', model: 'm', images: [{ pixels: 'AAAA', width: 2, height: 2, channels: 3 }] };

@@ -90,6 +90,23 @@ describe('real tiny models through the plugins', () => {
     expect(((await res.json()) as { detail: string }).detail).toMatch(/guidance steers samples towards a class: give classLabel too/);
   });
 
+  it('guidanceRescale: φ 0 is plain guidance, φ 1 changes the samples; without a classLabel it is a 400 that says so', async () => {
+    const body = { count: 2, seed: 4, steps: 2, classLabel: 1, guidance: 3 };
+    const png = async (extra: Record<string, unknown>) => {
+      const res = await s.post('/v1/models/ddpm-cifar10/samples', { ...body, ...extra });
+      expect(res.status).toBe(200);
+      return Buffer.from(await res.arrayBuffer());
+    };
+    const plain = await png({});
+    expect((await png({ guidanceRescale: 0 })).equals(plain)).toBe(true);
+    expect((await png({ guidanceRescale: 1 })).equals(plain)).toBe(false);
+    const res = await s.post('/v1/models/ddpm-cifar10/samples', { count: 1, seed: 1, steps: 2, guidanceRescale: 0.5 });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { detail: string }).detail).toMatch(
+      /guidanceRescale rescales guidance: it needs a class-conditional model and classLabel/,
+    );
+  });
+
   it('streams the denoising with previews every 2 steps', async () => {
     const res = await s.post('/v1/models/ddpm-cifar10/samples?stream=1', { count: 1, seed: 5, steps: 4 });
     const list = events(await res.text());

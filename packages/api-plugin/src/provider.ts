@@ -29,6 +29,8 @@ export interface ModelInfo {
   readonly classNames?: readonly string[];
   /** Class-conditional models: the guidance scale a request for a class gets without `guidance`. */
   readonly defaultGuidance?: number;
+  /** Class-conditional models: the guidance rescale φ a guided request gets without `guidanceRescale` (0: none). */
+  readonly defaultGuidanceRescale?: number;
   /** The checkpoint manifest (config, training step, metrics), as stored. */
   readonly manifest?: Readonly<Record<string, unknown>>;
 }
@@ -58,6 +60,8 @@ export interface SampleParams {
   readonly eta?: number;
   /** Classifier-free guidance scale (diffusion, class-conditional models). */
   readonly guidance?: number;
+  /** Guidance rescale φ in [0, 1] of guided samples (diffusion, class-conditional models). */
+  readonly guidanceRescale?: number;
   readonly classLabel?: number;
 }
 

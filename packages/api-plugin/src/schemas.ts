@@ -35,6 +35,14 @@ const generationFields = {
     .max(20)
     .optional()
     .describe('Classifier-free guidance scale (class-conditional models); with classLabel, defaults to the model’s info.defaultGuidance'),
+  guidanceRescale: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe(
+      'Guidance rescale, 0–1: pulls each guided sample’s contrast back towards the unguided-by-scale prediction’s (0 = plain guidance); defaults to the model’s info.defaultGuidanceRescale',
+    ),
   classLabel: z.number().int().min(0).max(999).optional().describe('Class to generate (class-conditional models)'),
   format: z.enum(['png', 'json']).default('png').describe('png: one grid image; json: base64 PNGs, the grid and the seed'),
   previewEvery: z.number().int().min(1).max(1000).optional().describe('With streaming: send a preview every k steps'),

@@ -41,6 +41,11 @@ export interface DiffusionModelConfig {
    * field existed). Unconditional sampling is never guided.
    */
   readonly guidance?: number;
+  /**
+   * Class-conditional models: the guidance rescale φ in [0, 1] guided samples get when a request
+   * names none (`guidanceRescale` of @lab/samplers' `sampleDiffusion`); absent: 0, plain guidance.
+   */
+  readonly guidanceRescale?: number;
   /** Class-conditional models: the CIFAR-10 label of each class index (`[3, 5]`: index 0 = cat, 1 = dog). */
   readonly classes?: readonly number[];
   /** Class-conditional models: the name of each class index. */
@@ -59,6 +64,8 @@ export interface DiffusionModelConfigOptions {
   readonly sampler?: DiffusionSamplerKind;
   /** Default: none (1, no guidance); class-conditional models only. */
   readonly guidance?: number;
+  /** Default: none (0, plain guidance); class-conditional models only. */
+  readonly guidanceRescale?: number;
   /** Default for a class-conditional UNet: index = CIFAR label. */
   readonly classes?: readonly number[];
   /** Default: the CIFAR-10 names of `classes`. */
@@ -139,6 +146,12 @@ function build(options: DiffusionModelConfigOptions, fillClasses: boolean): Diff
     if (!(typeof guidance === 'number' && Number.isFinite(guidance) && guidance >= 0))
       fail('guidance', `must be a finite number ≥ 0, got ${JSON.stringify(guidance)}`);
   }
+  const guidanceRescale = options.guidanceRescale;
+  if (guidanceRescale !== undefined) {
+    if (numClasses === undefined) fail('guidanceRescale', 'applies to class-conditional models only');
+    if (!(typeof guidanceRescale === 'number' && guidanceRescale >= 0 && guidanceRescale <= 1))
+      fail('guidanceRescale', `must be a number in [0, 1], got ${JSON.stringify(guidanceRescale)}`);
+  }
   const classes = classesOf(options.classes, numClasses, fillClasses);
   const classNames = classNamesOf(options.classNames, classes, numClasses);
   return {
@@ -149,6 +162,7 @@ function build(options: DiffusionModelConfigOptions, fillClasses: boolean): Diff
     sampleSteps,
     ...(sampler === undefined ? {} : { sampler }),
     ...(guidance === undefined ? {} : { guidance }),
+    ...(guidanceRescale === undefined ? {} : { guidanceRescale }),
     ...(classes ? { classes } : {}),
     ...(classNames ? { classNames } : {}),
   };

@@ -235,6 +235,42 @@ describe('the config’s default guidance (what the API gives a request for a cl
   });
 });
 
+describe('the config’s default guidance rescale', () => {
+  it('rescales guided samples without `guidanceRescale`; unguided ones are untouched; an explicit φ wins', async () => {
+    const model = seededUNet(configs.c);
+    const rescaled = new DiffusionPipeline(model, { ...configs.c, guidance: 3, guidanceRescale: 0.7 });
+    const plain = new DiffusionPipeline(model, { ...configs.c, guidance: 3 });
+    expect(rescaled.defaultGuidanceRescale).toBe(0.7);
+    expect(plain.defaultGuidanceRescale).toBe(0);
+    const draw = async (pipeline: DiffusionPipeline, options: { labels?: number; guidance?: number; guidanceRescale?: number }) => {
+      const x = await pipeline.sample({ count: 2, rng: new Rng(5), ...options });
+      const values = (await x.data()) as Float32Array;
+      x.dispose();
+      return values;
+    };
+    const byDefault = await draw(rescaled, { labels: 1 });
+    expect(byDefault).toEqual(await draw(plain, { labels: 1, guidanceRescale: 0.7 }));
+    expect(maxAbsDiff(byDefault, await draw(plain, { labels: 1 }))).toBeGreaterThan(1e-4);
+    expect(await draw(rescaled, { labels: 1, guidanceRescale: 0 })).toEqual(await draw(plain, { labels: 1 }));
+    // Unguided samples (no labels, or guidance 1) ignore the default, and refuse an explicit φ.
+    expect(await draw(rescaled, {})).toEqual(await draw(plain, {}));
+    expect(await draw(rescaled, { labels: 1, guidance: 1 })).toEqual(await draw(plain, { labels: 1, guidance: 1 }));
+    await expect(draw(plain, { labels: 1, guidance: 1, guidanceRescale: 0.5 })).rejects.toThrow(/needs guidanceScale ≠ 1/);
+    model.dispose();
+  });
+
+  it('is a number in [0, 1], for class-conditional models only, and absent from older configs', () => {
+    expect(resolveDiffusionConfig({ unet: { ...BASE, numClasses: 3 }, guidanceRescale: 0.7 }).guidanceRescale).toBe(0.7);
+    expect(configs.c).not.toHaveProperty('guidanceRescale');
+    expect(() => resolveDiffusionConfig({ unet: { ...BASE, numClasses: 3 }, guidanceRescale: 1.5 })).toThrow(
+      /guidanceRescale must be a number in \[0, 1\], got 1.5/,
+    );
+    expect(() => resolveDiffusionConfig({ unet: BASE, guidanceRescale: 0.5 })).toThrow(
+      /guidanceRescale applies to class-conditional models only/,
+    );
+  });
+});
+
 describe('resolveConditioning: the one check of labels and guidance', () => {
   it('a class-conditional model without labels samples the null class, and refuses guidance then', () => {
     expect(resolveConditioning(3, 2)).toEqual({ labels: Int32Array.from([3, 3]), guidanceScale: 1, nullClass: 3 });

@@ -22,7 +22,9 @@ function fillModelOptions() {
   const conditional = m?.capabilities.includes('class-conditional');
   $('class-row').hidden = !conditional;
   $('guidance-row').hidden = !conditional;
+  $('rescale-row').hidden = !conditional;
   if (conditional && m.info?.defaultGuidance !== undefined) $('guidance').value = String(m.info.defaultGuidance);
+  if (conditional) $('guidanceRescale').value = String(m.info?.defaultGuidanceRescale ?? 0);
   const names = m?.info?.classNames ?? Array.from({ length: m?.info?.numClasses ?? 0 }, (_, i) => `class ${i}`);
   $('classLabel').replaceChildren(new Option('any', ''), ...names.map((n, i) => new Option(n, String(i))));
   $('generate').disabled = m?.status !== 'ready';
@@ -34,6 +36,9 @@ function body() {
   if (!$('class-row').hidden && $('classLabel').value !== '') {
     b.classLabel = Number($('classLabel').value);
     b.guidance = Number($('guidance').value);
+    // The rescale tempers guidance: at guidance 1 (none) there is nothing to rescale.
+    const rescale = Number($('guidanceRescale').value);
+    if (rescale > 0 && b.guidance !== 1) b.guidanceRescale = rescale;
   }
   return b;
 }

@@ -30,6 +30,7 @@ const SampleParamsWire = z
     steps: z.number().int().min(1).max(1000),
     eta: z.number().min(0).max(1).optional(),
     guidance: z.number().min(0).max(20).optional(),
+    guidanceRescale: z.number().min(0).max(1).optional(),
     classLabel: z.number().int().min(0).max(999).optional(),
   })
   .strict();

@@ -248,6 +248,7 @@ function sampleParams(
     steps?: number | undefined;
     eta?: number | undefined;
     guidance?: number | undefined;
+    guidanceRescale?: number | undefined;
     classLabel?: number | undefined;
   },
 ): SampleParams {
@@ -271,6 +272,9 @@ function sampleParams(
   if (body.guidance !== undefined && body.classLabel === undefined) {
     throw new ValidationError('guidance steers samples towards a class: give classLabel too');
   }
+  if (body.guidanceRescale !== undefined && (!info.capabilities.includes('class-conditional') || body.classLabel === undefined)) {
+    throw new ValidationError('guidanceRescale rescales guidance: it needs a class-conditional model and classLabel');
+  }
   if (body.eta !== undefined && sampler !== 'ddim') throw new ValidationError('eta applies only to the ddim sampler');
   return {
     count: body.count,
@@ -279,6 +283,7 @@ function sampleParams(
     steps,
     ...(body.eta === undefined ? {} : { eta: body.eta }),
     ...(body.guidance === undefined ? {} : { guidance: body.guidance }),
+    ...(body.guidanceRescale === undefined ? {} : { guidanceRescale: body.guidanceRescale }),
     ...(body.classLabel === undefined ? {} : { classLabel: body.classLabel }),
   };
 }

@@ -30,6 +30,8 @@ export interface DiffusionPipelineSampleOptions {
   readonly labels?: ClassLabelSpec;
   /** Classifier-free guidance scale (default: the config's `guidance`, else 1, the plain conditional model); needs `labels`. */
   readonly guidance?: number;
+  /** Guidance rescale φ in [0, 1] of guided samples (default: the config's `guidanceRescale`, else 0). */
+  readonly guidanceRescale?: number;
   /** Inpainting: mask 1 = generate, 0 = keep `image` (see `InpaintOptions` of @lab/samplers). */
   readonly inpaint?: InpaintOptions;
   /** Called after every step with the sample and its x̂_0 preview (valid during the call only). */
@@ -81,11 +83,18 @@ export class DiffusionPipeline {
     return this.config.guidance ?? 1;
   }
 
+  /** The config's `guidanceRescale`: what guided samples get without `guidanceRescale` (0: plain guidance). */
+  get defaultGuidanceRescale(): number {
+    return this.config.guidanceRescale ?? 0;
+  }
+
   /** Draws `count` samples [count, H, W, C], owned by the caller; no other tensor outlives the call. */
   sample(options: DiffusionPipelineSampleOptions): Promise<tf.Tensor4D> {
     // Only samples of a class are guided by default: unconditional ones take no guidance.
     const guidance = options.guidance ?? (options.labels === undefined ? undefined : this.defaultGuidance);
     const conditioning = resolveConditioning(this.numClasses, options.count, options.labels, guidance);
+    // The rescale acts on guidance only: unguided samples ignore the default (an explicit φ > 0 is refused below).
+    const guidanceRescale = options.guidanceRescale ?? (conditioning.guidanceScale === 1 ? 0 : this.defaultGuidanceRescale);
     return sampleDiffusion({
       denoiser: unetDenoiser(this.model),
       sampler: createSampler(this.schedule, options.sampler ?? this.defaultSampler),
@@ -95,6 +104,7 @@ export class DiffusionPipeline {
       ...(conditioning.labels ? { classLabels: conditioning.labels } : {}),
       ...(conditioning.nullClass === undefined ? {} : { nullClass: conditioning.nullClass }),
       guidanceScale: conditioning.guidanceScale,
+      ...(guidanceRescale === 0 ? {} : { guidanceRescale }),
       ...(options.inpaint ? { inpaint: options.inpaint } : {}),
       ...(options.onStep ? { onStep: options.onStep } : {}),
       ...(options.signal ? { signal: options.signal } : {}),

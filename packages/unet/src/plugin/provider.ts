@@ -69,6 +69,7 @@ export function createDiffusionProvider(options: DiffusionProviderOptions): Mode
       steps: params.steps,
       ...(params.classLabel === undefined ? {} : { labels: params.classLabel }),
       ...(params.guidance === undefined ? {} : { guidance: params.guidance }),
+      ...(params.guidanceRescale === undefined ? {} : { guidanceRescale: params.guidanceRescale }),
       // The API's mask and the library's mean the same: 1 = generate.
       ...(inpaint ? { inpaint } : {}),
       ...(control.signal ? { signal: control.signal } : {}),
@@ -105,7 +106,9 @@ export function createDiffusionProvider(options: DiffusionProviderOptions): Mode
         defaultSteps: pipeline.defaultSteps,
         maxSteps: Math.min(options.maxSteps ?? T, T),
         imageShape: pipeline.imageShape,
-        ...(numClasses ? { numClasses, defaultGuidance: pipeline.defaultGuidance } : {}),
+        ...(numClasses
+          ? { numClasses, defaultGuidance: pipeline.defaultGuidance, defaultGuidanceRescale: pipeline.defaultGuidanceRescale }
+          : {}),
         ...(classNames ? { classNames: [...classNames] } : {}),
         manifest: manifest as unknown as Record<string, unknown>,
       };
