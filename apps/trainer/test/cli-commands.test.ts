@@ -32,7 +32,7 @@ Commands:
             (test-set accuracy only)
   export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
             [--sampler S] [--sample-steps N] [--step-size E (score-matching energy)]
-            [--guidance G (class-conditional diffusion)]: the served defaults
+            [--guidance G] [--guidance-rescale R] (class-conditional diffusion): the served defaults
   sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--sampler S] [--guidance G]
             [--step-size E] [--step N] [--seed S]
   report    --run runs/<name> [--samples N] [--svg-dir D]   (writes runs/<name>/report.html: curves, evaluations, samples; --svg-dir: each chart as D/<chart>.svg too)

@@ -235,6 +235,9 @@ describe('energy runs', () => {
     await expect(exportCommand({ run, to: join(root, 'models', 'c'), guidance: 4 })).rejects.toThrow(
       /--guidance applies to class-conditional diffusion runs, not to energy runs/,
     );
+    await expect(exportCommand({ run, to: join(root, 'models', 'c'), guidance: 4, guidanceRescale: 0.7 })).rejects.toThrow(
+      /--guidance and --guidance-rescale apply to class-conditional diffusion runs, not to energy runs/,
+    );
     expect(existsSync(join(root, 'models', 'c'))).toBe(false);
   });
 });
@@ -357,6 +360,9 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     // --guidance: class-conditional models only (this one is unconditional); energy runs refuse it too.
     await expect(exportCommand({ run: straight, to, force: true, guidance: 4 })).rejects.toThrow(
       /guidance applies to class-conditional models only/,
+    );
+    await expect(exportCommand({ run: straight, to, force: true, guidanceRescale: 0.7 })).rejects.toThrow(
+      /guidanceRescale applies to class-conditional models only/,
     );
   });
 

@@ -102,6 +102,22 @@ describe('class-conditional diffusion runs', () => {
     }
     const guided = JSON.parse(await readFile(join(to, 'genlab.json'), 'utf8')) as { config: { guidance?: number } };
     expect(guided.config.guidance).toBe(6);
+    // export --guidance-rescale: the served default φ, beside the scale.
+    write.mockImplementation(() => true);
+    try {
+      expect(
+        await main(['export', '--run', out, '--to', to, '--force', '--guidance', '12', '--guidance-rescale', '0.7'], silentLogger),
+      ).toBe(0);
+    } finally {
+      write.mockRestore();
+    }
+    const rescaled = JSON.parse(await readFile(join(to, 'genlab.json'), 'utf8')) as {
+      config: { guidance?: number; guidanceRescale?: number };
+    };
+    expect(rescaled.config).toMatchObject({ guidance: 12, guidanceRescale: 0.7 });
+    await expect(main(['export', '--run', out, '--to', to, '--force', '--guidance-rescale', '1.5'], silentLogger)).rejects.toThrow(
+      /guidanceRescale must be a number in \[0, 1\], got 1.5/,
+    );
     await expect(main(['export', '--run', out, '--to', to, '--force', '--guidance', 'strong'], silentLogger)).rejects.toThrow(
       "--guidance must be a number ≥ 0, got 'strong'",
     );

@@ -12,16 +12,18 @@ export const EXPORT_FLAGS = {
   sampler: { type: 'string' },
   'sample-steps': { type: 'string' },
   guidance: { type: 'string' },
+  'guidance-rescale': { type: 'string' },
 } as const;
 
 export const EXPORT_USAGE =
-  '  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]\n            [--sampler S] [--sample-steps N] [--step-size E (score-matching energy)]\n            [--guidance G (class-conditional diffusion)]: the served defaults';
+  '  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]\n            [--sampler S] [--sample-steps N] [--step-size E (score-matching energy)]\n            [--guidance G] [--guidance-rescale R] (class-conditional diffusion): the served defaults';
 
 export function exportOptions(argv: readonly string[]): ExportCommandOptions {
   const values = parseFlags(argv, EXPORT_FLAGS);
   const step = num(values, 'step', { min: 0 });
   const sampleSteps = num(values, 'sample-steps');
   const guidance = num(values, 'guidance', { real: true, min: 0 });
+  const guidanceRescale = num(values, 'guidance-rescale', { real: true, min: 0 });
   return {
     run: requiredPath(values, 'run'),
     to: requiredPath(values, 'to'),
@@ -32,6 +34,7 @@ export function exportOptions(argv: readonly string[]): ExportCommandOptions {
     ...(step !== undefined ? { step } : {}),
     ...(sampleSteps !== undefined ? { sampleSteps } : {}),
     ...(guidance !== undefined ? { guidance } : {}),
+    ...(guidanceRescale !== undefined ? { guidanceRescale } : {}),
   };
 }
 

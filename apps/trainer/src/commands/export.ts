@@ -52,6 +52,8 @@ export interface ExportCommandOptions extends DataOptions {
    * unguided evaluation's.
    */
   guidance?: number;
+  /** Class-conditional diffusion models: the guidance rescale φ guided requests get when they name none (the config's `guidanceRescale`). */
+  guidanceRescale?: number;
   /** Energy models: how many training images' energies to store for the API's percentiles (default 2000; 0 = none). */
   energyReference?: number;
   /** Training records supplied directly (tests). */
@@ -76,7 +78,7 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
   const loaded = await loadRunModel(options.run, options.step !== undefined ? { step: options.step } : {});
   try {
     refuseSampler(loaded.task, options.sampler, loaded.info.kind, options.run);
-    const config = withGuidance(withSampling(loaded.task.config, options), loaded.info.kind, options.guidance);
+    const config = withGuidance(withSampling(loaded.task.config, options), loaded.info.kind, options);
     // The unguided evaluation of the served settings.
     const evaluation = resolveEvaluation(new RunDirectory(options.run), loaded.task, loaded.step, {
       ...(options.sampler === undefined ? {} : { sampler: options.sampler }),
@@ -141,11 +143,27 @@ function withSampling(
   return { ...resolveScoreEnergyConfig({ ...parsed, sampling }) };
 }
 
-/** The config with the served default `guidance`, checked by the diffusion config's own rules (class-conditional only). */
-function withGuidance(config: Record<string, unknown>, kind: string, guidance: number | undefined): Record<string, unknown> {
-  if (guidance === undefined) return config;
-  if (kind !== 'diffusion') throw new ValidationError(`--guidance applies to class-conditional diffusion runs, not to ${kind} runs`);
-  const guided = { ...config, guidance };
+/**
+ * The config with the served default `guidance` and `guidanceRescale`, checked by the diffusion
+ * config's own rules (class-conditional only, φ in [0, 1]).
+ */
+function withGuidance(
+  config: Record<string, unknown>,
+  kind: string,
+  { guidance, guidanceRescale }: Pick<ExportCommandOptions, 'guidance' | 'guidanceRescale'>,
+): Record<string, unknown> {
+  if (guidance === undefined && guidanceRescale === undefined) return config;
+  if (kind !== 'diffusion') {
+    const flags = [guidance === undefined ? '' : '--guidance', guidanceRescale === undefined ? '' : '--guidance-rescale'].filter(Boolean);
+    throw new ValidationError(
+      `${flags.join(' and ')} ${flags.length > 1 ? 'apply' : 'applies'} to class-conditional diffusion runs, not to ${kind} runs`,
+    );
+  }
+  const guided = {
+    ...config,
+    ...(guidance === undefined ? {} : { guidance }),
+    ...(guidanceRescale === undefined ? {} : { guidanceRescale }),
+  };
   parseDiffusionConfig(guided);
   return guided;
 }
