@@ -6,7 +6,7 @@ import { parseScoreEnergyConfig, servedEnergy } from '@lab/energy';
 import { createUNet, resolveDiffusionConfig, resolveUNetConfig, type UNetConfigInput, unconditionalUNet } from '@lab/unet';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { evaluateCommand } from '../src/commands/evaluate.js';
+import { evaluateCommand, resolveEvaluation } from '../src/commands/evaluate.js';
 import { exportCommand } from '../src/commands/export.js';
 import { sampleCommand } from '../src/commands/sample.js';
 import { type TrainCommandOptions, trainCommand } from '../src/commands/train.js';
@@ -558,6 +558,20 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     const logged: string[] = [];
     const logger = { ...silentLogger, info: (message: string) => logged.push(message) };
     await expect(evaluateCommand({ ...options, guidance: 3, logger })).rejects.toThrow(/class-conditional/);
+    await expect(evaluateCommand({ ...options, guidanceRescale: 0.7, logger })).rejects.toThrow(
+      '--guidance-rescale rescales guidance: give --guidance G (≠ 1) too',
+    );
+    await expect(evaluateCommand({ ...options, guidance: 3, guidanceRescale: 1.5, logger })).rejects.toThrow(
+      '--guidance-rescale must be a number in [0, 1], got 1.5',
+    );
+    // A rescaled guided evaluation has its own file, beside the plain guided one.
+    const fileOf = (guidanceRescale?: number) =>
+      resolveEvaluation(new RunDirectory('/r'), undefined, 5, {
+        guidance: 8,
+        ...(guidanceRescale === undefined ? {} : { guidanceRescale }),
+      }).file;
+    expect(fileOf()).toBe(join('/r', 'evaluations', 'step-00000005-guidance-8.json'));
+    expect(fileOf(0.7)).toBe(join('/r', 'evaluations', 'step-00000005-guidance-8-rescale-0.7.json'));
     expect(logged).toEqual([]);
     // Another number of sampling steps goes to its own file: the default evaluation (the manifest's) stays.
     const longer = await evaluateCommand({ ...options, sampleSteps: 3 });

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { initBackend, loadCheckpoint, Rng, silentLogger, ValidationError } from '@lab/core';
 import { createSchedule, DDIMSampler, sampleDiffusion } from '@lab/samplers';
+import { DiffusionPipeline, parseDiffusionConfig } from '@lab/unet';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TEST_BACKEND } from '../../../testing/backend.js';
@@ -145,6 +146,25 @@ describe('guided samples from a conditional run', () => {
     // …and the labels matter, so the comparison could fail.
     expect(maxAbsDiff([c as Float32Array], [u as Float32Array])).toBeGreaterThan(1e-4);
     tf.dispose([guided, unconditional, conditional]);
+    model.dispose();
+  });
+
+  it('passes the guidance rescale to the pipeline: the same samples as the pipeline with it, not those without', async () => {
+    const config = { ...MICRO_DIFFUSION, unet: { ...MICRO_DIFFUSION.unet, numClasses: 3 } } as DiffusionTaskOptions;
+    const task = new DiffusionTask(config);
+    const model = task.createModel();
+    const draw = async (options: { guidanceRescale?: number }) => {
+      const x = await task.sample(model, 3, new Rng(5), { steps: 2, guidance: 3, ...options });
+      const values = (await x.data()) as Float32Array;
+      x.dispose();
+      return values;
+    };
+    const pipeline = new DiffusionPipeline(model, parseDiffusionConfig(task.config));
+    const reference = await pipeline.sample({ count: 3, rng: new Rng(5), steps: 2, labels: 'cycle', guidance: 3, guidanceRescale: 0.7 });
+    const rescaled = await draw({ guidanceRescale: 0.7 });
+    expect(maxAbsDiff([rescaled], [(await reference.data()) as Float32Array])).toBe(0);
+    expect(maxAbsDiff([rescaled], [await draw({})])).toBeGreaterThan(1e-4);
+    reference.dispose();
     model.dispose();
   });
 

@@ -20,19 +20,31 @@ export const EVALUATE_FLAGS = {
   sampler: { type: 'string' },
   'step-size': { type: 'string' },
   guidance: { type: 'string' },
+  'guidance-rescale': { type: 'string' },
   step: { type: 'string' },
   seed: { type: 'string' },
   'data-dir': { type: 'string' },
 } as const;
 
 export const EVALUATE_USAGE = `  evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N] [--kid-subset N]
-            [--test-n N] [--batch B] [--sample-steps N] [--sampler S] [--guidance G] [--step N]
-            [--step-size E] [--seed S] [--data-dir DIR]
+            [--test-n N] [--batch B] [--sample-steps N] [--sampler S] [--guidance G] [--guidance-rescale R]
+            [--step N] [--step-size E] [--seed S] [--data-dir DIR]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)`;
 
 /** The flags of a run's evaluation that a classifier's accuracy has no use for. */
-const RUN_ONLY_FLAGS = ['n', 'real-n', 'kid-subset', 'sample-steps', 'sampler', 'step-size', 'guidance', 'step', 'seed'] as const;
+const RUN_ONLY_FLAGS = [
+  'n',
+  'real-n',
+  'kid-subset',
+  'sample-steps',
+  'sampler',
+  'step-size',
+  'guidance',
+  'guidance-rescale',
+  'step',
+  'seed',
+] as const;
 
 /**
  * The evaluate command's options: a run's generative evaluation, or with `--classifier` and no
@@ -74,6 +86,7 @@ export function evaluateOptions(
       ...samplerOption(values),
       ...stepSizeOption(values),
       guidance: num(values, 'guidance', { real: true }),
+      guidanceRescale: num(values, 'guidance-rescale', { real: true }),
       step: num(values, 'step', { min: 0 }),
       ...(values.classifier ? { classifier: atBase(values.classifier) } : {}),
       ...dataDirOption(values),

@@ -48,6 +48,8 @@ export interface EvaluateCommandOptions extends DataOptions {
   step?: number;
   /** Classifier-free guidance scale of the samples (class-conditional diffusion runs; default 1). */
   guidance?: number;
+  /** Guidance rescale φ in [0, 1] of the guided samples (with a `guidance` ≠ 1; default 0). */
+  guidanceRescale?: number;
   cacheDir?: string;
   /** Records supplied directly (tests). */
   trainRecords?: CifarRecords;
@@ -62,6 +64,8 @@ export interface EvaluationReport {
   /** Generative runs: the sampler steps and the guidance scale the samples were drawn with. */
   readonly sampleSteps?: number;
   readonly guidance?: number;
+  /** The guidance rescale of the samples, when not 0. */
+  readonly guidanceRescale?: number;
   /** The sampler, unless it was DDIM (diffusion runs); always for score-matching energy runs. */
   readonly sampler?: DiffusionSamplerKind | TrainerSamplerName;
   /** Score-matching energy runs: annealed Langevin's step size ε the samples were drawn with. */
@@ -165,7 +169,7 @@ export function resolveEvaluation(
   runDir: RunDirectory,
   task: TrainingTask | undefined,
   step: number,
-  requested: { guidance?: number; sampleSteps?: number; sampler?: TrainerSamplerName; stepSize?: number },
+  requested: { guidance?: number; guidanceRescale?: number; sampleSteps?: number; sampler?: TrainerSamplerName; stepSize?: number },
 ): ResolvedEvaluation {
   const runSampler = task?.defaultSampler;
   const sampler = requested.sampler ?? runSampler;
@@ -179,6 +183,7 @@ export function resolveEvaluation(
     sampleSteps !== undefined && sampleSteps !== defaultSteps ? sampleSteps : undefined,
     sampler !== runSampler ? sampler : undefined,
     stepSize !== runStepSize ? stepSize : undefined,
+    requested.guidanceRescale ?? 0,
   );
   return {
     ...(sampler === undefined ? {} : { sampler }),
@@ -213,6 +218,11 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
   const guidance = options.guidance ?? 1;
   if (!(Number.isInteger(n) && n >= 2)) throw new ValidationError(`--n must be an integer ≥ 2, got ${n}`);
   if (!(Number.isFinite(guidance) && guidance >= 0)) throw new ValidationError(`--guidance must be a number ≥ 0, got ${guidance}`);
+  const guidanceRescale = options.guidanceRescale ?? 0;
+  if (!(guidanceRescale >= 0 && guidanceRescale <= 1))
+    throw new ValidationError(`--guidance-rescale must be a number in [0, 1], got ${guidanceRescale}`);
+  if (guidanceRescale !== 0 && guidance === 1)
+    throw new ValidationError('--guidance-rescale rescales guidance: give --guidance G (≠ 1) too');
   checkStepSize(options.stepSize);
   const runDir = await RunDirectory.existing(options.run);
   const info = await runDir.readInfo();
@@ -272,6 +282,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
           ...(options.sampler ? { sampler: options.sampler } : {}),
           ...(options.stepSize !== undefined ? { stepSize: options.stepSize } : {}),
           guidance,
+          ...(guidanceRescale === 0 ? {} : { guidanceRescale }),
         });
       });
       sets.generated = compareWithReference(generated, reference.outputs, rng.fork(), kidSize);
@@ -289,6 +300,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
     const step = generator?.step ?? options.step ?? (await runDir.latestCheckpoint())?.step ?? 0;
     const { sampler, sampleSteps, stepSize, file } = resolveEvaluation(runDir, generator?.task, step, {
       guidance,
+      guidanceRescale,
       ...(options.sampleSteps === undefined ? {} : { sampleSteps: options.sampleSteps }),
       ...(options.sampler === undefined ? {} : { sampler: options.sampler }),
       ...(options.stepSize === undefined ? {} : { stepSize: options.stepSize }),
@@ -297,7 +309,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       run: runDir.path,
       kind: info.kind,
       step,
-      ...(generator ? { sampleSteps, guidance } : {}),
+      ...(generator ? { sampleSteps, guidance, ...(guidanceRescale === 0 ? {} : { guidanceRescale }) } : {}),
       ...(sampler && sampler !== 'ddim' ? { sampler } : {}),
       ...(stepSize !== undefined ? { stepSize } : {}),
       features: `penultimate layer 'features' of the classifier at ${classifierPath}`,

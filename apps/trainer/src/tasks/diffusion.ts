@@ -129,6 +129,7 @@ export class DiffusionTask implements TrainingTask {
       ...(options.sampler ? { sampler: { kind: options.sampler as DiffusionSamplerName } } : {}),
       ...(this.classConditional ? { labels: 'cycle' as const } : {}),
       ...(options.guidance === undefined ? {} : { guidance: options.guidance }),
+      ...(options.guidanceRescale === undefined ? {} : { guidanceRescale: options.guidanceRescale }),
       ...(options.signal ? { signal: options.signal } : {}),
     });
   }

@@ -37,6 +37,8 @@ export interface SampleOptions {
   readonly sampler?: TrainerSamplerName;
   /** Classifier-free guidance scale; class-conditional diffusion only (default 1: the plain conditional model). */
   readonly guidance?: number;
+  /** Guidance rescale φ in [0, 1] of guided samples (class-conditional diffusion only; default 0). */
+  readonly guidanceRescale?: number;
   /**
    * Score-matching energy only: annealed Langevin's step size ε (default: the config's
    * `sampling.stepSize`); other tasks ignore it (the commands refuse it for them).
