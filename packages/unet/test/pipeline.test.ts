@@ -203,6 +203,17 @@ describe('DiffusionPipeline', () => {
   });
 });
 
+/** Two samples of a pipeline at seed 5, as values (the tensor disposed). */
+async function draw(
+  pipeline: DiffusionPipeline,
+  options: { labels?: number; guidance?: number; guidanceRescale?: number },
+): Promise<Float32Array> {
+  const x = await pipeline.sample({ count: 2, rng: new Rng(5), ...options });
+  const values = (await x.data()) as Float32Array;
+  x.dispose();
+  return values;
+}
+
 describe('the config’s default guidance (what the API gives a request for a class)', () => {
   it('guides samples of a class without `guidance`, not unconditional ones; an explicit scale wins', async () => {
     const model = seededUNet(configs.c);
@@ -210,12 +221,6 @@ describe('the config’s default guidance (what the API gives a request for a cl
     const plain = new DiffusionPipeline(model, configs.c);
     expect(guided.defaultGuidance).toBe(3);
     expect(plain.defaultGuidance).toBe(1);
-    const draw = async (pipeline: DiffusionPipeline, options: { labels?: number; guidance?: number }) => {
-      const x = await pipeline.sample({ count: 2, rng: new Rng(5), ...options });
-      const values = (await x.data()) as Float32Array;
-      x.dispose();
-      return values;
-    };
     const byDefault = await draw(guided, { labels: 1 });
     expect(byDefault).toEqual(await draw(plain, { labels: 1, guidance: 3 }));
     expect(maxAbsDiff(byDefault, await draw(plain, { labels: 1 }))).toBeGreaterThan(1e-4);
@@ -242,12 +247,6 @@ describe('the config’s default guidance rescale', () => {
     const plain = new DiffusionPipeline(model, { ...configs.c, guidance: 3 });
     expect(rescaled.defaultGuidanceRescale).toBe(0.7);
     expect(plain.defaultGuidanceRescale).toBe(0);
-    const draw = async (pipeline: DiffusionPipeline, options: { labels?: number; guidance?: number; guidanceRescale?: number }) => {
-      const x = await pipeline.sample({ count: 2, rng: new Rng(5), ...options });
-      const values = (await x.data()) as Float32Array;
-      x.dispose();
-      return values;
-    };
     const byDefault = await draw(rescaled, { labels: 1 });
     expect(byDefault).toEqual(await draw(plain, { labels: 1, guidanceRescale: 0.7 }));
     expect(maxAbsDiff(byDefault, await draw(plain, { labels: 1 }))).toBeGreaterThan(1e-4);
