@@ -8,7 +8,8 @@
 # 100 a class); and the sample grids (grids.ts).
 #
 #   scripts/results/refresh.sh <runs dir with diffusion/ energy/ classifier/> <cifar-10-batches-bin> [n = 1000]
-#   GUIDANCE=8 ENERGY_STEPS=49 (the bundles' defaults of 2026-12-04) choose those two settings.
+#   GUIDANCE=10 RESCALE=0.7 ENERGY_STEPS=49 (the bundles' defaults of 2026-12-05) choose those settings;
+#   the diffusion export serves GUIDANCE and RESCALE (guidance rescale) as its defaults.
 #
 # Each run's latest checkpoint is evaluated before it is exported, so the manifest carries that
 # step's figures. Replaces apps/api/models/{ddpm,ebm,classifier}-cifar10 (export --force) and
@@ -17,7 +18,8 @@ set -euo pipefail
 runs=$(realpath "$1")
 data=$(realpath "$2")
 n=${3:-1000}
-guidance=${GUIDANCE:-8}
+guidance=${GUIDANCE:-10}
+rescale=${RESCALE:-0.7}
 energy_steps=${ENERGY_STEPS:-49}
 cd "$(dirname "$0")/../.."
 cli() { node --conditions=@lab/source --import tsx apps/trainer/src/cli.ts "$@"; }
@@ -33,18 +35,19 @@ cli export --run "$runs/classifier" --to "$classifier" --force
 # Then two jobs at a time: the diffusion evaluations beside the energy's (the longest).
 (
   cli evaluate --run "$runs/diffusion" "${generative[@]}" > "$runs/eval-diffusion.txt"
-  cli evaluate --run "$runs/diffusion" "${generative[@]}" --guidance "$guidance" > "$runs/eval-diffusion-guided.txt"
+  cli evaluate --run "$runs/diffusion" "${generative[@]}" --guidance "$guidance" --guidance-rescale "$rescale" \
+    > "$runs/eval-diffusion-guided.txt"
 ) &
 diffusion=$!
 cli evaluate --run "$runs/energy" "${generative[@]}" --sample-steps "$energy_steps" | tee "$runs/eval-energy.txt"
 cli export --run "$runs/energy" --to "$models/ebm-cifar10" --force --sample-steps "$energy_steps" --data-dir "$data"
 wait "$diffusion"
 cat "$runs/eval-diffusion.txt" "$runs/eval-diffusion-guided.txt"
-cli export --run "$runs/diffusion" --to "$models/ddpm-cifar10" --force
+cli export --run "$runs/diffusion" --to "$models/ddpm-cifar10" --force --guidance "$guidance" --guidance-rescale "$rescale"
 
 sampler=$(node -p "const c = require('./$models/ddpm-cifar10/genlab.json').config; c.sampler + ':' + c.sampleSteps")
 script label-sensitivity.ts "$models/ddpm-cifar10" "$data" 200 | tee "$runs/label-sensitivity.txt" &
 sensitivity=$!
-script guided-accuracy.ts "$models" 100 "$guidance" "$sampler" | tee "$runs/guided-accuracy.txt"
+script guided-accuracy.ts "$models" 100 "$guidance" "$sampler" "$rescale" | tee "$runs/guided-accuracy.txt"
 wait "$sensitivity"
 script grids.ts "$models" docs/images
