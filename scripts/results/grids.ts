@@ -2,9 +2,11 @@
  * The sample grids of docs/results.md, from the bundled models, through the same providers the
  * API serves them with (so a grid is what `npm start` returns for the same request).
  *
- *   node --conditions=@lab/source --import tsx scripts/results/grids.ts [models dir] [out dir] [all | diffusion | energy]
+ *   node --conditions=@lab/source --import tsx scripts/results/grids.ts [models dir] [out dir] [all | diffusion | served | energy]
  *
- * Writes results-ddpm1000.png, results-ddim50.png, results-classes-ddim50.png (one row per class)
+ * Writes results-ddpm1000.png, results-ddim50.png, results-classes-ddim50.png (one row per class),
+ * results-classes-served.png (one row per class, at what a request that names only its class gets:
+ * the model's own sampler, steps, guidance and guidance rescale; `served` writes only this one)
  * and results-energy.png (the energy model's default sampler and steps, what a request without
  * them gets), and prints each request with its wall time.
  */
@@ -19,8 +21,8 @@ import * as tf from '@tensorflow/tfjs-core';
 const modelsDir = resolve(process.argv[2] ?? 'apps/api/models');
 const outDir = resolve(process.argv[3] ?? 'docs/images');
 const which = process.argv[4] ?? 'all';
-if (!['all', 'diffusion', 'energy'].includes(which)) {
-  console.error('usage: grids.ts [models dir] [out dir] [all | diffusion | energy]');
+if (!['all', 'diffusion', 'served', 'energy'].includes(which)) {
+  console.error('usage: grids.ts [models dir] [out dir] [all | diffusion | served | energy]');
   process.exit(2);
 }
 const PER_CLASS = 8;
@@ -44,22 +46,39 @@ async function writeGrid(name: string, images: tf.Tensor4D, columns: number): Pr
   console.log(`wrote ${join(outDir, name)}`);
 }
 
-if (which !== 'energy') {
+/** One row of PER_CLASS samples per class, each row from the same seed. */
+async function classRows(provider: ModelProvider, params: Omit<SampleParams, 'count' | 'seed' | 'classLabel'>): Promise<tf.Tensor4D> {
+  const rows: tf.Tensor4D[] = [];
+  for (let label = 0; label < CIFAR10_CLASS_NAMES.length; label++) {
+    rows.push(await sample(provider, { count: PER_CLASS, seed: 1, classLabel: label, ...params }));
+  }
+  const byClass = tf.concat(rows) as tf.Tensor4D;
+  tf.dispose(rows);
+  return byClass;
+}
+
+if (which === 'all' || which === 'served') {
+  const diffusion = createDiffusionProvider({ id: 'ddpm-cifar10', dir: join(modelsDir, 'ddpm-cifar10') });
+  const info = await diffusion.load();
+  // No guidance in the request: the model's defaults (info.defaultGuidance, info.defaultGuidanceRescale) apply.
+  const params = { sampler: info.defaultSampler ?? 'ddim', steps: info.defaultSteps };
+  console.log(
+    `served defaults: ${JSON.stringify({ ...params, guidance: info.defaultGuidance, guidanceRescale: info.defaultGuidanceRescale })}`,
+  );
+  await writeGrid('results-classes-served.png', await classRows(diffusion, params), PER_CLASS);
+  diffusion.dispose?.();
+}
+
+if (which === 'all' || which === 'diffusion') {
   const diffusion = createDiffusionProvider({ id: 'ddpm-cifar10', dir: join(modelsDir, 'ddpm-cifar10') });
   await diffusion.load();
   await writeGrid('results-ddpm1000.png', await sample(diffusion, { count: 20, seed: 1, sampler: 'ddpm', steps: 1000 }), 10);
   await writeGrid('results-ddim50.png', await sample(diffusion, { count: 20, seed: 1, sampler: 'ddim', steps: 50 }), 10);
-  const rows: tf.Tensor4D[] = [];
-  for (let label = 0; label < CIFAR10_CLASS_NAMES.length; label++) {
-    rows.push(await sample(diffusion, { count: PER_CLASS, seed: 1, sampler: 'ddim', steps: 50, classLabel: label, guidance: GUIDANCE }));
-  }
-  const byClass = tf.concat(rows) as tf.Tensor4D;
-  tf.dispose(rows);
-  await writeGrid('results-classes-ddim50.png', byClass, PER_CLASS);
+  await writeGrid('results-classes-ddim50.png', await classRows(diffusion, { sampler: 'ddim', steps: 50, guidance: GUIDANCE }), PER_CLASS);
   diffusion.dispose?.();
 }
 
-if (which !== 'diffusion') {
+if (which === 'all' || which === 'energy') {
   const energy = createEnergyProvider({ id: 'ebm-cifar10', dir: join(modelsDir, 'ebm-cifar10') });
   // The API's defaults for this model, so the grid is what a request without `sampler` and `steps` returns.
   const { defaultSampler, defaultSteps } = await energy.load();
