@@ -41,7 +41,7 @@ const generationFields = {
     .max(1)
     .optional()
     .describe(
-      'Guidance rescale, 0–1: pulls each guided sample’s contrast back towards the unguided-by-scale prediction’s (0 = plain guidance); defaults to the model’s info.defaultGuidanceRescale',
+      'Guidance rescale, 0–1: pulls each guided prediction’s contrast back towards the conditional prediction’s (0 = plain guidance); defaults to the model’s info.defaultGuidanceRescale',
     ),
   classLabel: z.number().int().min(0).max(999).optional().describe('Class to generate (class-conditional models)'),
   format: z.enum(['png', 'json']).default('png').describe('png: one grid image; json: base64 PNGs, the grid and the seed'),

@@ -84,6 +84,8 @@ export class Trainer {
   readonly model: tfl.LayersModel;
   readonly ema: EmaModel;
   readonly optimizer: tf.AdamOptimizer;
+  /** The model's trainable variables (fixed for its life: restores assign into them). */
+  private readonly variables: readonly tf.Variable[];
   private rng: Rng;
   private batches: CifarBatches;
   private stepCount = 0;
@@ -127,6 +129,7 @@ export class Trainer {
       );
     }
     this.model = task.createModel();
+    this.variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     try {
       this.momenta = workers > 0 ? movingAverageMomenta(this.model) : [];
     } catch (error) {
@@ -189,7 +192,7 @@ export class Trainer {
       } else {
         norm = globalNorm(Object.values(grads));
       }
-      decayKernels(this.trainableVariables(), lr * (this.optimization.weightDecay ?? 0));
+      decayKernels(this.variables, lr * (this.optimization.weightDecay ?? 0));
       this.optimizer.applyGradients(Object.entries(grads).map(([name, tensor]) => ({ name, tensor })));
       tf.dispose(Object.values(grads));
       this.ema.update(this.stepCount);
@@ -217,11 +220,7 @@ export class Trainer {
     if (this.workerPool) {
       return dataParallelGradients({ pool: this.workerPool, model: this.model, momenta: this.momenta, prepared, microBatch, loss });
     }
-    return accumulateGradients(this.trainableVariables(), sliceMicroBatches(prepared, [0, batchSize], microBatch, loss));
-  }
-
-  private trainableVariables(): tf.Variable[] {
-    return this.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    return accumulateGradients(this.variables, sliceMicroBatches(prepared, [0, batchSize], microBatch, loss));
   }
 
   /**
