@@ -22,7 +22,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { classifierAccuracy } from '../../apps/trainer/src/evaluation/accuracy.js';
 import { FeatureExtractor } from '../../apps/trainer/src/evaluation/features.js';
 import { inceptionScore } from '../../apps/trainer/src/metrics/inception-score.js';
-import { loadClassifierModel } from '../../apps/trainer/src/run/load-run.js';
+import { loadClassifier } from '../../apps/trainer/src/run/load-run.js';
 
 const modelsDir = resolve(process.argv[2] ?? 'apps/api/models');
 const perClass = Number(process.argv[3] ?? 10);
@@ -49,7 +49,8 @@ const backend = await initBackend({ logger: silentLogger });
 console.log(`backend: ${backend.name}${backend.detail ? ` (${backend.detail})` : ''}`);
 const diffusion = createDiffusionProvider({ id: 'ddpm-cifar10', dir: join(modelsDir, 'ddpm-cifar10') });
 await diffusion.load();
-const extractor = new FeatureExtractor(await loadClassifierModel(join(modelsDir, 'classifier-cifar10')));
+const classifier = await loadClassifier(join(modelsDir, 'classifier-cifar10'));
+const extractor = new FeatureExtractor(classifier.model, classifier);
 const classes = CIFAR10_CLASS_NAMES.length;
 const labels = Array.from({ length: classes * perClass }, (_, i) => Math.floor(i / perClass));
 

@@ -25,7 +25,7 @@ import { loadSplit } from '../../apps/trainer/src/commands/data.js';
 import { genlabCacheDir } from '../../apps/trainer/src/data/cifar10-source.js';
 import { cachedRecordOutputs, FeatureExtractor } from '../../apps/trainer/src/evaluation/features.js';
 import { compareWithReference, formatReport } from '../../apps/trainer/src/evaluation/report.js';
-import { loadClassifierModel } from '../../apps/trainer/src/run/load-run.js';
+import { loadClassifier } from '../../apps/trainer/src/run/load-run.js';
 import { loadUnetAtSigma, meanSquareOf, nearestTimestep } from './unet-at-sigma.js';
 
 const [predictor, sigmaMaxArg, levelsArg, stepsArg, epsilonArg, nArg, out] = process.argv.slice(2);
@@ -57,7 +57,8 @@ const energy: NoiseConditionalEnergy = (x, level) => {
   return tf.sum(tf.reshape(tf.mul(x, minusScore), [batch, -1]), 1);
 };
 
-const extractor = new FeatureExtractor(await loadClassifierModel('apps/api/models/classifier-cifar10'));
+const classifier = await loadClassifier('apps/api/models/classifier-cifar10');
+const extractor = new FeatureExtractor(classifier.model, classifier);
 const rng = new Rng(0);
 const trace: string[] = [];
 const every = Math.max(1, Math.round(levels / 10));

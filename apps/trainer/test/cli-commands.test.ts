@@ -33,6 +33,7 @@ Commands:
   export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
             [--sampler S] [--sample-steps N] [--step-size E (score-matching energy)]
             [--guidance G] [--guidance-rescale R] (class-conditional diffusion): the served defaults
+            [--flip-average] (classifier): serve and evaluate the mean over each image and its mirror image
   sample    --run runs/<name> --out grid.png [--n N] [--steps N] [--sampler S] [--guidance G]
             [--step-size E] [--step N] [--seed S]
   report    --run runs/<name> [--samples N] [--svg-dir D]   (writes runs/<name>/report.html: curves, evaluations, samples; --svg-dir: each chart as D/<chart>.svg too)
@@ -162,6 +163,8 @@ describe('--sampler (evaluate, sample)', () => {
   it('is a flag of export too, not of train', async () => {
     expect(exportOptions(['--run', '/r', '--to', '/t', '--sampler', 'ancestral'])).toMatchObject({ sampler: 'ancestral' });
     expect(exportOptions(['--run', '/r', '--to', '/t', '--sample-steps', '49'])).toMatchObject({ sampleSteps: 49 });
+    expect(exportOptions(['--run', '/r', '--to', '/t', '--flip-average'])).toMatchObject({ flipAverage: true });
+    expect(exportOptions(['--run', '/r', '--to', '/t'])).not.toHaveProperty('flipAverage');
     expect(() => exportOptions(['--run', '/r', '--to', '/t', '--sample-steps', '0'])).toThrow(/--sample-steps must be an integer ≥ 1/);
     await expect(main(['train', '--out', 'o', '--sampler', 'ddim'], logger)).rejects.toThrow(/train does not take --sampler/);
   });

@@ -6,13 +6,14 @@ import { parseScoreEnergyConfig, servedEnergy } from '@lab/energy';
 import { createUNet, resolveDiffusionConfig, resolveUNetConfig, type UNetConfigInput, unconditionalUNet } from '@lab/unet';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { evaluateCommand, resolveEvaluation } from '../src/commands/evaluate.js';
+import { evaluateClassifierCommand, evaluateCommand, resolveEvaluation } from '../src/commands/evaluate.js';
 import { exportCommand } from '../src/commands/export.js';
 import { sampleCommand } from '../src/commands/sample.js';
 import { type TrainCommandOptions, trainCommand } from '../src/commands/train.js';
 import { recordsToBatch } from '../src/data/batches.js';
 import { parseCifarBatch } from '../src/data/cifar10-format.js';
-import { loadClassifierModel } from '../src/run/load-run.js';
+import { FeatureExtractor } from '../src/evaluation/features.js';
+import { loadClassifier } from '../src/run/load-run.js';
 import type { ProgressReporter } from '../src/run/progress.js';
 import { RunDirectory } from '../src/run/run-dir.js';
 import { MICRO_DIFFUSION, makeCifarBytes, maxAbsDiff, tempDir, writeCifarDir } from './fixtures.js';
@@ -633,7 +634,7 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
 
     const own = await evaluateCommand({ run: classifierRun, n: 6, realCount: 30, batch: 6, cacheDir, trainRecords: records, testRecords });
     // Hand count: the run's EMA classifier on all 24 test images, argmax against the labels.
-    const model = await loadClassifierModel(classifierRun);
+    const { model } = await loadClassifier(classifierRun);
     const batch = recordsToBatch(
       testRecords,
       Array.from({ length: testRecords.count }, (_, i) => i),
@@ -647,5 +648,52 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     expect(own.testAccuracy).toBeCloseTo(hits / 24, 12);
     expect(own.table).toContain(`(${hits}/24 test images)`);
     expect(own.sets.generated).toBeUndefined();
+
+    // export --flip-average: the bundle says so, keeps the run's single-view accuracy under that
+    // name, and is evaluated as served: argmax of the mean probabilities of each image and its mirror.
+    const flipped = join(root, 'models', 'flip-averaged');
+    const flipExport = await exportCommand({ run: classifierRun, to: flipped, flipAverage: true });
+    expect(flipExport.manifest.config.flipAverage).toBe(true);
+    expect(flipExport.manifest.metrics?.singleViewTestAccuracy).toBe(own.testAccuracy);
+    expect(flipExport.manifest.metrics).not.toHaveProperty('testAccuracy');
+    expect((await loadClassifier(classifierRun)).flipAverage).toBe(false);
+    const served = await loadClassifier(flipped);
+    expect(served.flipAverage).toBe(true);
+    const views = recordsToBatch(
+      testRecords,
+      Array.from({ length: testRecords.count }, (_, i) => i),
+      new Rng(0),
+    );
+    const [plainViews, mirrorViews] = tf.tidy(() => [
+      served.model.predict(views.images) as tf.Tensor,
+      served.model.predict(tf.reverse(views.images, 2)) as tf.Tensor,
+    ]);
+    const [p, q] = [await plainViews.data(), await mirrorViews.data()];
+    // Its features too are the mean over the two views, and real-data caches keep the two apart.
+    const averaged = new FeatureExtractor(served.model, served);
+    const single = new FeatureExtractor(served.model);
+    const [both, plainOnly, mirrorOnly] = [
+      await averaged.run(views.images as tf.Tensor4D),
+      await single.run(views.images as tf.Tensor4D),
+      await single.run(tf.reverse(views.images, 2) as tf.Tensor4D),
+    ];
+    const meanFeatures = plainOnly.features.map((f, i) => (f + mirrorOnly.features[i]!) / 2);
+    expect(maxAbsDiff([both.features], [meanFeatures])).toBeLessThan(1e-5);
+    const meanProbabilities = Float32Array.from(p, (v, i) => (v + q[i]!) / 2);
+    expect(maxAbsDiff([both.probabilities], [meanProbabilities])).toBeLessThan(1e-6);
+    expect(await averaged.fingerprint()).not.toBe(await single.fingerprint());
+    tf.dispose([plainViews, mirrorViews, views.images, views.labels]);
+    averaged.dispose();
+    let meanHits = 0;
+    for (let i = 0; i < 24; i++) {
+      let best = 0;
+      for (let c = 1; c < 10; c++) if (p[i * 10 + c]! + q[i * 10 + c]! > p[i * 10 + best]! + q[i * 10 + best]!) best = c;
+      if (best === testRecords.labels[i]) meanHits += 1;
+    }
+    const flipReport = await evaluateClassifierCommand({ classifier: flipped, testRecords, cacheDir });
+    expect(flipReport.accuracy).toMatchObject({ count: 24, correct: meanHits });
+    await expect(exportCommand({ run: straight, to: join(root, 'models', 'f'), flipAverage: true })).rejects.toThrow(
+      /--flip-average applies to classifier runs, not to diffusion runs/,
+    );
   });
 });

@@ -12,3 +12,4 @@ export {
   featureExtractor,
   resolveClassifierConfig,
 } from './classifier.js';
+export { flipAveraged, usesFlipAverage } from './flip-average.js';

@@ -13,10 +13,11 @@ export const EXPORT_FLAGS = {
   'sample-steps': { type: 'string' },
   guidance: { type: 'string' },
   'guidance-rescale': { type: 'string' },
+  'flip-average': { type: 'boolean' },
 } as const;
 
 export const EXPORT_USAGE =
-  '  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]\n            [--sampler S] [--sample-steps N] [--step-size E (score-matching energy)]\n            [--guidance G] [--guidance-rescale R] (class-conditional diffusion): the served defaults';
+  '  export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]\n            [--sampler S] [--sample-steps N] [--step-size E (score-matching energy)]\n            [--guidance G] [--guidance-rescale R] (class-conditional diffusion): the served defaults\n            [--flip-average] (classifier): serve and evaluate the mean over each image and its mirror image';
 
 export function exportOptions(argv: readonly string[]): ExportCommandOptions {
   const values = parseFlags(argv, EXPORT_FLAGS);
@@ -35,6 +36,7 @@ export function exportOptions(argv: readonly string[]): ExportCommandOptions {
     ...(sampleSteps !== undefined ? { sampleSteps } : {}),
     ...(guidance !== undefined ? { guidance } : {}),
     ...(guidanceRescale !== undefined ? { guidanceRescale } : {}),
+    ...(values['flip-average'] === true ? { flipAverage: true } : {}),
   };
 }
 

@@ -8,7 +8,7 @@ import { genlabCacheDir } from '../data/cifar10-source.js';
 import { type AccuracyReport, classifierAccuracy, formatAccuracy } from '../evaluation/accuracy.js';
 import { cachedRecordOutputs, FeatureExtractor, firstOutputs } from '../evaluation/features.js';
 import { compareWithReference, formatReport, type SetMetrics } from '../evaluation/report.js';
-import { loadClassifierModel, loadRunModel } from '../run/load-run.js';
+import { loadClassifier, loadRunModel } from '../run/load-run.js';
 import { RunDirectory, writeAtomic } from '../run/run-dir.js';
 import type { TrainerSamplerName, TrainingTask } from '../tasks/types.js';
 import { type DataOptions, loadSplit } from './data.js';
@@ -118,7 +118,8 @@ async function testSplitOutputs(
  * the CIFAR-10 test split, overall and per class. Writes nothing.
  */
 export async function evaluateClassifierCommand(options: ClassifierEvaluationOptions): Promise<ClassifierEvaluationReport> {
-  const extractor = new FeatureExtractor(await loadClassifierModel(options.classifier));
+  const classifier = await loadClassifier(options.classifier);
+  const extractor = new FeatureExtractor(classifier.model, classifier);
   try {
     const test = options.testRecords ?? (await loadSplit('test', options)).records;
     const { outputs } = await testSplitOutputs(extractor, test, {
@@ -231,7 +232,8 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
     throw new ValidationError('--classifier <classifier run or exported classifier> is required to evaluate a generative run');
   const stepOption = options.step !== undefined ? { step: options.step } : {};
   // A classifier run evaluated at an older step is also its own feature extractor at that step.
-  const extractor = new FeatureExtractor(await loadClassifierModel(classifierPath, classifierPath === options.run ? stepOption : {}));
+  const classifier = await loadClassifier(classifierPath, classifierPath === options.run ? stepOption : {});
+  const extractor = new FeatureExtractor(classifier.model, classifier);
   let generator: Awaited<ReturnType<typeof loadRunModel>> | undefined;
   try {
     generator = info.kind === 'classifier' ? undefined : await loadRunModel(options.run, stepOption);

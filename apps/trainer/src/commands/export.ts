@@ -54,6 +54,13 @@ export interface ExportCommandOptions extends DataOptions {
   guidance?: number;
   /** Class-conditional diffusion models: the guidance rescale φ guided requests get when they name none (the config's `guidanceRescale`). */
   guidanceRescale?: number;
+  /**
+   * Classifiers: serve and evaluate with test-time flip averaging (the config's `flipAverage`;
+   * see `flipAveraged` in @lab/classifier). The run's own evaluation measured single views, so its
+   * accuracy goes into the manifest as `singleViewTestAccuracy`; `evaluate --classifier <to>`
+   * measures the bundle as served.
+   */
+  flipAverage?: boolean;
   /** Energy models: how many training images' energies to store for the API's percentiles (default 2000; 0 = none). */
   energyReference?: number;
   /** Training records supplied directly (tests). */
@@ -78,14 +85,18 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
   const loaded = await loadRunModel(options.run, options.step !== undefined ? { step: options.step } : {});
   try {
     refuseSampler(loaded.task, options.sampler, loaded.info.kind, options.run);
-    const config = withGuidance(withSampling(loaded.task.config, options), loaded.info.kind, options);
+    const config = withFlipAverage(
+      withGuidance(withSampling(loaded.task.config, options), loaded.info.kind, options),
+      loaded.info.kind,
+      options,
+    );
     // The unguided evaluation of the served settings.
     const evaluation = resolveEvaluation(new RunDirectory(options.run), loaded.task, loaded.step, {
       ...(options.sampler === undefined ? {} : { sampler: options.sampler }),
       ...(options.stepSize === undefined ? {} : { stepSize: options.stepSize }),
       ...(options.sampleSteps === undefined ? {} : { sampleSteps: options.sampleSteps }),
     });
-    const metrics = await manifestMetrics(options.run, loaded.step, evaluation.file);
+    const metrics = singleViewAccuracy(await manifestMetrics(options.run, loaded.step, evaluation.file), options.flipAverage === true);
     const manifest: GenlabManifest = {
       format: 1,
       kind: loaded.info.kind,
@@ -166,6 +177,20 @@ function withGuidance(
   };
   parseDiffusionConfig(guided);
   return guided;
+}
+
+/** The config with `flipAverage: true` for `--flip-average`, which only classifiers take. */
+function withFlipAverage(config: Record<string, unknown>, kind: string, { flipAverage }: Pick<ExportCommandOptions, 'flipAverage'>) {
+  if (flipAverage !== true) return config;
+  if (kind !== 'classifier') throw new ValidationError(`--flip-average applies to classifier runs, not to ${kind} runs`);
+  return { ...config, flipAverage: true };
+}
+
+/** A flip-averaged bundle's metrics: the run's single-view accuracy under a name that says so. */
+function singleViewAccuracy(metrics: Record<string, number> | undefined, flipAverage: boolean): Record<string, number> | undefined {
+  if (!flipAverage || metrics?.testAccuracy === undefined) return metrics;
+  const { testAccuracy, ...rest } = metrics;
+  return { ...rest, singleViewTestAccuracy: testAccuracy };
 }
 
 const TRAIN_METRICS_WINDOW = 100;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { flipAveraged } from '@lab/classifier';
 import { FEATURES_LAYER, Rng, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -18,6 +19,14 @@ export interface ClassifierOutputs {
   readonly probabilities: Float32Array;
 }
 
+export interface FeatureExtractorOptions {
+  /**
+   * Average features and probabilities over each image and its mirror image (a classifier
+   * bundle exported with `--flip-average`; see `flipAveraged` in @lab/classifier).
+   */
+  readonly flipAverage?: boolean;
+}
+
 /**
  * Wraps a classifier so one pass yields [features, probabilities]. A classifier whose output
  * layer is named `logits` gets a softmax; any other output is taken as probabilities.
@@ -25,8 +34,13 @@ export interface ClassifierOutputs {
 export class FeatureExtractor {
   private readonly model: tfl.LayersModel;
   private readonly outputIsLogits: boolean;
+  readonly flipAverage: boolean;
 
-  constructor(readonly classifier: tfl.LayersModel) {
+  constructor(
+    readonly classifier: tfl.LayersModel,
+    options: FeatureExtractorOptions = {},
+  ) {
+    this.flipAverage = options.flipAverage ?? false;
     let features: tfl.SymbolicTensor;
     try {
       features = classifier.getLayer(FEATURES_LAYER).output as tfl.SymbolicTensor;
@@ -41,8 +55,11 @@ export class FeatureExtractor {
   /** Runs one batch [B,32,32,3] in [-1,1] (not disposed). */
   async run(images: tf.Tensor4D): Promise<{ features: Float32Array; probabilities: Float32Array; dim: number; classes: number }> {
     const [features, probabilities] = tf.tidy(() => {
-      const [f, out] = this.model.predict(images) as tf.Tensor[];
-      return [f as tf.Tensor2D, (this.outputIsLogits ? tf.softmax(out as tf.Tensor) : out) as tf.Tensor2D];
+      const pass = (x: tf.Tensor4D): [tf.Tensor2D, tf.Tensor2D] => {
+        const [f, out] = this.model.predict(x) as tf.Tensor[];
+        return [f as tf.Tensor2D, (this.outputIsLogits ? tf.softmax(out as tf.Tensor) : out) as tf.Tensor2D];
+      };
+      return this.flipAverage ? flipAveraged(images, pass) : pass(images);
     });
     try {
       return {
@@ -85,6 +102,8 @@ export class FeatureExtractor {
   /** A digest of the classifier's weights: the cache key of real-data features. */
   async fingerprint(): Promise<string> {
     const hash = createHash('sha256');
+    // Flip-averaged outputs differ from single-view ones of the same weights.
+    if (this.flipAverage) hash.update('flip-average');
     for (const w of this.classifier.getWeights()) {
       const data = await w.data();
       hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { usesFlipAverage } from '@lab/classifier';
 import { type GenlabManifest, loadModelCheckpoint, MANIFEST_FILE, NotFoundError, readManifest, ValidationError } from '@lab/core';
 import { type UNetEnergyNetConfig, unetEnergyNetFromDiffusion } from '@lab/energy';
 import { parseDiffusionConfig } from '@lab/unet';
@@ -66,24 +67,32 @@ export function diffusionAsEnergyBody(source: InitialWeights): { net: UNetEnergy
   return unetEnergyNetFromDiffusion(source.model, parseDiffusionConfig(source.config));
 }
 
+/** A classifier for evaluation, and how its bundle asks to be run. */
+export interface LoadedClassifier {
+  readonly model: tfl.LayersModel;
+  /** The bundle was exported with `--flip-average` (never for a run). */
+  readonly flipAverage: boolean;
+}
+
 /**
  * Loads a classifier for evaluation from a classifier run (the EMA weights of its latest
  * checkpoint, or of the one at `step`) or from an exported model folder (`genlab.json` of kind
  * `classifier`).
  */
-export async function loadClassifierModel(path: string, options: { step?: number } = {}): Promise<tfl.LayersModel> {
+export async function loadClassifier(path: string, options: { step?: number } = {}): Promise<LoadedClassifier> {
   if (existsSync(join(path, 'run.json'))) {
     const run = await loadRunModel(path, options);
     if (run.info.kind !== 'classifier') {
       run.model.dispose();
       throw new ValidationError(`${path} is a ${run.info.kind} run, not a classifier run`);
     }
-    return run.model;
+    return { model: run.model, flipAverage: false };
   }
   if (!existsSync(join(path, MANIFEST_FILE)))
     throw new NotFoundError(`${path} is neither a classifier run nor an exported classifier (no run.json or ${MANIFEST_FILE})`);
   if (options.step !== undefined) throw new ValidationError(`${path} is an exported classifier: a step applies to runs only`);
-  const { kind } = await readManifest(path);
+  const { kind, config } = await readManifest(path);
   if (kind !== 'classifier') throw new ValidationError(`${path} holds a ${kind} model, not a classifier`);
-  return (await loadModelCheckpoint(path, 'classifier', { readTensors: false })).model;
+  const flipAverage = usesFlipAverage(config);
+  return { model: (await loadModelCheckpoint(path, 'classifier', { readTensors: false })).model, flipAverage };
 }

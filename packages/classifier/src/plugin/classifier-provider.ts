@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 // Saved classifiers hold GenlabDropout layers: register the class for loading through this entry alone.
 import '../dropout-layer.js';
+import { flipAveraged, usesFlipAverage } from '../flip-average.js';
 
 export interface ClassifierProviderOptions {
   readonly id: string;
@@ -14,13 +15,20 @@ export interface ClassifierProviderOptions {
 export function createClassifierProvider(options: ClassifierProviderOptions): ModelProvider {
   let model: LayersModel | undefined;
   let logits = false;
+  let flipAverage = false;
   return {
     id: options.id,
     kind: 'classifier',
     async load(): Promise<ModelInfo> {
       const loaded = await loadModelCheckpoint(options.dir, 'classifier');
-      model = loaded.model;
       const config = loaded.manifest.config as { net?: { output?: string }; classNames?: string[] };
+      try {
+        flipAverage = usesFlipAverage(config);
+      } catch (error) {
+        loaded.model.dispose();
+        throw error;
+      }
+      model = loaded.model;
       // The last layer's name says whether it ends in softmax (`probabilities`) or not (`logits`).
       logits = config.net?.output === 'logits' || model.layers.at(-1)?.name === 'logits';
       const input = model.inputs[0]?.shape ?? [];
@@ -42,8 +50,12 @@ export function createClassifierProvider(options: ClassifierProviderOptions): Mo
       const m = model;
       return readRows(
         tf.tidy(() => {
-          const out = m.predict(images) as tf.Tensor2D;
-          return logits ? tf.softmax(out) : out;
+          const probabilities = (x: tf.Tensor4D) => {
+            const out = m.predict(x) as tf.Tensor2D;
+            return logits ? tf.softmax(out) : out;
+          };
+          // A bundle exported with --flip-average answers the mean over the image and its mirror image.
+          return flipAverage ? flipAveraged(images, (x) => [probabilities(x)] as [tf.Tensor2D])[0] : probabilities(images);
         }),
       );
     },

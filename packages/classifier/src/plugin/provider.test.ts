@@ -35,6 +35,14 @@ beforeAll(async () => {
     models: { model: classifier },
   });
   await saveCheckpoint(join(root, 'not-cls'), { manifest: manifest('energy'), models: { model: classifier } });
+  await saveCheckpoint(join(root, 'cls-flip'), {
+    manifest: manifest('classifier', { net: { output: 'logits' }, flipAverage: true }),
+    models: { model: classifier },
+  });
+  await saveCheckpoint(join(root, 'cls-bad-flip'), {
+    manifest: manifest('classifier', { net: { output: 'logits' }, flipAverage: 1 }),
+    models: { model: classifier },
+  });
   classifier.dispose();
 });
 afterAll(async () => {
@@ -59,6 +67,38 @@ describe('classifier provider', () => {
     }
     x.dispose();
     provider.dispose();
+  });
+
+  it('answers a flip-averaged bundle with the mean over each image and its mirror image', async () => {
+    const single = createClassifierProvider({ id: 'c', dir: join(root, 'cls') });
+    const averaged = createClassifierProvider({ id: 'f', dir: join(root, 'cls-flip') });
+    await single.load();
+    await averaged.load();
+    const x = tf.randomUniform([2, SIZE, SIZE, 3], -1, 1, 'float32', 3) as tf.Tensor4D;
+    const mirrored = tf.reverse(x, 2) as tf.Tensor4D;
+    const before = tf.memory().numTensors;
+    const [p, q] = [(await single.classify?.(x, {})) ?? [], (await single.classify?.(mirrored, {})) ?? []];
+    const [a, b] = [(await averaged.classify?.(x, {})) ?? [], (await averaged.classify?.(mirrored, {})) ?? []];
+    expect(tf.memory().numTensors).toBe(before);
+    expect(a).toHaveLength(2);
+    for (let i = 0; i < 2; i++)
+      for (let k = 0; k < 10; k++) {
+        expect(a[i]?.[k]).toBeCloseTo(((p[i]?.[k] as number) + (q[i]?.[k] as number)) / 2, 6);
+        expect(b[i]?.[k]).toBeCloseTo(a[i]?.[k] as number, 6);
+      }
+    // The single view does see the flip, so the equality above is not trivial.
+    expect(Math.max(...(p[0] ?? []).map((v, k) => Math.abs(v - (q[0]?.[k] as number))))).toBeGreaterThan(1e-4);
+    tf.dispose([x, mirrored]);
+    single.dispose();
+    averaged.dispose();
+  });
+
+  it('refuses a flipAverage that is not a boolean, keeping nothing loaded', async () => {
+    const before = tf.memory().numTensors;
+    await expect(createClassifierProvider({ id: 'b', dir: join(root, 'cls-bad-flip') }).load()).rejects.toThrow(
+      /flipAverage must be true or false, got 1/,
+    );
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('refuses a checkpoint of another kind', async () => {
