@@ -5,8 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
  * Test-time flip averaging: runs `run` once on the images and their mirror images (left–right,
  * the flip the classifier was trained with) in one batch of 2B, and returns the mean of the two
  * halves of each output. A classifier's probabilities and features then depend on the image up to
- * that flip only. Outputs must be [B, …] tensors; call inside `tf.tidy` (the intermediates are
- * left to it).
+ * that flip only. Each of `run`'s outputs must have one row per image of its 2B batch; call inside
+ * `tf.tidy` (the intermediates are left to it).
  */
 export function flipAveraged<T extends tf.Tensor[]>(images: tf.Tensor4D, run: (batch: tf.Tensor4D) => T): T {
   const batch = images.shape[0];
