@@ -27,7 +27,7 @@ Commands:
             [--init-from <run or exported model>] [--report-every N] [--cutout N (classifier)]
   evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N] [--kid-subset N]
             [--test-n N] [--batch B] [--sample-steps N] [--sampler S] [--guidance G] [--guidance-rescale R]
-            [--step N] [--step-size E] [--seed S] [--data-dir DIR]
+            [--step N] [--step-size E] [--seed S] [--data-dir DIR] [--flip-average (a classifier run)]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)
   export    --run runs/<name> --to <models dir>/<id> [--step N] [--force] [--data-dir DIR (energy)]
@@ -139,6 +139,10 @@ describe('CLI flags, one module per command', () => {
       new ValidationError("--step-size, --guidance apply to a run's evaluation (--run); --classifier alone measures test accuracy"),
     );
     expect(() => evaluateOptions(['--classifier', '/c', '--n', '100'])).toThrow(/^--n applies to a run's evaluation/);
+    // A bundle carries its own flip-average flag; a classifier run is told.
+    expect(() => evaluateOptions(['--classifier', '/c', '--flip-average'])).toThrow(/^--flip-average applies to a run's evaluation/);
+    expect(evaluateOptions(['--run', '/r', '--flip-average']).options).toMatchObject({ flipAverage: true });
+    expect(evaluateOptions(['--run', '/r']).options).not.toHaveProperty('flipAverage');
     expect(exportOptions(['--run', '/r', '--to', '/t'])).not.toHaveProperty('step');
     expect(exportOptions(['--run', '/r', '--to', '/t', '--step', '0']).step).toBe(0);
   });

@@ -13,6 +13,7 @@ import { type TrainCommandOptions, trainCommand } from '../src/commands/train.js
 import { recordsToBatch } from '../src/data/batches.js';
 import { parseCifarBatch } from '../src/data/cifar10-format.js';
 import { FeatureExtractor } from '../src/evaluation/features.js';
+import { inceptionScore } from '../src/metrics/inception-score.js';
 import { loadClassifier } from '../src/run/load-run.js';
 import type { ProgressReporter } from '../src/run/progress.js';
 import { RunDirectory } from '../src/run/run-dir.js';
@@ -632,7 +633,8 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     expect(again.reference.cached).toBe(true);
     expect(again.sets.test?.['FD-cls']).toBeCloseTo(report.sets.test?.['FD-cls'] as number, 6);
 
-    const own = await evaluateCommand({ run: classifierRun, n: 6, realCount: 30, batch: 6, cacheDir, trainRecords: records, testRecords });
+    const ownOptions = { run: classifierRun, n: 6, realCount: 30, batch: 6, cacheDir, trainRecords: records, testRecords };
+    const own = await evaluateCommand(ownOptions);
     // Hand count: the run's EMA classifier on all 24 test images, argmax against the labels.
     const { model } = await loadClassifier(classifierRun);
     const batch = recordsToBatch(
@@ -649,8 +651,9 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     expect(own.table).toContain(`(${hits}/24 test images)`);
     expect(own.sets.generated).toBeUndefined();
 
-    // export --flip-average: the bundle says so, keeps the run's single-view accuracy under that
-    // name, and is evaluated as served: argmax of the mean probabilities of each image and its mirror.
+    // export --flip-average before evaluate --flip-average: the bundle says so, and keeps the run's
+    // single-view accuracy under that name. It is evaluated as served: argmax of the mean
+    // probabilities of each image and its mirror image.
     const flipped = join(root, 'models', 'flip-averaged');
     const flipExport = await exportCommand({ run: classifierRun, to: flipped, flipAverage: true });
     expect(flipExport.manifest.config.flipAverage).toBe(true);
@@ -692,6 +695,17 @@ describe('train → interrupt → resume → export → sample → evaluate', ()
     }
     const flipReport = await evaluateClassifierCommand({ classifier: flipped, testRecords, cacheDir });
     expect(flipReport.accuracy).toMatchObject({ count: 24, correct: meanHits });
+    // The run measured the same way (its own file), which a later export takes its testAccuracy from.
+    const runFlip = await evaluateCommand({ ...ownOptions, flipAverage: true });
+    expect(runFlip).toMatchObject({ flipAverage: true, file: join(classifierRun, 'evaluations', 'step-00000002-flip-average.json') });
+    expect(runFlip.accuracy).toMatchObject({ count: 24, correct: meanHits });
+    // Its test-set IS-cls is that of the first n = 6 mean probabilities.
+    expect(runFlip.sets.test?.['IS-cls']).toBeCloseTo(inceptionScore(meanProbabilities.slice(0, 60), 6, 10), 5);
+    const afterEvaluation = await exportCommand({ run: classifierRun, to: flipped, force: true, flipAverage: true });
+    expect(afterEvaluation.manifest.metrics).toMatchObject({ testAccuracy: meanHits / 24, singleViewTestAccuracy: own.testAccuracy });
+    await expect(evaluateCommand({ ...options, flipAverage: true })).rejects.toThrow(
+      /--flip-average applies to a classifier run evaluated as itself; .* is a diffusion run/,
+    );
     await expect(exportCommand({ run: straight, to: join(root, 'models', 'f'), flipAverage: true })).rejects.toThrow(
       /--flip-average applies to classifier runs, not to diffusion runs/,
     );

@@ -21,6 +21,7 @@ export const EVALUATE_FLAGS = {
   'step-size': { type: 'string' },
   guidance: { type: 'string' },
   'guidance-rescale': { type: 'string' },
+  'flip-average': { type: 'boolean' },
   step: { type: 'string' },
   seed: { type: 'string' },
   'data-dir': { type: 'string' },
@@ -28,7 +29,7 @@ export const EVALUATE_FLAGS = {
 
 export const EVALUATE_USAGE = `  evaluate  --run runs/<name> [--n N] [--classifier <classifier run or export>] [--real-n N] [--kid-subset N]
             [--test-n N] [--batch B] [--sample-steps N] [--sampler S] [--guidance G] [--guidance-rescale R]
-            [--step N] [--step-size E] [--seed S] [--data-dir DIR]
+            [--step N] [--step-size E] [--seed S] [--data-dir DIR] [--flip-average (a classifier run)]
   evaluate  --classifier <classifier run or export> [--test-n N] [--batch B] [--data-dir DIR]
             (test-set accuracy only)`;
 
@@ -42,6 +43,7 @@ const RUN_ONLY_FLAGS = [
   'step-size',
   'guidance',
   'guidance-rescale',
+  'flip-average',
   'step',
   'seed',
 ] as const;
@@ -88,6 +90,7 @@ export function evaluateOptions(
       guidance: num(values, 'guidance', { real: true }),
       guidanceRescale: num(values, 'guidance-rescale', { real: true }),
       step: num(values, 'step', { min: 0 }),
+      ...(values['flip-average'] === true ? { flipAverage: true } : {}),
       ...(values.classifier ? { classifier: atBase(values.classifier) } : {}),
       ...dataDirOption(values),
     },

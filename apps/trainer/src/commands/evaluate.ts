@@ -50,6 +50,12 @@ export interface EvaluateCommandOptions extends DataOptions {
   guidance?: number;
   /** Guidance rescale φ in [0, 1] of the guided samples (with a `guidance` ≠ 1; default 0). */
   guidanceRescale?: number;
+  /**
+   * Classifier runs evaluated as themselves: average over each image and its mirror image, as
+   * `export --flip-average` bundles are served; evaluated into its own file. (An exported
+   * classifier carries its own flag.)
+   */
+  flipAverage?: boolean;
   cacheDir?: string;
   /** Records supplied directly (tests). */
   trainRecords?: CifarRecords;
@@ -66,6 +72,8 @@ export interface EvaluationReport {
   readonly guidance?: number;
   /** The guidance rescale of the samples, when not 0. */
   readonly guidanceRescale?: number;
+  /** Classifier runs: the features and accuracy are flip-averaged (`flipAverage`). */
+  readonly flipAverage?: boolean;
   /** The sampler, unless it was DDIM (diffusion runs); always for score-matching energy runs. */
   readonly sampler?: DiffusionSamplerKind | TrainerSamplerName;
   /** Score-matching energy runs: annealed Langevin's step size ε the samples were drawn with. */
@@ -170,7 +178,14 @@ export function resolveEvaluation(
   runDir: RunDirectory,
   task: TrainingTask | undefined,
   step: number,
-  requested: { guidance?: number; guidanceRescale?: number; sampleSteps?: number; sampler?: TrainerSamplerName; stepSize?: number },
+  requested: {
+    guidance?: number;
+    guidanceRescale?: number;
+    sampleSteps?: number;
+    sampler?: TrainerSamplerName;
+    stepSize?: number;
+    flipAverage?: boolean;
+  },
 ): ResolvedEvaluation {
   const runSampler = task?.defaultSampler;
   const sampler = requested.sampler ?? runSampler;
@@ -185,6 +200,7 @@ export function resolveEvaluation(
     sampler !== runSampler ? sampler : undefined,
     stepSize !== runStepSize ? stepSize : undefined,
     requested.guidanceRescale ?? 0,
+    requested.flipAverage ?? false,
   );
   return {
     ...(sampler === undefined ? {} : { sampler }),
@@ -230,10 +246,15 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
   const classifierPath = options.classifier ?? (info.kind === 'classifier' ? options.run : undefined);
   if (!classifierPath)
     throw new ValidationError('--classifier <classifier run or exported classifier> is required to evaluate a generative run');
+  const flipAverage = options.flipAverage === true;
+  if (flipAverage && classifierPath !== options.run)
+    throw new ValidationError(
+      `--flip-average applies to a classifier run evaluated as itself; ${runDir.path} is a ${info.kind} run, and an exported classifier carries its own flag`,
+    );
   const stepOption = options.step !== undefined ? { step: options.step } : {};
   // A classifier run evaluated at an older step is also its own feature extractor at that step.
   const classifier = await loadClassifier(classifierPath, classifierPath === options.run ? stepOption : {});
-  const extractor = new FeatureExtractor(classifier.model, classifier);
+  const extractor = new FeatureExtractor(classifier.model, { flipAverage: classifier.flipAverage || flipAverage });
   let generator: Awaited<ReturnType<typeof loadRunModel>> | undefined;
   try {
     generator = info.kind === 'classifier' ? undefined : await loadRunModel(options.run, stepOption);
@@ -306,6 +327,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       ...(options.sampleSteps === undefined ? {} : { sampleSteps: options.sampleSteps }),
       ...(options.sampler === undefined ? {} : { sampler: options.sampler }),
       ...(options.stepSize === undefined ? {} : { stepSize: options.stepSize }),
+      flipAverage,
     });
     const report: EvaluationReport = {
       run: runDir.path,
@@ -314,6 +336,7 @@ export async function evaluateCommand(options: EvaluateCommandOptions): Promise<
       ...(generator ? { sampleSteps, guidance, ...(guidanceRescale === 0 ? {} : { guidanceRescale }) } : {}),
       ...(sampler && sampler !== 'ddim' ? { sampler } : {}),
       ...(stepSize !== undefined ? { stepSize } : {}),
+      ...(flipAverage ? { flipAverage } : {}),
       features: `penultimate layer 'features' of the classifier at ${classifierPath}`,
       ...(options.kidSubset !== undefined ? { kidSubsetSize: kidSize } : {}),
       reference: { split: 'train', count: reference.outputs.count, cached: reference.cached },

@@ -17,7 +17,7 @@ import { recordsToBatch } from '../data/batches.js';
 import type { CifarRecords } from '../data/cifar10-format.js';
 import { loadRunModel } from '../run/load-run.js';
 import { RunDirectory } from '../run/run-dir.js';
-import type { TrainerSamplerName } from '../tasks/types.js';
+import type { TrainerSamplerName, TrainingTask } from '../tasks/types.js';
 import { type DataOptions, loadSplit } from './data.js';
 import { type EvaluationReport, refuseSampler, resolveEvaluation } from './evaluate.js';
 
@@ -56,9 +56,9 @@ export interface ExportCommandOptions extends DataOptions {
   guidanceRescale?: number;
   /**
    * Classifiers: serve and evaluate with test-time flip averaging (the config's `flipAverage`;
-   * see `flipAveraged` in @lab/classifier). The run's own evaluation measured single views, so its
-   * accuracy goes into the manifest as `singleViewTestAccuracy`; `evaluate --classifier <to>`
-   * measures the bundle as served.
+   * see `flipAveraged` in @lab/classifier). The manifest's `testAccuracy` then comes from
+   * `evaluate --flip-average` of the exported step, and the single-view one, when evaluated, goes
+   * in as `singleViewTestAccuracy`.
    */
   flipAverage?: boolean;
   /** Energy models: how many training images' energies to store for the API's percentiles (default 2000; 0 = none). */
@@ -95,15 +95,19 @@ export async function exportCommand(options: ExportCommandOptions): Promise<{ pa
       ...(options.sampler === undefined ? {} : { sampler: options.sampler }),
       ...(options.stepSize === undefined ? {} : { stepSize: options.stepSize }),
       ...(options.sampleSteps === undefined ? {} : { sampleSteps: options.sampleSteps }),
+      ...(options.flipAverage === true ? { flipAverage: true } : {}),
     });
-    const metrics = singleViewAccuracy(await manifestMetrics(options.run, loaded.step, evaluation.file), options.flipAverage === true);
+    const metrics = {
+      ...(await manifestMetrics(options.run, loaded.step, evaluation.file)),
+      ...(options.flipAverage === true ? await singleViewAccuracy(options.run, loaded.task, loaded.step) : {}),
+    };
     const manifest: GenlabManifest = {
       format: 1,
       kind: loaded.info.kind,
       config,
       step: loaded.step,
       dataset: 'cifar10',
-      ...(metrics ? { metrics } : {}),
+      ...(Object.keys(metrics).length > 0 ? { metrics } : {}),
       ...(loaded.manifest.backend ? { backend: loaded.manifest.backend } : {}),
       created: new Date().toISOString(),
     };
@@ -186,11 +190,12 @@ function withFlipAverage(config: Record<string, unknown>, kind: string, { flipAv
   return { ...config, flipAverage: true };
 }
 
-/** A flip-averaged bundle's metrics: the run's single-view accuracy under a name that says so. */
-function singleViewAccuracy(metrics: Record<string, number> | undefined, flipAverage: boolean): Record<string, number> | undefined {
-  if (!flipAverage || metrics?.testAccuracy === undefined) return metrics;
-  const { testAccuracy, ...rest } = metrics;
-  return { ...rest, singleViewTestAccuracy: testAccuracy };
+/** A flip-averaged export's `singleViewTestAccuracy`: the step's plain evaluation, when there is one. */
+async function singleViewAccuracy(run: string, task: TrainingTask, step: number): Promise<Record<string, number>> {
+  const file = resolveEvaluation(new RunDirectory(run), task, step, {}).file;
+  if (!existsSync(file)) return {};
+  const { testAccuracy } = JSON.parse(await readFile(file, 'utf8')) as Partial<EvaluationReport>;
+  return typeof testAccuracy === 'number' ? { singleViewTestAccuracy: testAccuracy } : {};
 }
 
 const TRAIN_METRICS_WINDOW = 100;

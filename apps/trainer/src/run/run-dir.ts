@@ -118,13 +118,22 @@ export class RunDirectory {
    * sampler, number of steps or Langevin step size than the run's own, so that none of them replaces
    * the default one (which export copies into the manifest).
    */
-  evaluationPath(step: number, guidance = 1, sampleSteps?: number, sampler?: string, stepSize?: number, guidanceRescale = 0): string {
+  evaluationPath(
+    step: number,
+    guidance = 1,
+    sampleSteps?: number,
+    sampler?: string,
+    stepSize?: number,
+    guidanceRescale = 0,
+    flipAverage = false,
+  ): string {
     const suffix = [
       guidance === 1 ? '' : `-guidance-${guidance}`,
       guidanceRescale === 0 ? '' : `-rescale-${guidanceRescale}`,
       sampler === undefined ? '' : `-sampler-${sampler}`,
       sampleSteps === undefined ? '' : `-steps-${sampleSteps}`,
       stepSize === undefined ? '' : `-step-size-${stepSize}`,
+      flipAverage ? '-flip-average' : '',
     ].join('');
     return join(this.path, EVALUATIONS, `${stepName(step)}${suffix}.json`);
   }
