@@ -193,15 +193,14 @@ export function resolveEvaluation(
   const runStepSize = task?.defaultStepSize;
   const stepSize = requested.stepSize ?? runStepSize;
   const { sampleSteps } = requested;
-  const file = runDir.evaluationPath(
-    step,
-    requested.guidance ?? 1,
-    sampleSteps !== undefined && sampleSteps !== defaultSteps ? sampleSteps : undefined,
-    sampler !== runSampler ? sampler : undefined,
-    stepSize !== runStepSize ? stepSize : undefined,
-    requested.guidanceRescale ?? 0,
-    requested.flipAverage ?? false,
-  );
+  const file = runDir.evaluationPath(step, {
+    ...(requested.guidance === undefined ? {} : { guidance: requested.guidance }),
+    ...(requested.guidanceRescale === undefined ? {} : { guidanceRescale: requested.guidanceRescale }),
+    ...(sampleSteps !== undefined && sampleSteps !== defaultSteps ? { sampleSteps } : {}),
+    ...(sampler !== runSampler && sampler !== undefined ? { sampler } : {}),
+    ...(stepSize !== runStepSize && stepSize !== undefined ? { stepSize } : {}),
+    ...(requested.flipAverage === true ? { flipAverage: true } : {}),
+  });
   return {
     ...(sampler === undefined ? {} : { sampler }),
     ...((sampleSteps ?? defaultSteps) === undefined ? {} : { sampleSteps: sampleSteps ?? defaultSteps }),

@@ -192,10 +192,13 @@ function withFlipAverage(config: Record<string, unknown>, kind: string, { flipAv
 
 /** A flip-averaged export's `singleViewTestAccuracy`: the step's plain evaluation, when there is one. */
 async function singleViewAccuracy(run: string, task: TrainingTask, step: number): Promise<Record<string, number>> {
-  const file = resolveEvaluation(new RunDirectory(run), task, step, {}).file;
-  if (!existsSync(file)) return {};
-  const { testAccuracy } = JSON.parse(await readFile(file, 'utf8')) as Partial<EvaluationReport>;
+  const testAccuracy = (await readEvaluation(resolveEvaluation(new RunDirectory(run), task, step, {}).file))?.testAccuracy;
   return typeof testAccuracy === 'number' ? { singleViewTestAccuracy: testAccuracy } : {};
+}
+
+/** An evaluation report `evaluate` wrote, or undefined when there is none. */
+async function readEvaluation(file: string): Promise<Partial<EvaluationReport> | undefined> {
+  return existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as Partial<EvaluationReport>) : undefined;
 }
 
 const TRAIN_METRICS_WINDOW = 100;
@@ -217,8 +220,8 @@ async function manifestMetrics(run: string, step: number, evaluationFile: string
     const values = window.map((r) => r[key]).filter((v): v is number => typeof v === 'number');
     if (values.length > 0) out[`train_${key}`] = values.reduce((a, b) => a + b, 0) / values.length;
   }
-  if (existsSync(evaluationFile)) {
-    const evaluation = JSON.parse(await readFile(evaluationFile, 'utf8')) as Partial<EvaluationReport>;
+  const evaluation = await readEvaluation(evaluationFile);
+  if (evaluation) {
     if (typeof evaluation.testAccuracy === 'number') out.testAccuracy = evaluation.testAccuracy;
     const generated = evaluation.sets?.generated;
     if (generated) {

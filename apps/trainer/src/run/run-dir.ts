@@ -33,6 +33,19 @@ const EVALUATIONS = 'evaluations';
  * One training run's folder: `run.json`, `metrics.jsonl`, `samples/step-N.png` and
  * `checkpoints/step-N/` (each written atomically by saveCheckpoint).
  */
+/** What sets one evaluation of a checkpoint apart from another (see `RunDirectory.evaluationPath`). */
+export interface EvaluationSettings {
+  readonly guidance?: number;
+  readonly guidanceRescale?: number;
+  /** Only when not the run's own sampler. */
+  readonly sampler?: string;
+  /** Only when not the run's own number of steps. */
+  readonly sampleSteps?: number;
+  /** Only when not the run's own Langevin step size. */
+  readonly stepSize?: number;
+  readonly flipAverage?: boolean;
+}
+
 export class RunDirectory {
   readonly path: string;
 
@@ -113,20 +126,14 @@ export class RunDirectory {
 
   /**
    * Where `evaluate` writes its report of the checkpoint at `step`:
-   * `evaluations/step-N[-guidance-G][-sampler-K][-steps-S][-step-size-E].json`, with guidance G ≠ 1,
-   * and `sampler`, `sampleSteps` and `stepSize` only when the evaluation drew samples with another
-   * sampler, number of steps or Langevin step size than the run's own, so that none of them replaces
-   * the default one (which export copies into the manifest).
+   * `evaluations/step-N[-guidance-G][-rescale-R][-sampler-K][-steps-S][-step-size-E][-flip-average].json`,
+   * with guidance G ≠ 1 and rescale R ≠ 0, and `sampler`, `sampleSteps`, `stepSize` and
+   * `flipAverage` only when the evaluation drew samples with another sampler, number of steps or
+   * Langevin step size than the run's own, or flip-averaged a classifier run, so that none of them
+   * replaces the default one (which export copies into the manifest).
    */
-  evaluationPath(
-    step: number,
-    guidance = 1,
-    sampleSteps?: number,
-    sampler?: string,
-    stepSize?: number,
-    guidanceRescale = 0,
-    flipAverage = false,
-  ): string {
+  evaluationPath(step: number, settings: EvaluationSettings = {}): string {
+    const { guidance = 1, guidanceRescale = 0, sampler, sampleSteps, stepSize, flipAverage = false } = settings;
     const suffix = [
       guidance === 1 ? '' : `-guidance-${guidance}`,
       guidanceRescale === 0 ? '' : `-rescale-${guidanceRescale}`,
