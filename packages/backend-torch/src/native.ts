@@ -7,6 +7,8 @@ import { threadsFromEnv } from './settings.js';
 export interface TorchNative {
   fromArray(values: Float32Array | Int32Array | Uint8Array, shape: readonly number[], dtype: string): number;
   toArray(id: number): Float32Array | Int32Array | Uint8Array | Float64Array | BigInt64Array;
+  /** A float32 tensor of normal draws continuing an Alea state (src/kernels/alea.ts), as tf.randomNormal draws them. */
+  aleaNormal(shape: readonly number[], state: readonly [number, number, number, number], mean: number, std: number): number;
   dispose(...ids: number[]): void;
   /** `[dtypeCode, ...shape]`; codes in `DTYPE_CODES`. */
   meta(id: number): number[];

@@ -431,6 +431,56 @@ suite('random draws on the device', () => {
   });
 });
 
+suite('seeded normal draws', () => {
+  // seedrandom's alea takes the seed's decimal string, so odd keys (a float, 2^32 − 1) exercise Mash.
+  const cases: Array<[string, number[], number, number, number]> = [
+    ['one value', [1], 0, 1, 1],
+    ['an odd count (the last pair keeps one value)', [3, 7], -2, 3, 7],
+    ['mean and std applied in double before rounding', [1001], 0.5, 0.005, 123456789],
+    ['the largest seed', [64, 32, 32, 3], 0, 1, 4294967295],
+    ['a fractional seed', [257], 0, 2, 0.25],
+    ['an empty shape', [0, 3], 0, 1, 5],
+  ];
+  it.each(cases)('GenlabSeededNormal equals tf.randomNormal bit for bit: %s', async (_name, shape, mean, stdDev, seed) => {
+    await tf.setBackend('cpu');
+    const expected = tf.randomNormal(shape, mean, stdDev, 'float32', seed);
+    const reference = await expected.data();
+    expected.dispose();
+    await tf.setBackend('torch');
+    const before = tf.memory().numTensors;
+    const drawn = tf.engine().runKernel('GenlabSeededNormal', {}, { shape, mean, stdDev, seed }) as tf.Tensor;
+    expect([drawn.shape, drawn.dtype]).toEqual([shape, 'float32']);
+    const values = await drawn.data();
+    drawn.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    let differ = 0;
+    for (let i = 0; i < reference.length; i++) if (!Object.is(values[i], reference[i])) differ++;
+    expect(differ).toBe(0);
+    expect(values.length).toBe(reference.length);
+  });
+
+  it('draws a standard normal sample: its moments within sampling error', async () => {
+    await tf.setBackend('torch');
+    const n = 1 << 20;
+    const drawn = tf.engine().runKernel('GenlabSeededNormal', {}, { shape: [n], mean: 0, stdDev: 1, seed: 42 }) as tf.Tensor;
+    const values = await drawn.data();
+    drawn.dispose();
+    let sum = 0;
+    let squares = 0;
+    let beyondTwo = 0;
+    for (const v of values) {
+      sum += v;
+      squares += v * v;
+      if (Math.abs(v) > 2) beyondTwo++;
+    }
+    // Standard errors: mean 1/√n, second moment √(2/n), a tail fraction √(p(1 − p)/n).
+    expect(Math.abs(sum / n)).toBeLessThan(5 / Math.sqrt(n));
+    expect(Math.abs(squares / n - 1)).toBeLessThan(5 * Math.sqrt(2 / n));
+    const tail = 0.0455; // P(|z| > 2)
+    expect(Math.abs(beyondTwo / n - tail)).toBeLessThan(5 * Math.sqrt((tail * (1 - tail)) / n));
+  });
+});
+
 suite('failures are loud', () => {
   it('a kernel the backend lacks fails with an error that names it', async () => {
     await tf.setBackend('torch');

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { hasFusedKernel, SEEDED_NORMAL_KERNEL } from './backend/fused-kernels.js';
 
 /**
  * A seeded, serialisable random source for all noise in genlab.
@@ -6,7 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
  * The state is one 32-bit integer advanced by SplitMix32, so it can be saved in
  * a checkpoint and restored exactly. Tensor noise is drawn with tfjs's own seeded
  * ops (`tf.randomNormal(..., seed)`), whose values are generated on the CPU side
- * and therefore identical on every backend for the same seed.
+ * and therefore identical on every backend for the same seed. A backend may draw the
+ * normal ones natively (`SEEDED_NORMAL_KERNEL`, LibTorch): same generator, same values.
  */
 export interface RngState {
   readonly seed: number;
@@ -69,7 +71,12 @@ export class Rng {
   }
 
   normal(shape: number[], mean = 0, std = 1): tf.Tensor {
-    return tf.randomNormal(shape, mean, std, 'float32', this.nextSeed());
+    const seed = this.nextSeed();
+    // tfjs reads seed 0 as "unseeded" (Math.random); only it keeps that meaning.
+    if (seed === 0 || !hasFusedKernel(SEEDED_NORMAL_KERNEL)) return tf.randomNormal(shape, mean, std, 'float32', seed);
+    if (!shape.every((n) => Number.isInteger(n) && n >= 0))
+      throw new RangeError(`Rng.normal needs a shape of non-negative integers, got [${shape.join(', ')}]`);
+    return tf.engine().runKernel(SEEDED_NORMAL_KERNEL, {}, { shape: [...shape], mean, stdDev: std, seed }) as tf.Tensor;
   }
 
   uniform(shape: number[], min = 0, max = 1): tf.Tensor {

@@ -29,6 +29,13 @@ export const SILU_GRAD_KERNEL = 'GenlabSiluGrad';
  */
 export const DROPOUT_MASK_KERNEL = 'GenlabDropoutMask';
 
+/**
+ * A float32 tensor of shape `attrs.shape` (no inputs) equal to `tf.randomNormal(shape,
+ * attrs.mean, attrs.stdDev, 'float32', attrs.seed)` for a non-zero seed: the same generator and
+ * method, run natively (`Rng.normal` uses it where the backend registers it).
+ */
+export const SEEDED_NORMAL_KERNEL = 'GenlabSeededNormal';
+
 /** Whether the active tfjs backend registers `kernelName`. */
 export function hasFusedKernel(kernelName: string): boolean {
   return getKernel(kernelName, getBackend()) !== undefined;
