@@ -37,6 +37,32 @@ export interface TorchFacts {
   readonly config: string;
 }
 
+/** Every function `TorchNative` declares: an addon built by an older version lacks some. */
+const NATIVE_FUNCTIONS = [
+  'fromArray',
+  'toArray',
+  'aleaNormal',
+  'dispose',
+  'meta',
+  'op',
+  'call',
+  'setNumThreads',
+  'getNumThreads',
+  'setDevice',
+  'facts',
+  'liveTensors',
+  'retainFreedMemory',
+  'setBlasThreads',
+] as const satisfies readonly (keyof TorchNative)[];
+// Compile-time: the list names every function of the interface.
+const namesEveryFunction: Exclude<keyof TorchNative, (typeof NATIVE_FUNCTIONS)[number]> extends never ? true : never = true;
+void namesEveryFunction;
+
+/** The functions of `TorchNative` that a loaded addon lacks (empty for a current build). */
+export function missingNativeFunctions(addon: object): string[] {
+  return NATIVE_FUNCTIONS.filter((name) => typeof (addon as Record<string, unknown>)[name] !== 'function');
+}
+
 /** The addon's dtype codes, in its order. */
 export const DTYPE_CODES = ['float32', 'int32', 'bool', 'int64', 'float64', 'float16', 'uint8', 'other'] as const;
 
@@ -73,8 +99,15 @@ export function loadNative(): TorchNative {
   // the speed of 1 thread, and at 2× that speed with OMP_NUM_THREADS=2 set before loading.
   if (!process.env.OMP_NUM_THREADS) process.env.OMP_NUM_THREADS = String(threadsFromEnv(process.env));
   try {
-    loaded = createRequire(import.meta.url)(addonPath) as TorchNative;
+    const addon = createRequire(import.meta.url)(addonPath) as object;
+    const missing = missingNativeFunctions(addon);
+    if (missing.length > 0)
+      throw new TorchUnavailableError(
+        `the LibTorch addon was built from an older version of this package (it lacks ${missing.join(', ')}): rebuild it with \`npm run build:native -w @lab/backend-torch\``,
+      );
+    loaded = addon as TorchNative;
   } catch (error) {
+    if (error instanceof TorchUnavailableError) throw error;
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new TorchUnavailableError(`the LibTorch addon does not load: ${message}`);
   }

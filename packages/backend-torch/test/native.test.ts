@@ -1,9 +1,36 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { configureTorch, loadedBlasLibraries, loadNative } from '../src/index.js';
+import { missingNativeFunctions } from '../src/native.js';
 import { randn, torchReason } from './helpers.js';
 
 const suite = torchReason === undefined ? describe : describe.skip;
+
+describe('an addon from an older build', () => {
+  it('is named by the functions it lacks, so that loading it can say "rebuild" instead of failing later', () => {
+    const current = Object.fromEntries(
+      [
+        'fromArray',
+        'toArray',
+        'aleaNormal',
+        'dispose',
+        'meta',
+        'op',
+        'call',
+        'setNumThreads',
+        'getNumThreads',
+        'setDevice',
+        'facts',
+        'liveTensors',
+        'retainFreedMemory',
+        'setBlasThreads',
+      ].map((name) => [name, () => 0]),
+    );
+    expect(missingNativeFunctions(current)).toEqual([]);
+    const { aleaNormal: _dropped, ...older } = current;
+    expect(missingNativeFunctions({ ...older, setBlasThreads: 1 })).toEqual(['aleaNormal', 'setBlasThreads']);
+  });
+});
 
 suite('the addon', () => {
   it('round-trips float32, int32 and bool values through LibTorch', () => {
@@ -146,36 +173,53 @@ suite('deferred results', () => {
     return count;
   }
 
-  it("computes a fused convolution's input gradient only when something reads it, and frees what it held", async () => {
+  it("computes a fused convolution's input and filter gradients only when something reads them, and frees what they held", async () => {
     const loss = (input: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D) =>
       tf.sum(tf.square(tf.fused.conv2d({ x: input, filter, bias, strides: 2, pad: 'same' })));
     const inputs = () => [randn([2, 6, 6, 3], 1), randn([3, 3, 3, 4], 2), randn([4], 3)] as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D];
-    // The reference: the input gradient on tfjs-backend-cpu.
+    const bothGradients = (x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1D) =>
+      tf.grads((a: tf.Tensor, f: tf.Tensor) => loss(a as tf.Tensor4D, f as tf.Tensor4D, bias))([x, w]);
+    // The reference: both gradients on tfjs-backend-cpu.
     await tf.setBackend('cpu');
     const [cx, cw, cb] = inputs();
-    const cpuGrads = tf.grads((a: tf.Tensor, f: tf.Tensor) => loss(a as tf.Tensor4D, f as tf.Tensor4D, cb))([cx, cw]);
-    const expected = Array.from(await cpuGrads[0]!.data());
+    const cpuGrads = bothGradients(cx, cw, cb);
+    const expected = await Promise.all(cpuGrads.map(async (g) => Array.from(await g.data())));
     tf.dispose([cx, cw, cb, ...cpuGrads]);
 
     await tf.setBackend('torch');
     const native = loadNative();
     const [x, w, bias] = inputs();
     const live = native.liveTensors();
-    // Only the filter's gradient is asked for: tfjs's fused gradient still makes the input's.
-    let dw: tf.Tensor | undefined;
-    expect(countConvolutionBackward(() => (dw = tf.grad((f: tf.Tensor) => loss(x, f as tf.Tensor4D, bias))(w)))).toBe(1);
-    // Both: the input gradient is computed when read.
+    // One gradient asked for: tfjs's fused gradient makes both, and neither is computed until read.
+    for (const [which, gradient] of [
+      ['input', () => tf.grad((a: tf.Tensor) => loss(a as tf.Tensor4D, w, bias))(x)],
+      ['filter', () => tf.grad((f: tf.Tensor) => loss(x, f as tf.Tensor4D, bias))(w)],
+    ] as const) {
+      let g: tf.Tensor | undefined;
+      expect(
+        countConvolutionBackward(() => (g = gradient())),
+        `${which}: computing`,
+      ).toBe(0);
+      expect(
+        countConvolutionBackward(() => g!.dataSync()),
+        `${which}: reading`,
+      ).toBe(1);
+      g!.dispose();
+    }
+    // Both asked for and read: one call each, values as on cpu.
     let grads: tf.Tensor[] = [];
     expect(
       countConvolutionBackward(() => {
-        grads = tf.grads((a: tf.Tensor, f: tf.Tensor) => loss(a as tf.Tensor4D, f as tf.Tensor4D, bias))([x, w]);
-        grads[0]?.dataSync();
+        grads = bothGradients(x, w, bias);
+        for (const g of grads) g.dataSync();
       }),
     ).toBe(2);
-    const dx = Array.from(await grads[0]!.data());
-    expect(dx.length).toBe(expected.length);
-    for (let i = 0; i < expected.length; i++) expect(dx[i]).toBeCloseTo(expected[i]!, 3);
-    tf.dispose([dw!, ...grads]);
+    for (const [i, g] of grads.entries()) {
+      const values = Array.from(await g.data());
+      expect(values.length).toBe(expected[i]!.length);
+      for (const [j, v] of values.entries()) expect(v).toBeCloseTo(expected[i]![j]!, 3);
+    }
+    tf.dispose(grads);
     expect(native.liveTensors()).toBe(live);
     tf.dispose([x, w, bias]);
   });

@@ -4,6 +4,7 @@ export {
   GROUP_NORM_GRAD_KERNEL,
   GROUP_NORM_KERNEL,
   hasFusedKernel,
+  SEEDED_NORMAL_KERNEL,
   SILU_GRAD_KERNEL,
   SILU_KERNEL,
 } from './backend/fused-kernels.js';

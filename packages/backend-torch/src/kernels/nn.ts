@@ -249,12 +249,24 @@ function inputGradient(b: TorchBackend, dy: number, filter: number, filterShape:
   return view;
 }
 
+/**
+ * The filter gradient, deferred like the input gradient: a gradient taken with respect to the
+ * input alone (Langevin sampling, an energy's score) still runs tfjs's fused convolution
+ * gradient, which computes every layer's filter gradient and reads none of them.
+ */
 function conv2dBackpropFilter(b: TorchBackend, x: TensorInfo, dy: TensorInfo, filterShape: number[], attrs: ConvAttrs): TensorInfo {
+  const holds = [b.callTensor('aten::alias', [b.id(x)]), b.callTensor('aten::alias', [b.id(dy)])];
+  return b.deferredOutput([...filterShape], holds, ([xId, dyId]) =>
+    filterGradient(b, xId as number, dyId as number, x.shape, filterShape, attrs),
+  );
+}
+
+/** The filter gradient as an addon id in tfjs's layout [kh, kw, in, out] (x, dy: addon ids, not freed). */
+function filterGradient(b: TorchBackend, x: number, dy: number, xShape: number[], filterShape: number[], attrs: ConvAttrs): number {
   const nhwc = attrs.dataFormat !== 'NCHW';
-  const info = convInfo(x.shape, filterShape, attrs);
-  const geometry = geometryOf(info);
-  const xAten = atenInput(b, b.id(x), nhwc, geometry.extra);
-  const dyAten = nhwc ? toNchw(b, b.id(dy)) : b.callTensor('aten::alias', [b.id(dy)]);
+  const geometry = geometryOf(convInfo(xShape, filterShape, attrs));
+  const xAten = atenInput(b, x, nhwc, geometry.extra);
+  const dyAten = nhwc ? toNchw(b, dy) : b.callTensor('aten::alias', [dy]);
   const [kh, kw, inChannels, outChannels] = filterShape as [number, number, number, number];
   // Only the weight's shape is read for the filter gradient.
   const shapeOnly = b.callTensor('aten::empty.memory_format', [[outChannels, inChannels, kh, kw], 'float32', null, b.device, null, null]);
@@ -262,7 +274,7 @@ function conv2dBackpropFilter(b: TorchBackend, x: TensorInfo, dy: TensorInfo, fi
   b.free(xAten, dyAten, shapeOnly);
   const out = b.callTensor('aten::permute', [dw, [2, 3, 1, 0]]);
   b.free(dw);
-  return b.output(out, 'float32');
+  return out;
 }
 
 interface PoolAttrs {
