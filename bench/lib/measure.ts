@@ -14,8 +14,13 @@ export interface StepTiming {
 }
 
 export interface TimingOptions {
-  /** Untimed steps first (kernel set-up, XNNPACK operator caches, optimizer slots). */
+  /** Untimed steps first (kernel set-up, XNNPACK operator caches, optimizer slots)... */
   warmup: number;
+  /**
+   * ...and more untimed steps until this much time has passed: a model whose step takes a few
+   * milliseconds runs its JavaScript unoptimised for the first hundred steps or so (V8's JIT).
+   */
+  warmupMs?: number;
   /** At most this many timed steps... */
   maxSteps: number;
   /** ...and no more once this much time has passed, but never fewer than `minSteps`. */
@@ -41,7 +46,7 @@ export async function timeSteps(
   options: TimingOptions,
   profile = false,
 ): Promise<{ timing: StepTiming; profile?: StepProfile }> {
-  for (let i = 0; i < options.warmup; i++) await step();
+  await warmUp(step, options);
   const wall: number[] = [];
   const cpu: number[] = [];
   let stepProfile: StepProfile | undefined;
@@ -58,6 +63,17 @@ export async function timeSteps(
   const medianMs = median(wall);
   const timing = { batch, steps: wall.length, medianMs, medianCpuMs: median(cpu), imagesPerSec: (batch * 1000) / medianMs };
   return stepProfile ? { timing, profile: stepProfile } : { timing };
+}
+
+/** Runs `step` untimed `options.warmup` times, then until `options.warmupMs` have passed since the first. */
+export async function warmUp(step: () => Promise<unknown>, options: Pick<TimingOptions, 'warmup' | 'warmupMs'>): Promise<number> {
+  const start = performance.now();
+  let steps = 0;
+  while (steps < options.warmup || performance.now() - start < (options.warmupMs ?? 0)) {
+    await step();
+    steps++;
+  }
+  return steps;
 }
 
 /** Time and memory of one kernel name summed over a profiled step. */

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { type BackendName, initBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { arriveAndWait } from './barrier.js';
-import { type StepProfile, type StepTiming, timeSteps } from './measure.js';
+import { type StepProfile, type StepTiming, timeSteps, warmUp } from './measure.js';
 import { type BenchModelName, createWorkload, type ModelSpec } from './workloads.js';
 
 export interface CaseResult {
@@ -61,6 +61,7 @@ const { values } = parseArgs({
     'infer-batch': { type: 'string', default: '64' },
     'budget-ms': { type: 'string', default: '20000' },
     'max-steps': { type: 'string', default: '5' },
+    'warmup-ms': { type: 'string', default: '0' },
     profile: { type: 'boolean', default: false },
     'skip-train': { type: 'boolean', default: false },
     /** A folder shared with other cases run at the same time: the timed inference steps start together (bench/lib/barrier.ts). */
@@ -76,7 +77,13 @@ async function main(): Promise<void> {
   const native = info.tfBackend === 'torch' ? (await import('@lab/backend-torch')).loadNative() : undefined;
   const trainBatch = Number(values['train-batch']);
   const inferBatch = Number(values['infer-batch']);
-  const timing = { warmup: 1, minSteps: 2, maxSteps: Number(values['max-steps']), budgetMs: Number(values['budget-ms']) };
+  const timing = {
+    warmup: 1,
+    warmupMs: Number(values['warmup-ms']),
+    minSteps: 2,
+    maxSteps: Number(values['max-steps']),
+    budgetMs: Number(values['budget-ms']),
+  };
 
   const before = tf.memory().numBytes;
   const workload = createWorkload(values.model as BenchModelName, { trainBatch, inferBatch });
@@ -101,10 +108,10 @@ async function main(): Promise<void> {
   let inferRun: Awaited<ReturnType<typeof timeSteps>>;
   if (values.barrier) {
     // Warm up alone, then start the timed steps with the other processes.
-    for (let i = 0; i < timing.warmup; i++) await workload.infer();
+    await warmUp(() => workload.infer(), timing);
     result.barrierReleased = await arriveAndWait(values.barrier, String(process.pid));
     const windowStart = Date.now();
-    inferRun = await timeSteps(() => workload.infer(), inferBatch, { ...timing, warmup: 0 }, values.profile);
+    inferRun = await timeSteps(() => workload.infer(), inferBatch, { ...timing, warmup: 0, warmupMs: 0 }, values.profile);
     result.inferWindow = [windowStart, Date.now()];
   } else {
     inferRun = await timeSteps(() => workload.infer(), inferBatch, timing, values.profile);

@@ -1,7 +1,7 @@
 import { initBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { median, profileStep, timeSteps } from '../lib/measure.js';
+import { median, profileStep, timeSteps, warmUp } from '../lib/measure.js';
 import { historyLine, imagesPerCpuSecond, type RuntimeRow, ratio, renderLatest, speedTable } from '../lib/report.js';
 import { energyWorkload } from '../lib/workloads.js';
 import { testReport, timing } from './fixtures.js';
@@ -41,6 +41,23 @@ describe('report helpers', () => {
     );
     expect(renderLatest(report)).toContain('shared with other');
     expect(renderLatest(report)).toContain('nice 5');
+  });
+});
+
+describe('warm-up', () => {
+  it('runs the asked steps, and more until the asked time has passed', async () => {
+    let calls = 0;
+    const step = async () => {
+      calls++;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    expect(await warmUp(step, { warmup: 3 })).toBe(3);
+    expect(calls).toBe(3);
+    const started = performance.now();
+    const steps = await warmUp(step, { warmup: 1, warmupMs: 60 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(60);
+    expect(steps).toBeGreaterThan(1);
+    expect(calls).toBe(3 + steps);
   });
 });
 

@@ -272,11 +272,15 @@ def sync() -> None:
         torch.cuda.synchronize(DEVICE)
 
 
-def time_steps(step, warmup: int, iters: int, budget_s: float) -> tuple[list[float], list[float]]:
-    """Runs `warmup` untimed steps, then up to `iters` timed ones (at least 2) within `budget_s`.
+def time_steps(step, warmup: int, warmup_s: float, iters: int, budget_s: float) -> tuple[list[float], list[float]]:
+    """Runs `warmup` untimed steps and more until `warmup_s` has passed (as bench/lib/measure.ts
+    does), then up to `iters` timed ones (at least 2) within `budget_s`.
     Returns wall times and CPU times (process_time: all threads) per step, in seconds."""
-    for _ in range(warmup):
+    warm_start = time.perf_counter()
+    done = 0
+    while done < warmup or time.perf_counter() - warm_start < warmup_s:
         step()
+        done += 1
     sync()
     wall: list[float] = []
     cpu: list[float] = []
@@ -422,6 +426,7 @@ def main() -> None:
     parser.add_argument("--train-batch", type=int, required=True)
     parser.add_argument("--infer-batch", type=int, required=True)
     parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--warmup-s", type=float, default=0.0, help="untimed steps for at least this long (after the first)")
     parser.add_argument("--budget-s", type=float, default=20.0, help="stop timing after this long (at least 2 steps)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, or cuda[:N] (a GPU machine; timings synchronise the device)")
@@ -452,8 +457,8 @@ def main() -> None:
     if mismatch > 0.01:
         raise SystemExit(f"parameter count {params} differs from tfjs's {expected} by {mismatch:.2%} (> 1%)")
 
-    infer_times = time_steps(infer, 1, args.iters, args.budget_s)
-    train_times = time_steps(train, 1, args.iters, args.budget_s)
+    infer_times = time_steps(infer, 1, args.warmup_s, args.iters, args.budget_s)
+    train_times = time_steps(train, 1, args.warmup_s, args.iters, args.budget_s)
     if not all(math.isfinite(v) for v in losses):
         raise SystemExit(f"non-finite training loss: {losses}")
 
