@@ -83,6 +83,20 @@ for (let round = 0; round < rounds; round++) {
 configure(true, true);
 if (tensors.size !== 1) throw new Error(`the tensor count changed between configurations: ${[...tensors].join(', ')}`);
 
+/** Median ms of drawing one 64×32×32×3 seeded normal tensor (what one Langevin step of batch 64 draws). */
+function drawMs(draw: (seed: number) => tf.Tensor): number {
+  const samples: number[] = [];
+  for (let round = 0; round < 7; round++) {
+    const started = performance.now();
+    for (let seed = 1; seed <= 20; seed++) draw(seed).dispose();
+    samples.push((performance.now() - started) / 20);
+  }
+  return median(samples);
+}
+const drawShape = [64, 32, 32, 3];
+const javascriptDrawMs = drawMs((seed) => tf.randomNormal(drawShape, 0, 1, 'float32', seed));
+const addonDrawMs = drawMs((seed) => tf.engine().runKernel(SEEDED_NORMAL_KERNEL, {}, { shape: drawShape, mean: 0, stdDev: 1, seed }) as tf.Tensor);
+
 const baseline = median(times[0]!);
 const lines = [
   `# A contrastive-divergence step of energy-small on tfjs-torch`,
@@ -97,6 +111,8 @@ const lines = [
     const ms = median(times[i]!);
     return `| ${c.nativeNoise ? 'in the addon' : 'tf.randomNormal (JavaScript)'} | ${c.deferred ? 'deferred until read' : 'computed when made'} | ${ms.toFixed(1)} | ${(baseline / ms).toFixed(2)}× |`;
   }),
+  '',
+  `One seeded 64×32×32×3 normal draw (the same values either way): tf.randomNormal ${javascriptDrawMs.toFixed(2)} ms, the addon ${addonDrawMs.toFixed(2)} ms (${(javascriptDrawMs / addonDrawMs).toFixed(1)}×; median of 7 rounds of 20).`,
   '',
 ];
 const report = lines.join('\n');
