@@ -81,16 +81,21 @@ interface Case {
   budgetMs: number;
   maxSteps: number;
   warmupMs: number;
+  warmupSteps: number;
 }
 
 /**
- * How each case (tfjs and PyTorch alike) times its steps: one untimed step and more until
- * `warmupMs` have passed, then up to `maxSteps` timed steps within `budgetMs` (at least 2), median
- * reported. Fast models need the time-based warm-up: with one warm-up step and 5 timed ones,
- * energy-small's tfjs rows measured V8 before it had optimised the step's JavaScript.
+ * How each case (tfjs and PyTorch alike) times its steps: `warmupSteps` untimed steps and more
+ * until `warmupMs` have passed, then up to `maxSteps` timed steps within `budgetMs` (at least 2),
+ * median reported. Fast models need the time-based warm-up: with one warm-up step and 5 timed
+ * ones, energy-small's tfjs rows measured V8 before it had optimised the step's JavaScript. Slow
+ * ones need a few steps: unet-small's first steps on tfjs-torch ran ~15 % slower than later ones
+ * (the allocator growing to a 4 GB peak).
  */
-function stepTiming(quick: boolean): { warmupMs: number; maxSteps: number; budgetMs: number } {
-  return quick ? { warmupMs: 500, maxSteps: 10, budgetMs: 5_000 } : { warmupMs: 1_000, maxSteps: 50, budgetMs: 10_000 };
+function stepTiming(quick: boolean): { warmupSteps: number; warmupMs: number; maxSteps: number; budgetMs: number } {
+  return quick
+    ? { warmupSteps: 1, warmupMs: 500, maxSteps: 10, budgetMs: 5_000 }
+    : { warmupSteps: 3, warmupMs: 1_000, maxSteps: 50, budgetMs: 10_000 };
 }
 
 /** Batches as in issue 8: 32 to train, 64 to infer. */
@@ -123,7 +128,7 @@ function plan(
 ): { cases: Case[]; skipped: RuntimeRow[] } {
   const cases: Case[] = [];
   const skipped: RuntimeRow[] = [];
-  const { budgetMs, maxSteps, warmupMs } = stepTiming(quick);
+  const { budgetMs, maxSteps, warmupMs, warmupSteps } = stepTiming(quick);
   for (const backend of backends) {
     for (const model of models) {
       if (quick && model === 'unet-small') continue;
@@ -145,6 +150,7 @@ function plan(
             budgetMs,
             maxSteps,
             warmupMs,
+            warmupSteps,
           });
         }
         continue;
@@ -164,6 +170,7 @@ function plan(
         budgetMs,
         maxSteps,
         warmupMs,
+        warmupSteps,
       });
     }
   }
@@ -388,6 +395,8 @@ async function main(): Promise<void> {
       String(c.maxSteps),
       '--warmup-ms',
       String(c.warmupMs),
+      '--warmup-steps',
+      String(c.warmupSteps),
       '--out',
       '{out}',
       ...(c.profile ? ['--profile'] : []),
@@ -488,6 +497,7 @@ async function main(): Promise<void> {
           trainBatch,
           inferBatch: INFER_BATCH,
           threads,
+          warmupSteps: timing.warmupSteps,
           warmupS: timing.warmupMs / 1000,
           budgetS: timing.budgetMs / 1000,
           maxSteps: timing.maxSteps,

@@ -62,6 +62,7 @@ const { values } = parseArgs({
     'budget-ms': { type: 'string', default: '20000' },
     'max-steps': { type: 'string', default: '5' },
     'warmup-ms': { type: 'string', default: '0' },
+    'warmup-steps': { type: 'string', default: '1' },
     profile: { type: 'boolean', default: false },
     'skip-train': { type: 'boolean', default: false },
     /** A folder shared with other cases run at the same time: the timed inference steps start together (bench/lib/barrier.ts). */
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
   const trainBatch = Number(values['train-batch']);
   const inferBatch = Number(values['infer-batch']);
   const timing = {
-    warmup: 1,
+    warmup: Number(values['warmup-steps']),
     warmupMs: Number(values['warmup-ms']),
     minSteps: 2,
     maxSteps: Number(values['max-steps']),

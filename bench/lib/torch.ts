@@ -63,7 +63,7 @@ export function torchEnv(threads: number): NodeJS.ProcessEnv {
 export function torchArgs(
   script: string,
   spec: ModelSpec,
-  options: { trainBatch: number; inferBatch: number; threads: number; warmupS: number; budgetS: number; maxSteps: number },
+  options: { trainBatch: number; inferBatch: number; threads: number; warmupSteps: number; warmupS: number; budgetS: number; maxSteps: number },
 ): string[] {
   return [
     script,
@@ -75,6 +75,8 @@ export function torchArgs(
     String(options.inferBatch),
     '--threads',
     String(options.threads),
+    '--warmup-steps',
+    String(options.warmupSteps),
     '--warmup-s',
     String(options.warmupS),
     '--budget-s',

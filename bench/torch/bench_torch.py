@@ -426,6 +426,7 @@ def main() -> None:
     parser.add_argument("--train-batch", type=int, required=True)
     parser.add_argument("--infer-batch", type=int, required=True)
     parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--warmup-steps", type=int, default=1, help="untimed steps first (at least 1)")
     parser.add_argument("--warmup-s", type=float, default=0.0, help="untimed steps for at least this long (after the first)")
     parser.add_argument("--budget-s", type=float, default=20.0, help="stop timing after this long (at least 2 steps)")
     parser.add_argument("--threads", type=int, default=2)
@@ -457,8 +458,9 @@ def main() -> None:
     if mismatch > 0.01:
         raise SystemExit(f"parameter count {params} differs from tfjs's {expected} by {mismatch:.2%} (> 1%)")
 
-    infer_times = time_steps(infer, 1, args.warmup_s, args.iters, args.budget_s)
-    train_times = time_steps(train, 1, args.warmup_s, args.iters, args.budget_s)
+    warmup = max(1, args.warmup_steps)
+    infer_times = time_steps(infer, warmup, args.warmup_s, args.iters, args.budget_s)
+    train_times = time_steps(train, warmup, args.warmup_s, args.iters, args.budget_s)
     if not all(math.isfinite(v) for v in losses):
         raise SystemExit(f"non-finite training loss: {losses}")
 

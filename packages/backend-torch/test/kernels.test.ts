@@ -397,6 +397,33 @@ suite("genlab's fused kernels match their tfjs compositions on tfjs-backend-cpu"
       return [tf.engine().runKernel('GenlabSilu', { x }) as tf.Tensor, tf.engine().runKernel('GenlabSiluGrad', { dy, x }) as tf.Tensor];
     }, 2e-6);
   });
+
+  it.each([
+    ['[2, 8, 8, 64], 32 groups, inputs of mean 10 and σ 3 (the one-pass variance at its weakest)', [2, 8, 8, 64], 32, 10],
+    ['[3, 5, 4, 6], 2 groups, centred inputs', [3, 5, 4, 6], 2, 0],
+  ] as const)('GenlabGroupNorm and GenlabGroupNormGrad: values, statistics and gradients, %s', async (_name, shape, groups, offset) => {
+    const [batch, height, width, channels] = shape;
+    await expectSameAsCpu(() => {
+      const x = tf.add(tf.mul(randn([...shape], 40), 3 * Math.sqrt(3)), offset); // randn is uniform on [-1, 1): σ 1/√3
+      const gamma = tf.add(randn([channels], 41), 1);
+      const beta = randn([channels], 42);
+      const dy = randn([...shape], 43);
+      if (tf.getBackend() !== 'torch') {
+        const grouped = (t: tf.Tensor) => tf.reshape(t, [batch, height, width, groups, channels / groups]);
+        const { mean, variance } = tf.moments(grouped(x), [1, 2, 4]);
+        const norm = (t: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+          const moments = tf.moments(grouped(t), [1, 2, 4], true);
+          const normalised = tf.div(tf.sub(grouped(t), moments.mean), tf.sqrt(tf.add(moments.variance, 1e-5)));
+          return tf.add(tf.mul(tf.reshape(normalised, [...shape]), g), b);
+        };
+        const grads = tf.grads((t: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(norm(t, g, b), dy)))([x, gamma, beta]);
+        return [norm(x, gamma, beta), mean, tf.rsqrt(tf.add(variance, 1e-5)), ...grads];
+      }
+      const [y, mean, rstd] = tf.engine().runKernel('GenlabGroupNorm', { x, gamma, beta }, { groups, epsilon: 1e-5 }) as tf.Tensor[];
+      const grads = tf.engine().runKernel('GenlabGroupNormGrad', { dy, x, mean: mean!, rstd: rstd!, gamma }, { groups }) as tf.Tensor[];
+      return [y!, mean!, rstd!, ...grads];
+    }, 2e-5);
+  });
 });
 
 suite('random draws on the device', () => {
