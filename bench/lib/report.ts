@@ -509,7 +509,7 @@ export function renderLatest(report: BenchReport): string {
         `LD_LIBRARY_PATH=${torch.ldLibraryPath || '(unset)'}, MALLOC_MMAP_THRESHOLD_=${torch.mallocMmapThreshold}, MALLOC_TRIM_THRESHOLD_=${torch.mallocTrimThreshold}.`
       : `- PyTorch: ${report.torchNote ?? 'not measured'}.`,
     ...tfjsTorchConfigLines(report.tfjsTorch),
-    '- Each case runs in its own process (peak RSS = that case alone): 3 untimed warm-up steps and more until 1 s has passed (1 step and 0.5 s under --quick; V8 optimises the JavaScript of a fast step only after many calls, and a large model's first steps grow the allocator), then up to 50 timed steps within 10 s (10 within 5 s), at least 2; the median is reported. PyTorch rows are timed the same way.',
+    '- Each case runs in its own process (peak RSS = that case alone): 3 untimed warm-up steps and more until 1 s has passed (1 step and 0.5 s under --quick; V8 optimises the JavaScript of a fast step only after many calls, and the first steps of a large model grow the allocator), then up to 50 timed steps within 10 s (10 within 5 s), at least 2; the median is reported. PyTorch rows are timed the same way.',
     '- train = forward + backward + Adam update (UNet: DDPM ε-loss at random t; energy: contrastive-divergence loss, half data, half negatives). ' +
       'infer = one sampling step (UNet: one denoiser call; energy: one Langevin step, ∂E/∂x).',
     '- img/CPU·s = images per CPU-second of the process (all its threads). Its ratios are against single-threaded torch (`torch 1 thread` rows, ' +
