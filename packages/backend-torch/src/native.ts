@@ -38,7 +38,7 @@ export interface TorchFacts {
 }
 
 /** Every function `TorchNative` declares: an addon built by an older version lacks some. */
-const NATIVE_FUNCTIONS = [
+export const NATIVE_FUNCTIONS = [
   'fromArray',
   'toArray',
   'aleaNormal',

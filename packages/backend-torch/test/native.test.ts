@@ -1,31 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { configureTorch, loadedBlasLibraries, loadNative } from '../src/index.js';
-import { missingNativeFunctions } from '../src/native.js';
+import { missingNativeFunctions, NATIVE_FUNCTIONS } from '../src/native.js';
 import { randn, torchReason } from './helpers.js';
 
 const suite = torchReason === undefined ? describe : describe.skip;
 
 describe('an addon from an older build', () => {
   it('is named by the functions it lacks, so that loading it can say "rebuild" instead of failing later', () => {
-    const current = Object.fromEntries(
-      [
-        'fromArray',
-        'toArray',
-        'aleaNormal',
-        'dispose',
-        'meta',
-        'op',
-        'call',
-        'setNumThreads',
-        'getNumThreads',
-        'setDevice',
-        'facts',
-        'liveTensors',
-        'retainFreedMemory',
-        'setBlasThreads',
-      ].map((name) => [name, () => 0]),
-    );
+    const current = Object.fromEntries(NATIVE_FUNCTIONS.map((name) => [name, () => 0]));
     expect(missingNativeFunctions(current)).toEqual([]);
     const { aleaNormal: _dropped, ...older } = current;
     expect(missingNativeFunctions({ ...older, setBlasThreads: 1 })).toEqual(['aleaNormal', 'setBlasThreads']);
