@@ -24,7 +24,7 @@ export const randomKernels: KernelConfig[] = [
     return b.output(mask, 'float32');
   }),
   // tf.randomNormal's seeded stream, drawn by the addon: Langevin sampling draws a batch of noise
-  // every step, and in JavaScript that took 40 % of an energy-small step (docs/bench/history.md).
+  // every step, which tfjs's JavaScript draws 3× slower (docs/bench/torch-cd-step.md).
   torchKernel(SEEDED_NORMAL_KERNEL, (b, _inputs, attrs) => {
     const { shape, mean, stdDev, seed } = attrs as unknown as { shape: number[]; mean: number; stdDev: number; seed: number };
     return b.output(b.native.aleaNormal(shape, aleaState(String(seed)), mean, stdDev), 'float32');
