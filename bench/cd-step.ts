@@ -95,7 +95,9 @@ function drawMs(draw: (seed: number) => tf.Tensor): number {
 }
 const drawShape = [64, 32, 32, 3];
 const javascriptDrawMs = drawMs((seed) => tf.randomNormal(drawShape, 0, 1, 'float32', seed));
-const addonDrawMs = drawMs((seed) => tf.engine().runKernel(SEEDED_NORMAL_KERNEL, {}, { shape: drawShape, mean: 0, stdDev: 1, seed }) as tf.Tensor);
+const addonDrawMs = drawMs(
+  (seed) => tf.engine().runKernel(SEEDED_NORMAL_KERNEL, {}, { shape: drawShape, mean: 0, stdDev: 1, seed }) as tf.Tensor,
+);
 
 const baseline = median(times[0]!);
 const lines = [

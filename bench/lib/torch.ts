@@ -63,7 +63,15 @@ export function torchEnv(threads: number): NodeJS.ProcessEnv {
 export function torchArgs(
   script: string,
   spec: ModelSpec,
-  options: { trainBatch: number; inferBatch: number; threads: number; warmupSteps: number; warmupS: number; budgetS: number; maxSteps: number },
+  options: {
+    trainBatch: number;
+    inferBatch: number;
+    threads: number;
+    warmupSteps: number;
+    warmupS: number;
+    budgetS: number;
+    maxSteps: number;
+  },
 ): string[] {
   return [
     script,
