@@ -21,6 +21,7 @@ export { SelfAttention2D, type SelfAttention2DArgs } from './layers/attention.js
 export { GroupNorm, type GroupNormArgs } from './layers/group-norm.js';
 export {
   type AttentionStrategy,
+  addKeepingNothing,
   conv2dSame,
   dense,
   groupNorm,

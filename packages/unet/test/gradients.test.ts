@@ -2,7 +2,7 @@ import { selectBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
-import { conv2dSame, createUNet, matMul2d } from '../src/index.js';
+import { addKeepingNothing, conv2dSame, createUNet, matMul2d } from '../src/index.js';
 import { expectTensorCountFlat, MICRO_UNCONDITIONAL, randomTensor } from './helpers.js';
 
 // Every backend that can start here; wasm needs core's training kernels (selectBackend installs them).
@@ -182,6 +182,59 @@ describe.each(BACKENDS)('gradients on %s', (backend) => {
       }
     }
   });
+
+  it.skipIf(!available.get(backend))("addKeepingNothing has tf.add's values and gradients, broadcast included", async () => {
+    await selectBackend({ force: backend });
+    const a = randomTensor([2, 3, 4, 5], 11);
+    const G = randomTensor([2, 3, 4, 5], 12);
+    for (const shape of [
+      [2, 3, 4, 5],
+      [2, 1, 1, 5],
+    ]) {
+      const b = randomTensor(shape, 13);
+      const loss = (add: (p: tf.Tensor, q: tf.Tensor) => tf.Tensor) => (p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(add(p, q), G));
+      const ours = tf.grads(loss(addKeepingNothing))([a, b]);
+      const stock = tf.grads(loss(tf.add))([a, b]);
+      for (let i = 0; i < 2; i++) {
+        expect(ours[i]!.shape).toEqual(stock[i]!.shape);
+        const diff = await tf.max(tf.abs(tf.sub(ours[i]!, stock[i]!))).data();
+        expect(diff[0]).toBeLessThan(1e-5);
+      }
+      const sum = addKeepingNothing(a, b);
+      expect(await sum.data()).toEqual(await tf.add(a, b).data());
+      tf.dispose([b, sum, ...ours, ...stock]);
+    }
+  });
+
+  it.skipIf(!available.get(backend))(
+    'the backward pass keeps no input of addKeepingNothing, and only the input and filter of conv2dSame',
+    async () => {
+      await selectBackend({ force: backend });
+      const x = randomTensor([2, 5, 4, 3], 14) as tf.Tensor4D;
+      const perChannel = randomTensor([2, 1, 1, 3], 15);
+      const filter = randomTensor([3, 3, 3, 4], 16) as tf.Tensor4D;
+      const bias = randomTensor([4], 17) as tf.Tensor1D;
+      /** Tensors alive after `op` runs under the gradient tape: its output plus what the tape keeps. */
+      const heldBy = (op: () => tf.Tensor) => {
+        let held = 0;
+        // `op` reads x, which is what the gradient is taken with respect to.
+        const grad = tf.grad(() => {
+          const before = tf.memory().numTensors;
+          const y = op();
+          held = tf.memory().numTensors - before;
+          return tf.sum(y);
+        })(x);
+        grad.dispose();
+        return held;
+      };
+      // tf.add keeps copies of both inputs; tf.fused.conv2d keeps x, the filter, its output and the bias.
+      expect(heldBy(() => tf.add(x, perChannel))).toBe(3);
+      expect(heldBy(() => addKeepingNothing(x, perChannel))).toBe(1);
+      expect(heldBy(() => tf.fused.conv2d({ x, filter, bias, strides: 1, pad: 'same' }))).toBe(5);
+      expect(heldBy(() => conv2dSame(x, filter, bias))).toBe(3);
+      tf.dispose([x, perChannel, filter, bias]);
+    },
+  );
 
   it.skipIf(!available.get(backend))('training steps leak no tensors', async () => {
     await selectBackend({ force: backend });

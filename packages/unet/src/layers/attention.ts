@@ -11,7 +11,7 @@ import {
   type SeededLayerArgs,
   withSeed,
 } from './common.js';
-import { type AttentionStrategy, defaultAttentionStrategy, dense, groupNorm, scaledDotProductAttention } from './ops.js';
+import { type AttentionStrategy, addKeepingNothing, defaultAttentionStrategy, dense, groupNorm, scaledDotProductAttention } from './ops.js';
 
 export interface SelfAttention2DArgs extends SeededLayerArgs {
   /** Number of heads (must divide the channel count; default 1, as in Ho et al.). */
@@ -96,7 +96,7 @@ export class SelfAttention2D extends tfl.layers.Layer {
           ? tf.reshape(attended, [batch * length, c])
           : tf.reshape(tf.transpose(tf.reshape(attended, [batch, heads, length, d]), [0, 2, 1, 3]), [batch * length, c]);
       const out = dense(merged as tf.Tensor2D, w('out_kernel') as tf.Tensor2D, w('out_bias'));
-      return tf.add(x, tf.reshape(out, x.shape));
+      return addKeepingNothing(x, tf.reshape(out, x.shape));
     });
   }
 

@@ -243,15 +243,64 @@ export function dense(a: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor): tf.
 }
 
 /**
- * Stride-1 'same' 2-D convolution (odd kernel, NHWC) plus bias. On wasm its input gradient is
- * a forward conv with the flipped, in/out-swapped kernel instead of the stock
- * `Conv2DBackpropInput` kernel, which is ~8× slower than a forward conv there; the filter
- * gradient is the registered `Conv2DBackpropFilter` kernel. Elsewhere (including cpu, whose
- * stock kernel is faster than its forward conv) it is `tf.fused.conv2d`.
+ * Stride-1 'same' 2-D convolution (odd kernel, NHWC) plus bias, whose backward pass keeps only
+ * x and the filter. On wasm its input gradient is a forward conv with the flipped, in/out-swapped
+ * kernel instead of the stock `Conv2DBackpropInput` kernel, which is ~8× slower than a forward
+ * conv there; elsewhere (including cpu, whose stock kernel is faster than its forward conv) it is
+ * that kernel. The filter gradient is the registered `Conv2DBackpropFilter` kernel everywhere.
  */
 export function conv2dSame(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D {
   if (tf.getBackend() === 'wasm') return convWithForwardGrads(x, filter, bias) as tf.Tensor4D;
-  return tf.fused.conv2d({ x, filter, bias, strides: 1, pad: 'same' });
+  return convKeepingInput(x, filter, bias) as tf.Tensor4D;
+}
+
+/**
+ * `tf.fused.conv2d` (stride 1, 'same', bias) whose backward pass keeps only x and the filter:
+ * tfjs's fused convolution also keeps its output, which a linear convolution's gradient never
+ * reads, so every convolution output of a UNet stayed alive until the backward pass.
+ */
+const convKeepingInput = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const [x, filter, bias, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.GradSaveFunc];
+  save([x, filter]);
+  return {
+    value: tf.fused.conv2d({ x, filter, bias, strides: 1, pad: 'same' }),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sFilter] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const dx = tf.conv2dTranspose(dy as tf.Tensor4D, sFilter, sx.shape, 1, 'same');
+      const dFilter = tf
+        .engine()
+        .runKernel(
+          'Conv2DBackpropFilter',
+          { x: sx, dy },
+          { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: sFilter.shape },
+        ) as tf.Tensor;
+      return [dx, dFilter, sumOverLeading(dy)];
+    },
+  };
+});
+
+/**
+ * `a + b` (b broadcast to a's shape, e.g. a per-channel `[B, 1, 1, C]` term) whose backward pass
+ * keeps nothing: tfjs's Add keeps both inputs only to read their shapes, which kept the
+ * convolution outputs of every residual block alive until the backward pass.
+ */
+export function addKeepingNothing(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return addWithoutSaves(a, b);
+}
+
+const addWithoutSaves = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const [a, b] = args as [tf.Tensor, tf.Tensor];
+  const shapes = [a.shape, b.shape];
+  return {
+    value: tf.add(a, b),
+    gradFunc: (dy: tf.Tensor) => shapes.map((shape) => sumToShape(dy, shape)),
+  };
+});
+
+/** `dy` summed over the axes along which a tensor of `shape` was broadcast to dy's shape. */
+function sumToShape(dy: tf.Tensor, shape: number[]): tf.Tensor {
+  const axes = tf.backend_util.getReductionAxes(shape, dy.shape);
+  return tf.reshape(axes.length > 0 ? tf.sum(dy, axes) : dy, shape);
 }
 
 const convWithForwardGrads = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {

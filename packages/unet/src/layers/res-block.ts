@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { channelsOf, glorot, type Initializer, type LayerConfig, type LayerKwargs, type SeededLayerArgs, withSeed } from './common.js';
-import { conv2dSame, dense, dropout, groupNorm, silu } from './ops.js';
+import { addKeepingNothing, conv2dSame, dense, dropout, groupNorm, silu } from './ops.js';
 
 export interface ResBlockArgs extends SeededLayerArgs {
   /** Output channels. */
@@ -82,12 +82,12 @@ export class ResBlock extends tfl.layers.Layer {
       let h = groupNorm(x, w('norm1_gamma'), w('norm1_beta'), this.groups, this.epsilon);
       h = conv2dSame(silu(h) as tf.Tensor4D, w('conv1_kernel') as tf.Tensor4D, w('conv1_bias') as tf.Tensor1D);
       const projected = dense(silu(emb) as tf.Tensor2D, w('emb_kernel') as tf.Tensor2D, w('emb_bias'));
-      h = tf.add(h, tf.reshape(projected, [-1, 1, 1, this.channels]));
+      h = addKeepingNothing(h, tf.reshape(projected, [-1, 1, 1, this.channels])) as tf.Tensor4D;
       h = silu(groupNorm(h, w('norm2_gamma'), w('norm2_beta'), this.groups, this.epsilon)) as tf.Tensor4D;
       if (kwargs?.['training'] === true && this.dropout > 0) h = dropout(h, this.dropout) as tf.Tensor4D;
       h = conv2dSame(h, w('conv2_kernel') as tf.Tensor4D, w('conv2_bias') as tf.Tensor1D);
       const skip = this.weightsByName['skip_kernel'] ? conv2dSame(x, w('skip_kernel') as tf.Tensor4D, w('skip_bias') as tf.Tensor1D) : x;
-      return tf.add(skip, h);
+      return addKeepingNothing(skip, h);
     });
   }
 
