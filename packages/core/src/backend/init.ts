@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { UnavailableError, ValidationError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
+import { installBackwardRelease } from './kernels/backward-release.js';
 import { registerLeanGradients } from './kernels/lean-gradients.js';
 import { registerTrainingKernels } from './kernels/register.js';
 import { registerSecondOrderGradients } from './kernels/second-order-gradients.js';
@@ -239,6 +240,7 @@ export async function selectBackend(options: InitBackendOptions = {}): Promise<B
   registerTrainingKernels(info.tfBackend);
   registerSecondOrderGradients();
   registerLeanGradients();
+  installBackwardRelease();
   logger.info(summary(info), { backend: info.name, detail: info.detail, skipped: info.skipped, forced: info.forced });
   return info;
 }
