@@ -250,34 +250,46 @@ export function dense(a: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor): tf.
  * that kernel. The filter gradient is the registered `Conv2DBackpropFilter` kernel everywhere.
  */
 export function conv2dSame(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D): tf.Tensor4D {
-  if (tf.getBackend() === 'wasm') return convWithForwardGrads(x, filter, bias) as tf.Tensor4D;
-  return convKeepingInput(x, filter, bias) as tf.Tensor4D;
+  const conv = tf.getBackend() === 'wasm' ? convWithForwardInputGradient : convWithStockInputGradient;
+  return conv(x, filter, bias) as tf.Tensor4D;
 }
 
+type InputGradient = (dy: tf.Tensor4D, filter: tf.Tensor4D, inputShape: [number, number, number, number]) => tf.Tensor;
+
 /**
- * `tf.fused.conv2d` (stride 1, 'same', bias) whose backward pass keeps only x and the filter:
- * tfjs's fused convolution also keeps its output, which a linear convolution's gradient never
- * reads, so every convolution output of a UNet stayed alive until the backward pass.
+ * `tf.fused.conv2d` (stride 1, 'same', bias) whose backward pass keeps only x and the filter, with
+ * its input gradient computed by `inputGradient`. tfjs's fused convolution also keeps its output,
+ * which a linear convolution's gradient never reads, so every convolution output of a UNet stayed
+ * alive until the backward pass.
  */
-const convKeepingInput = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-  const [x, filter, bias, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.GradSaveFunc];
-  save([x, filter]);
-  return {
-    value: tf.fused.conv2d({ x, filter, bias, strides: 1, pad: 'same' }),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sx, sFilter] = saved as [tf.Tensor4D, tf.Tensor4D];
-      const dx = tf.conv2dTranspose(dy as tf.Tensor4D, sFilter, sx.shape, 1, 'same');
-      const dFilter = tf
-        .engine()
-        .runKernel(
-          'Conv2DBackpropFilter',
-          { x: sx, dy },
-          { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: sFilter.shape },
-        ) as tf.Tensor;
-      return [dx, dFilter, sumOverLeading(dy)];
-    },
-  };
-});
+function convKeepingInput(inputGradient: InputGradient) {
+  return tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x, filter, bias, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.GradSaveFunc];
+    save([x, filter]);
+    return {
+      value: tf.fused.conv2d({ x, filter, bias, strides: 1, pad: 'same' }),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sFilter] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const dFilter = tf
+          .engine()
+          .runKernel(
+            'Conv2DBackpropFilter',
+            { x: sx, dy },
+            { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: sFilter.shape },
+          ) as tf.Tensor;
+        return [inputGradient(dy as tf.Tensor4D, sFilter, sx.shape), dFilter, sumOverLeading(dy)];
+      },
+    };
+  });
+}
+
+const convWithStockInputGradient = convKeepingInput((dy, filter, inputShape) => tf.conv2dTranspose(dy, filter, inputShape, 1, 'same'));
+
+// Correlating dy with the kernel rotated 180° and with in/out channels swapped is the transpose
+// of a stride-1 'same' conv when the kernel size is odd (symmetric padding).
+const convWithForwardInputGradient = convKeepingInput((dy, filter) =>
+  tf.conv2d(dy, tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D, 1, 'same'),
+);
 
 /**
  * `a + b` (b broadcast to a's shape, e.g. a per-channel `[B, 1, 1, C]` term) whose backward pass
@@ -302,29 +314,6 @@ function sumToShape(dy: tf.Tensor, shape: number[]): tf.Tensor {
   const axes = tf.backend_util.getReductionAxes(shape, dy.shape);
   return tf.reshape(axes.length > 0 ? tf.sum(dy, axes) : dy, shape);
 }
-
-const convWithForwardGrads = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-  const [x, filter, bias, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.GradSaveFunc];
-  save([x, filter]);
-  return {
-    value: tf.fused.conv2d({ x, filter, bias, strides: 1, pad: 'same' }),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sx, sFilter] = saved as [tf.Tensor4D, tf.Tensor4D];
-      // Correlating dy with the kernel rotated 180° and with in/out channels swapped is the
-      // transpose of a stride-1 'same' conv when the kernel size is odd (symmetric padding).
-      const flipped = tf.transpose(tf.reverse(sFilter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-      const dx = tf.conv2d(dy as tf.Tensor4D, flipped, 1, 'same');
-      const dFilter = tf
-        .engine()
-        .runKernel(
-          'Conv2DBackpropFilter',
-          { x: sx, dy },
-          { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: sFilter.shape },
-        ) as tf.Tensor;
-      return [dx, dFilter, sumOverLeading(dy)];
-    },
-  };
-});
 
 /** How {@link scaledDotProductAttention} multiplies its matrices. */
 export type AttentionStrategy = 'batched' | 'sliced';
