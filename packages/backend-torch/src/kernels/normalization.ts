@@ -50,8 +50,8 @@ function perChannel(s: Scratch, perGroup: number, [batch, groups, perGroupChanne
  * over [B, H·W, C]: per-channel Σx and Σx² over
  * H·W, summed per group into the mean and E[x²] − mean² (clamped at 0), then y = x·scale + shift
  * with scale = γ/σ and shift = β − mean·scale per (sample, channel). LibTorch 1.13's own kernel
- * on a channels-last view took 7–14 ms for 128 channels at 16×16 (batch 32–64) against 0.4–0.9 ms
- * this way, and its backward needs contiguous copies (below); measured with python3-torch.
+ * on a channels-last view took 6–14 ms for 128 channels at 16×16 (batch 32–64) against 0.3–0.9 ms
+ * this way, and its backward needs contiguous copies (below): bench/torch/group_norm_cpu.py.
  * The one-pass variance loses precision only when |mean| ≫ σ: measured 1.3e-6 relative error for
  * inputs of mean 10 and σ 3, against native's 2e-7.
  */
@@ -93,7 +93,7 @@ function groupNormCpu(
  * The gradient of `groupNormCpu`, from per-channel sums over H·W of dy and dy·x. With x̂ = (x −
  * μ)·r and N = H·W·C/G, per (sample, group): A = Σ γ·dy, B = Σ γ·dy·x, k = r³(B − μA)/N; then
  * dx = dy·(r·γ) − x·k + (μk − rA/N), two fused multiply-adds; dγ = Σ_b r(Σdy·x − μΣdy) and
- * dβ = Σ_b Σdy per channel. 0.4–2 ms where LibTorch 1.13 needed 0.6–5.3 ms with its copies.
+ * dβ = Σ_b Σdy per channel. 0.3–2 ms where LibTorch 1.13 needed 0.5–5.3 ms with its copies.
  */
 function groupNormGradCpu(
   b: TorchBackend,
