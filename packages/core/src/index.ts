@@ -10,6 +10,7 @@ export {
 } from './backend/fused-kernels.js';
 export { type InitBackendOptions, initBackend, type ModuleLoader, parseBackendName, selectBackend } from './backend/init.js';
 export { installBackwardRelease } from './backend/kernels/backward-release.js';
+export { installLeanSaves } from './backend/kernels/lean-saves.js';
 export { getStockKernel, registerTrainingKernels, type TrainingKernelReport } from './backend/kernels/register.js';
 export { silu, siluGrad } from './backend/silu.js';
 export type { BackendInfo, BackendName } from './backend/types.js';

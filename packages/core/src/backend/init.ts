@@ -4,6 +4,7 @@ import { UnavailableError, ValidationError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { installBackwardRelease } from './kernels/backward-release.js';
 import { registerLeanGradients } from './kernels/lean-gradients.js';
+import { installLeanSaves } from './kernels/lean-saves.js';
 import { registerTrainingKernels } from './kernels/register.js';
 import { registerSecondOrderGradients } from './kernels/second-order-gradients.js';
 import type { BackendInfo, BackendName } from './types.js';
@@ -241,6 +242,7 @@ export async function selectBackend(options: InitBackendOptions = {}): Promise<B
   registerSecondOrderGradients();
   registerLeanGradients();
   installBackwardRelease();
+  installLeanSaves();
   logger.info(summary(info), { backend: info.name, detail: info.detail, skipped: info.skipped, forced: info.forced });
   return info;
 }
