@@ -16,7 +16,12 @@ interface TensorData {
   refCount: number;
   /** A result not computed yet: `compute(holds)` makes it on first read; `holds` are the addon ids it keeps alive until then. */
   deferred?: { readonly holds: number[]; readonly compute: (holds: readonly number[]) => number };
+  /** This tensor padded as `key` says (an addon id), kept by a convolution for its filter gradient. */
+  padded?: { readonly key: string; readonly id: number };
 }
+
+/** The largest rank the addon describes without a `meta` call (tfjs tensors rarely pass 6). */
+const MAX_DESCRIBED_RANK = 8;
 
 /** A LibTorch result converted to one of tfjs's dtypes. */
 const TFJS_DTYPE_OF: Partial<Record<(typeof DTYPE_CODES)[number], DataType>> = {
@@ -42,6 +47,8 @@ const NARROWED: Partial<Record<(typeof DTYPE_CODES)[number], DataType>> = {
 export class TorchBackend extends KernelBackend {
   private readonly data: DataStorage<TensorData>;
   private readonly operators = new Map<string, number>();
+  /** The addon's description of the last `call`'s tensor result (`TorchNative.setLastResultBuffer`). */
+  private readonly lastResult = new Int32Array(3 + MAX_DESCRIBED_RANK);
   /** Where factory kernels (zeros, full, linspace) place new tensors: 'cpu' or 'cuda[:n]'. */
   readonly device: string;
 
@@ -49,6 +56,7 @@ export class TorchBackend extends KernelBackend {
     super();
     this.data = new DataStorage(this, engine());
     this.device = native.facts().device;
+    native.setLastResultBuffer(this.lastResult);
   }
 
   // ---- storage -----------------------------------------------------------------------
@@ -86,6 +94,7 @@ export class TorchBackend extends KernelBackend {
     if (!force && entry.refCount > 0) return false;
     if (entry.deferred) this.native.dispose(...entry.deferred.holds);
     else if (entry.id >= 0) this.native.dispose(entry.id); // -1: a deferred result whose computation failed
+    if (entry.padded) this.native.dispose(entry.padded.id);
     this.data.delete(dataId);
     return true;
   }
@@ -147,6 +156,25 @@ export class TorchBackend extends KernelBackend {
     return { dataId, shape, dtype: 'float32' };
   }
 
+  /**
+   * Keeps `id`, an addon tensor holding x padded as `key` describes, until a convolution's filter
+   * gradient takes it (`takePadded`) or x's data is freed; takes ownership of the id.
+   */
+  keepPadded(x: TensorInfo, key: string, id: number): void {
+    const entry = this.data.get(x.dataId);
+    if (entry.padded) this.native.dispose(entry.padded.id);
+    entry.padded = { key, id };
+  }
+
+  /** The padded copy of x kept under `key`, handed over (the caller frees the id), or undefined. */
+  takePadded(x: TensorInfo, key: string): number | undefined {
+    const entry = this.data.get(x.dataId);
+    const padded = entry?.padded;
+    if (padded?.key !== key) return undefined;
+    entry.padded = undefined;
+    return padded.id;
+  }
+
   private resolve(entry: TensorData): number {
     const deferred = entry.deferred;
     if (deferred === undefined) return entry.id;
@@ -183,7 +211,7 @@ export class TorchBackend extends KernelBackend {
    * lacks (int64 indices, float64) is converted first; `dtype` asks for a specific one.
    */
   output(id: number, dtype?: DataType): TensorInfo {
-    const [code, ...shape] = this.native.meta(id);
+    const [code, ...shape] = this.metaOf(id);
     const torchDtype = DTYPE_CODES[code as number] ?? 'other';
     const want = dtype ?? TFJS_DTYPE_OF[torchDtype] ?? NARROWED[torchDtype];
     if (want === undefined) {
@@ -198,6 +226,27 @@ export class TorchBackend extends KernelBackend {
     const dataId = {};
     this.data.set(dataId, { id: owned, refCount: 1 });
     return { dataId, shape, dtype: want };
+  }
+
+  /**
+   * `output` for a result whose shape and dtype the kernel knows for certain (e.g. Adam's, which
+   * are its inputs'): no question to the addon. The caller vouches for both.
+   */
+  outputOfKnownShape(id: number, shape: readonly number[], dtype: 'float32' | 'int32' | 'bool'): TensorInfo {
+    const dataId = {};
+    this.data.set(dataId, { id, refCount: 1 });
+    return { dataId, shape: [...shape], dtype };
+  }
+
+  /** `[dtypeCode, ...shape]` of an addon tensor, read from the last call's description when it is that tensor. */
+  private metaOf(id: number): number[] {
+    const last = this.lastResult;
+    if (last[0] !== id) return this.native.meta(id);
+    const rank = last[2] as number;
+    const meta = new Array<number>(rank + 1);
+    meta[0] = last[1] as number;
+    for (let i = 0; i < rank; i++) meta[i + 1] = last[3 + i] as number;
+    return meta;
   }
 
   /** `x` itself as a kernel's output: one more reference to its data, no new LibTorch tensor. */

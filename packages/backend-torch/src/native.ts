@@ -9,9 +9,25 @@ export interface TorchNative {
   toArray(id: number): Float32Array | Int32Array | Uint8Array | Float64Array | BigInt64Array;
   /** A float32 tensor of normal draws continuing an Alea state (src/kernels/alea.ts), as tf.randomNormal draws them. */
   aleaNormal(shape: readonly number[], state: readonly [number, number, number, number], mean: number, std: number): number;
+  /**
+   * Adam for every variable in one pass over each one's memory (CPU float32): new tensors
+   * `[m'…, v'…, w'…]`; `hyper` is `[lr, β₁, β₂, ε, 1−β₁ᵗ, 1−β₂ᵗ]`.
+   */
+  adamUpdate(
+    values: readonly number[],
+    gradients: readonly number[],
+    ms: readonly number[],
+    vs: readonly number[],
+    hyper: readonly number[],
+  ): number[];
   dispose(...ids: number[]): void;
   /** `[dtypeCode, ...shape]`; codes in `DTYPE_CODES`. */
   meta(id: number): number[];
+  /**
+   * Where `call` describes its result when that is one tensor: `[id, dtypeCode, rank, ...sizes]`
+   * (id −1 once another tensor has been made), so that `meta` need not be called for it.
+   */
+  setLastResultBuffer(buffer: Int32Array): void;
   /** An index for `call`; throws when LibTorch has no such operator. */
   op(name: string, overload: string): number;
   call(op: number, args: readonly unknown[]): unknown;
@@ -42,8 +58,10 @@ export const NATIVE_FUNCTIONS = [
   'fromArray',
   'toArray',
   'aleaNormal',
+  'adamUpdate',
   'dispose',
   'meta',
+  'setLastResultBuffer',
   'op',
   'call',
   'setNumThreads',

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import type { TorchBackend } from '../src/backend.js';
 import { configureTorch, loadedBlasLibraries, loadNative } from '../src/index.js';
 import { missingNativeFunctions, NATIVE_FUNCTIONS } from '../src/native.js';
 import { randn, torchReason } from './helpers.js';
@@ -16,6 +17,34 @@ describe('an addon from an older build', () => {
 });
 
 suite('the addon', () => {
+  it('updates Adam in one call as the closed form says, and refuses lists that do not line up', () => {
+    const native = loadNative();
+    const [w, g, m, v] = [
+      [1, -2],
+      [0.5, 0.25],
+      [0.1, 0],
+      [0.01, 0],
+    ].map((values) => native.fromArray(Float32Array.from(values), [2], 'float32')) as [number, number, number, number];
+    const [lr, beta1, beta2, epsilon, bc1, bc2] = [0.1, 0.9, 0.999, 1e-8, 1 - 0.9 ** 3, 1 - 0.999 ** 3];
+    const out = native.adamUpdate([w], [g], [m], [v], [lr, beta1, beta2, epsilon, bc1, bc2]);
+    const [mOut, vOut, wOut] = out.map((id) => Array.from(native.toArray(id) as Float32Array));
+    const expected = [0, 1].map((i) => {
+      const [wi, gi, mi, vi] = [[1, -2][i]!, [0.5, 0.25][i]!, [0.1, 0][i]!, [0.01, 0][i]!];
+      const m1 = beta1 * mi + (1 - beta1) * gi;
+      const v1 = beta2 * vi + (1 - beta2) * gi * gi;
+      return { m1, v1, w1: wi - ((lr / bc1) * m1) / (Math.sqrt(v1 / bc2) + epsilon) };
+    });
+    for (const i of [0, 1]) {
+      expect(mOut![i]).toBeCloseTo(expected[i]!.m1, 6);
+      expect(vOut![i]).toBeCloseTo(expected[i]!.v1, 7);
+      expect(wOut![i]).toBeCloseTo(expected[i]!.w1, 5);
+    }
+    expect(() => native.adamUpdate([w], [g, g], [m], [v], [lr, beta1, beta2, epsilon, bc1, bc2])).toThrow(
+      'the four lists differ in length',
+    );
+    native.dispose(w, g, m, v, ...out);
+  });
+
   it('round-trips float32, int32 and bool values through LibTorch', () => {
     const native = loadNative();
     const cases = [
@@ -75,6 +104,37 @@ suite('the addon', () => {
 });
 
 suite('the backend', () => {
+  it("reads a call's result shape from the addon's description, and never a stale one", async () => {
+    await tf.setBackend('torch');
+    const native = loadNative();
+    const backend = tf.backend() as unknown as TorchBackend;
+    const a = randn([2, 3], 6);
+    const meta = native.meta.bind(native);
+    let metaCalls = 0;
+    native.meta = (id: number) => {
+      metaCalls++;
+      return meta(id);
+    };
+    try {
+      const sum = tf.add(a, a);
+      expect(sum.shape).toEqual([2, 3]);
+      expect(metaCalls).toBe(0);
+      sum.dispose();
+      // A tensor made outside `call` reuses the freed id: its shape must come from `meta`.
+      const described = backend.callTensor('aten::alias', [backend.id(a)]);
+      backend.free(described);
+      const reused = native.fromArray(new Float32Array(5), [5], 'float32');
+      expect(reused).toBe(described);
+      const info = backend.output(reused);
+      expect(info.shape).toEqual([5]);
+      expect(metaCalls).toBe(1);
+      backend.disposeIntermediateTensorInfo(info);
+    } finally {
+      native.meta = meta;
+    }
+    a.dispose();
+  });
+
   it('keeps tfjs tensors and LibTorch tensors in step over repeated training steps (no leaks)', async () => {
     await tf.setBackend('torch');
     const native = loadNative();
@@ -139,13 +199,13 @@ suite('the backend', () => {
 });
 
 suite('deferred results', () => {
-  /** Runs `f` counting the torch backend's aten::convolution_backward calls. */
-  function countConvolutionBackward(f: () => void): number {
+  /** Runs `f` counting the torch backend's calls of one ATen operator. */
+  function countCalls(operatorName: string, f: () => void): number {
     const backend = tf.backend() as unknown as { call: (operator: string, args: readonly unknown[]) => unknown };
     const call = backend.call;
     let count = 0;
     backend.call = (operator, args) => {
-      if (operator === 'aten::convolution_backward') count++;
+      if (operator === operatorName) count++;
       return call.call(backend, operator, args);
     };
     try {
@@ -155,6 +215,7 @@ suite('deferred results', () => {
     }
     return count;
   }
+  const countConvolutionBackward = (f: () => void) => countCalls('aten::convolution_backward', f);
 
   it("computes a fused convolution's input and filter gradients only when something reads them, and frees what they held", async () => {
     const loss = (input: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D) =>
@@ -205,5 +266,37 @@ suite('deferred results', () => {
     tf.dispose(grads);
     expect(native.liveTensors()).toBe(live);
     tf.dispose([x, w, bias]);
+  });
+
+  it("pads a stride-2 'same' convolution's input once for its forward pass and filter gradient, and frees the copy with the input", async () => {
+    // tfjs's 'same' pads (0, 1) here, which ATen's symmetric padding cannot express.
+    const loss = (input: tf.Tensor4D, filter: tf.Tensor4D) => tf.sum(tf.square(tf.conv2d(input, filter, 2, 'same')));
+    const filterGradient = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.grad((f: tf.Tensor) => loss(x, f as tf.Tensor4D))(w);
+    await tf.setBackend('cpu');
+    const [cx, cw] = [randn([2, 6, 6, 3], 4) as tf.Tensor4D, randn([3, 3, 3, 4], 5) as tf.Tensor4D];
+    const cpuGradient = filterGradient(cx, cw);
+    const expected = Array.from(await cpuGradient.data());
+    tf.dispose([cx, cw, cpuGradient]);
+
+    await tf.setBackend('torch');
+    const native = loadNative();
+    const live = native.liveTensors();
+    const [x, w] = [randn([2, 6, 6, 3], 4) as tf.Tensor4D, randn([3, 3, 3, 4], 5) as tf.Tensor4D];
+    let g: tf.Tensor | undefined;
+    const pads = countCalls('aten::constant_pad_nd', () => {
+      g = filterGradient(x, w);
+      g.dataSync();
+    });
+    expect(pads).toBe(1);
+    // The filter gradient took the copy: x, w and g are all that is left.
+    expect(native.liveTensors()).toBe(live + 3);
+    const values = Array.from(await g!.data());
+    for (const [j, v] of values.entries()) expect(v).toBeCloseTo(expected[j]!, 3);
+    // Without a gradient tape nothing is kept: the forward pass pads, and frees the copy at once.
+    const before = native.liveTensors();
+    const y = tf.conv2d(x, w, 2, 'same');
+    expect(native.liveTensors()).toBe(before + 1);
+    tf.dispose([g!, y, x, w]);
+    expect(native.liveTensors()).toBe(live);
   });
 });
