@@ -87,13 +87,13 @@ suite('the addon', () => {
     expect(native.liveTensors()).toBe(before);
   });
 
-  it('clones and same-dtype casts share the LibTorch tensor, which lives until its last holder is disposed', async () => {
+  it('clones, same-dtype casts and same-shape reshapes share the LibTorch tensor, which lives until its last holder is disposed', async () => {
     await tf.setBackend('torch');
     const native = loadNative();
     const before = native.liveTensors();
     const x = randn([2, 3], 4);
     const expected = Array.from(x.dataSync());
-    const copies = [tf.clone(x), tf.cast(x, 'float32')];
+    const copies = [tf.clone(x), tf.cast(x, 'float32'), tf.reshape(x, [2, 3]), tf.reshape(x, [-1, 3])];
     expect(native.liveTensors()).toBe(before + 1);
     x.dispose();
     expect(native.liveTensors()).toBe(before + 1);

@@ -21,6 +21,9 @@ export const shapeKernels: KernelConfig[] = [
   torchKernel(k.Reshape, (b, inputs, attrs) => {
     const x = input(inputs, 'x');
     const shape = util.inferFromImplicitShape((attrs as unknown as k.ReshapeAttrs).shape, util.sizeFromShape(x.shape));
+    // tfjs's gradients reshape to the shape a tensor already has (a bias's, a scalar's) a few
+    // times a step: the same data, no call into LibTorch.
+    if (util.arraysEqual(shape, x.shape)) return b.share(x);
     return b.output(b.callTensor('aten::reshape', [b.id(x), shape]), x.dtype);
   }),
   torchKernel(k.ExpandDims, (b, inputs, attrs) => {
