@@ -1,0 +1,144 @@
+/**
+ * What the leaner step of 2026-12-05 (issue 16) buys, measured in one process: energy-small's
+ * training and sampling steps on tfjs-torch with each change switched off (the earlier code path,
+ * restored by swapping functions) and on, rounds alternating, CPU time per step (getrusage, so time
+ * lost to other processes does not count).
+ *
+ *   npm run bench:torch-step-ab                     # all four changes together
+ *   npm run bench:torch-step-ab -- --changes adam   # one: lean-saves, adam, padding, shapes
+ *   npm run bench:torch-step-ab -- --write          # → docs/bench/torch-step-ab.md
+ *
+ * The changes: `lean-saves` (@lab/core saves tensors for a first-order gradient by reference, not
+ * through tfjs's clone), `adam` (one addon call, not eight `_foreach_` list operations), `padding`
+ * (a stride-2 'same' convolution pads once for its forward pass and filter gradient) and `shapes`
+ * (a result's shape from the call that made it, not a `meta` call). The faster seeded normal fill
+ * cannot be switched off here (it is compiled in); `npm run bench:cd-step` times it against
+ * tf.randomNormal.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { initBackend } from '@lab/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { createWorkload } from './lib/workloads.js';
+
+const CHANGES = ['lean-saves', 'adam', 'padding', 'shapes'] as const;
+type Change = (typeof CHANGES)[number];
+
+const { values } = parseArgs({
+  options: {
+    changes: { type: 'string', default: CHANGES.join(',') },
+    rounds: { type: 'string', default: '8' },
+    steps: { type: 'string', default: '300' },
+    write: { type: 'boolean', default: false },
+  },
+});
+const changes = (values.changes as string).split(',') as Change[];
+for (const change of changes) if (!CHANGES.includes(change)) throw new RangeError(`--changes: one or more of ${CHANGES.join(', ')}`);
+const rounds = Number(values.rounds);
+const steps = Number(values.steps);
+
+process.env.GENLAB_TORCH_THREADS ??= '1';
+const info = await initBackend({ force: 'torch' });
+
+/** The internals each switch swaps (the engine's clone, the backend's helpers, the addon's Adam). */
+interface Native {
+  adamUpdate: (...lists: number[][]) => number[];
+  meta: (id: number) => number[];
+  dispose: (...ids: number[]) => void;
+}
+interface Backend {
+  native: Native;
+  call: (operator: string, args: readonly unknown[]) => unknown;
+  takePadded: (...args: unknown[]) => number | undefined;
+  keepPadded: (x: unknown, key: string, id: number) => void;
+  metaOf: (id: number) => number[];
+}
+const engine = tf.engine() as unknown as { clone?: unknown };
+const backend = tf.backend() as unknown as Backend;
+const native = backend.native;
+
+/** Adam as the backend ran it before: eight `_foreach_` list operations. */
+function foreachAdam(values: number[], gradients: number[], ms: number[], vs: number[], hyper: number[]): number[] {
+  const [lr, beta1, beta2, epsilon, bc1, bc2] = hyper as [number, number, number, number, number, number];
+  const foreach = (operator: string, args: unknown[]) => backend.call(`aten::_foreach_${operator}`, args) as number[];
+  const temps: number[][] = [];
+  const keep = (ids: number[]) => {
+    temps.push(ids);
+    return ids;
+  };
+  const m = foreach('add.List', [keep(foreach('mul.Scalar', [ms, beta1])), gradients, 1 - beta1]);
+  const v = foreach('addcmul.Scalar', [keep(foreach('mul.Scalar', [vs, beta2])), gradients, gradients, 1 - beta2]);
+  const corrected = keep(foreach('div.Scalar', [v, bc2]));
+  const denominator = keep(foreach('add.Scalar', [keep(foreach('sqrt', [corrected])), epsilon]));
+  const w = foreach('addcdiv.Scalar', [values, m, denominator, -lr / bc1]);
+  native.dispose(...temps.flat());
+  return [...m, ...v, ...w];
+}
+
+const leanClone = engine.clone;
+const [fusedAdam, takePadded, keepPadded, metaOf] = [
+  native.adamUpdate.bind(native),
+  backend.takePadded.bind(backend),
+  backend.keepPadded.bind(backend),
+  backend.metaOf.bind(backend),
+];
+const switches: Record<Change, (on: boolean) => void> = {
+  // Off: the engine's own clone (from its prototype) runs again.
+  'lean-saves': (on) => {
+    if (on) engine.clone = leanClone;
+    else delete engine.clone;
+  },
+  adam: (on) => {
+    native.adamUpdate = on ? fusedAdam : (foreachAdam as Native['adamUpdate']);
+  },
+  // Off: nothing is kept, so the filter gradient pads again.
+  padding: (on) => {
+    backend.takePadded = on ? takePadded : () => undefined;
+    backend.keepPadded = on ? keepPadded : (_x, _key, id) => native.dispose(id);
+  },
+  shapes: (on) => {
+    backend.metaOf = on ? metaOf : (id) => native.meta(id);
+  },
+};
+const setAll = (on: boolean) => {
+  for (const change of changes) switches[change](on);
+};
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+const rows: string[] = [];
+for (const step of ['train', 'infer'] as const) {
+  const workload = createWorkload('energy-small', { trainBatch: 32, inferBatch: 64 });
+  for (let i = 0; i < 30; i++) await workload[step]();
+  const cpuMs: Record<'off' | 'on', number[]> = { off: [], on: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const mode of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
+      setAll(mode === 'on');
+      for (let i = 0; i < 10; i++) await workload[step]();
+      const start = process.cpuUsage();
+      for (let i = 0; i < steps; i++) await workload[step]();
+      const used = process.cpuUsage(start);
+      cpuMs[mode].push((used.user + used.system) / 1000 / steps);
+    }
+  }
+  setAll(true);
+  workload.dispose();
+  const [off, on] = [median(cpuMs.off), median(cpuMs.on)];
+  const pairs = cpuMs.off.map((o, i) => (o / (cpuMs.on[i] as number)).toFixed(2));
+  rows.push(`| ${step} | ${off.toFixed(2)} | ${on.toFixed(2)} | ${(off / on).toFixed(2)}× | ${pairs.join(' ')} |`);
+  console.log(rows.at(-1));
+}
+
+const report = [
+  '# energy-small on tfjs-torch: the leaner step, off and on',
+  '',
+  `Written by \`npm run bench:torch-step-ab -- --changes ${changes.join(',')} --rounds ${rounds} --steps ${steps} --write\` (bench/torch-step-ab.ts) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
+  `Backend: ${info.detail}. Training: batch 32 (CD loss, Adam); sampling: one Langevin step at batch 64.`,
+  `Median CPU time per step over ${rounds} rounds of ${steps} steps (after 10 untimed), off and on alternating; the last column is each round's ratio.`,
+  '',
+  '| step | CPU ms, off | CPU ms, on | speed-up | per round |',
+  '| --- | ---: | ---: | ---: | --- |',
+  ...rows,
+  '',
+];
+if (values.write) writeFileSync(new URL('../docs/bench/torch-step-ab.md', import.meta.url), report.join('\n'));
+else console.log(report.join('\n'));
