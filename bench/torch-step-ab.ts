@@ -19,6 +19,8 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { initBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
+import type { TorchBackend } from '../packages/backend-torch/src/backend.js';
+import { foreachAdam } from '../packages/backend-torch/src/kernels/optimizer.js';
 import { createWorkload } from './lib/workloads.js';
 
 const CHANGES = ['lean-saves', 'adam', 'padding', 'shapes'] as const;
@@ -48,7 +50,6 @@ interface Native {
 }
 interface Backend {
   native: Native;
-  call: (operator: string, args: readonly unknown[]) => unknown;
   takePadded: (...args: unknown[]) => number | undefined;
   keepPadded: (x: unknown, key: string, id: number) => void;
   metaOf: (id: number) => number[];
@@ -57,22 +58,11 @@ const engine = tf.engine() as unknown as { clone?: unknown };
 const backend = tf.backend() as unknown as Backend;
 const native = backend.native;
 
-/** Adam as the backend ran it before: eight `_foreach_` list operations. */
-function foreachAdam(values: number[], gradients: number[], ms: number[], vs: number[], hyper: number[]): number[] {
-  const [lr, beta1, beta2, epsilon, bc1, bc2] = hyper as [number, number, number, number, number, number];
-  const foreach = (operator: string, args: unknown[]) => backend.call(`aten::_foreach_${operator}`, args) as number[];
-  const temps: number[][] = [];
-  const keep = (ids: number[]) => {
-    temps.push(ids);
-    return ids;
-  };
-  const m = foreach('add.List', [keep(foreach('mul.Scalar', [ms, beta1])), gradients, 1 - beta1]);
-  const v = foreach('addcmul.Scalar', [keep(foreach('mul.Scalar', [vs, beta2])), gradients, gradients, 1 - beta2]);
-  const corrected = keep(foreach('div.Scalar', [v, bc2]));
-  const denominator = keep(foreach('add.Scalar', [keep(foreach('sqrt', [corrected])), epsilon]));
-  const w = foreach('addcdiv.Scalar', [values, m, denominator, -lr / bc1]);
-  native.dispose(...temps.flat());
-  return [...m, ...v, ...w];
+/** Adam as the backend ran it before: eight `_foreach_` list operations (its CUDA path). */
+function foreachAdamCall(values: number[], gradients: number[], ms: number[], vs: number[], hyper: number[]): number[] {
+  const [learningRate, beta1, beta2, epsilon, biasCorrection1, biasCorrection2] = hyper as [number, number, number, number, number, number];
+  const attrs = { count: values.length, learningRate, beta1, beta2, epsilon, biasCorrection1, biasCorrection2 };
+  return foreachAdam(tf.backend() as TorchBackend, [values, gradients, ms, vs], attrs);
 }
 
 const leanClone = engine.clone;
@@ -89,7 +79,7 @@ const switches: Record<Change, (on: boolean) => void> = {
     else delete engine.clone;
   },
   adam: (on) => {
-    native.adamUpdate = on ? fusedAdam : (foreachAdam as Native['adamUpdate']);
+    native.adamUpdate = on ? fusedAdam : (foreachAdamCall as Native['adamUpdate']);
   },
   // Off: nothing is kept, so the filter gradient pads again.
   padding: (on) => {

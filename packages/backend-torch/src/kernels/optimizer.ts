@@ -5,7 +5,7 @@ import { input, torchKernel } from './kernel.js';
 /** `@lab/core`'s ADAM_UPDATE_KERNEL: the kernel its FusedAdamOptimizer calls when registered. */
 export const ADAM_UPDATE_KERNEL = 'GenlabAdamUpdate';
 
-interface AdamUpdateAttrs {
+export interface AdamUpdateAttrs {
   count: number;
   learningRate: number;
   beta1: number;
@@ -16,7 +16,7 @@ interface AdamUpdateAttrs {
 }
 
 /** Addon ids of the variables' values, gradients, first and second moments, in one order. */
-type AdamLists = [number[], number[], number[], number[]];
+export type AdamLists = [number[], number[], number[], number[]];
 
 /** One ATen `_foreach_` call over lists of tensor ids; frees nothing. */
 function foreach(b: TorchBackend, operator: string, args: readonly unknown[]): number[] {
@@ -26,8 +26,9 @@ function foreach(b: TorchBackend, operator: string, args: readonly unknown[]): n
 /**
  * Adam for every variable in eight list operations (PyTorch's foreach Adam):
  *   m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  w ← w − (lr / (1−β₁ᵗ)) · m / (√(v / (1−β₂ᵗ)) + ε)
+ * (CUDA's path; bench/torch-step-ab.ts also runs it on the CPU, as the backend did before `adamUpdate`).
  */
-function foreachAdam(b: TorchBackend, [values, gradients, ms, vs]: AdamLists, a: AdamUpdateAttrs): number[] {
+export function foreachAdam(b: TorchBackend, [values, gradients, ms, vs]: AdamLists, a: AdamUpdateAttrs): number[] {
   const temps: number[][] = [];
   const keep = (ids: number[]) => {
     temps.push(ids);
