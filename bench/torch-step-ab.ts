@@ -1,12 +1,14 @@
 /**
- * What the leaner step of 2026-12-05 (issue 16) buys, measured in one process: energy-small's
- * training and sampling steps on tfjs-torch with each change switched off (the earlier code path,
- * restored by swapping functions) and on, rounds alternating, CPU time per step (getrusage, so time
- * lost to other processes does not count).
+ * What the leaner step of 2026-12-05 (issue 16) buys, measured in one process: a bench model's
+ * training and sampling steps (energy-small on tfjs-torch unless told) with each change switched
+ * off (the earlier code path, restored by swapping functions) and on, rounds alternating, CPU time
+ * per step (getrusage, so time lost to other processes does not count). Only `lean-saves` applies
+ * to other backends (on wasm, tfjs's clone copies each saved tensor).
  *
  *   npm run bench:torch-step-ab                     # all four changes together
  *   npm run bench:torch-step-ab -- --changes adam   # one: lean-saves, adam, padding, shapes
  *   npm run bench:torch-step-ab -- --write          # → docs/bench/torch-step-ab.md
+ *   npm run bench:torch-step-ab -- --backend wasm --model unet-tiny --changes lean-saves
  *
  * The changes: `lean-saves` (@lab/core saves tensors for a first-order gradient by reference, not
  * through tfjs's clone), `adam` (one addon call, not eight `_foreach_` list operations), `padding`
@@ -21,7 +23,7 @@ import { initBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TorchBackend } from '../packages/backend-torch/src/backend.js';
 import { foreachAdam } from '../packages/backend-torch/src/kernels/optimizer.js';
-import { createWorkload } from './lib/workloads.js';
+import { BENCH_MODELS, type BenchModelName, createWorkload } from './lib/workloads.js';
 
 const CHANGES = ['lean-saves', 'adam', 'padding', 'shapes'] as const;
 type Change = (typeof CHANGES)[number];
@@ -29,6 +31,8 @@ type Change = (typeof CHANGES)[number];
 const { values } = parseArgs({
   options: {
     changes: { type: 'string', default: CHANGES.join(',') },
+    backend: { type: 'string', default: 'torch' },
+    model: { type: 'string', default: 'energy-small' },
     rounds: { type: 'string', default: '8' },
     steps: { type: 'string', default: '300' },
     write: { type: 'boolean', default: false },
@@ -36,11 +40,16 @@ const { values } = parseArgs({
 });
 const changes = (values.changes as string).split(',') as Change[];
 for (const change of changes) if (!CHANGES.includes(change)) throw new RangeError(`--changes: one or more of ${CHANGES.join(', ')}`);
+const backendName = values.backend as 'torch' | 'wasm' | 'cpu';
+if (backendName !== 'torch' && changes.some((change) => change !== 'lean-saves'))
+  throw new RangeError('--changes: only lean-saves applies to a backend other than torch');
+const model = values.model as BenchModelName;
+if (!BENCH_MODELS.includes(model)) throw new RangeError(`--model must be one of ${BENCH_MODELS.join(', ')}`);
 const rounds = Number(values.rounds);
 const steps = Number(values.steps);
 
 process.env.GENLAB_TORCH_THREADS ??= '1';
-const info = await initBackend({ force: 'torch' });
+const info = await initBackend({ force: backendName });
 
 /** The internals each switch swaps (the engine's clone, the backend's helpers, the addon's Adam). */
 interface Native {
@@ -56,7 +65,7 @@ interface Backend {
 }
 const engine = tf.engine() as unknown as { clone?: unknown };
 const backend = tf.backend() as unknown as Backend;
-const native = backend.native;
+const native = backend.native ?? ({} as Native);
 
 /** Adam as the backend ran it before: eight `_foreach_` list operations (its CUDA path). */
 function foreachAdamCall(values: number[], gradients: number[], ms: number[], vs: number[], hyper: number[]): number[] {
@@ -66,12 +75,12 @@ function foreachAdamCall(values: number[], gradients: number[], ms: number[], vs
 }
 
 const leanClone = engine.clone;
-const [fusedAdam, takePadded, keepPadded, metaOf] = [
-  native.adamUpdate.bind(native),
-  backend.takePadded.bind(backend),
-  backend.keepPadded.bind(backend),
-  backend.metaOf.bind(backend),
-];
+// The torch switches' "on" functions (only --backend torch has them).
+const torch = backendName === 'torch';
+const fusedAdam = torch ? native.adamUpdate.bind(native) : native.adamUpdate;
+const takePadded = torch ? backend.takePadded.bind(backend) : backend.takePadded;
+const keepPadded = torch ? backend.keepPadded.bind(backend) : backend.keepPadded;
+const metaOf = torch ? backend.metaOf.bind(backend) : backend.metaOf;
 const switches: Record<Change, (on: boolean) => void> = {
   // Off: the engine's own clone (from its prototype) runs again.
   'lean-saves': (on) => {
@@ -97,13 +106,13 @@ const setAll = (on: boolean) => {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
 const rows: string[] = [];
 for (const step of ['train', 'infer'] as const) {
-  const workload = createWorkload('energy-small', { trainBatch: 32, inferBatch: 64 });
-  for (let i = 0; i < 30; i++) await workload[step]();
+  const workload = createWorkload(model, { trainBatch: 32, inferBatch: 64 });
+  for (let i = 0; i < 5; i++) await workload[step]();
   const cpuMs: Record<'off' | 'on', number[]> = { off: [], on: [] };
   for (let round = 0; round < rounds; round++) {
     for (const mode of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
       setAll(mode === 'on');
-      for (let i = 0; i < 10; i++) await workload[step]();
+      for (let i = 0; i < 3; i++) await workload[step]();
       const start = process.cpuUsage();
       for (let i = 0; i < steps; i++) await workload[step]();
       const used = process.cpuUsage(start);
@@ -119,11 +128,11 @@ for (const step of ['train', 'infer'] as const) {
 }
 
 const report = [
-  '# energy-small on tfjs-torch: the leaner step, off and on',
+  `# ${model} on tfjs-${backendName}: the leaner step, off and on`,
   '',
-  `Written by \`npm run bench:torch-step-ab -- --changes ${changes.join(',')} --rounds ${rounds} --steps ${steps} --write\` (bench/torch-step-ab.ts) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
-  `Backend: ${info.detail}. Training: batch 32 (CD loss, Adam); sampling: one Langevin step at batch 64.`,
-  `Median CPU time per step over ${rounds} rounds of ${steps} steps (after 10 untimed), off and on alternating; the last column is each round's ratio.`,
+  `Written by \`npm run bench:torch-step-ab -- --backend ${backendName} --model ${model} --changes ${changes.join(',')} --rounds ${rounds} --steps ${steps} --write\` (bench/torch-step-ab.ts) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
+  `Backend: ${info.name}${info.detail ? ` (${info.detail})` : ''}. Training at batch 32, sampling at batch 64 (bench/lib/workloads.ts).`,
+  `Median CPU time per step over ${rounds} rounds of ${steps} steps (after 3 untimed), off and on alternating; the last column is each round's ratio.`,
   '',
   '| step | CPU ms, off | CPU ms, on | speed-up | per round |',
   '| --- | ---: | ---: | ---: | --- |',

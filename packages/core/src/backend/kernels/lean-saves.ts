@@ -51,7 +51,11 @@ export function installLeanSaves(): boolean {
       internals.state.tensorInfo.get(x.dataId)?.backend !== backend
     )
       return clone(x);
-    backend.incRef(x.dataId);
+    try {
+      backend.incRef(x.dataId);
+    } catch {
+      return clone(x); // a backend that declares incRef without implementing it (tfjs's default throws)
+    }
     return internals.makeTensorFromTensorInfo({ dataId: x.dataId, shape: x.shape, dtype: x.dtype });
   };
   installed = true;
