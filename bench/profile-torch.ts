@@ -66,7 +66,8 @@ native.op = (name: unknown, overload: unknown) => {
   return index;
 };
 instrument('call', (args) => operatorNames[args[0] as number] ?? `operator #${args[0]}`);
-for (const name of ['dispose', 'meta', 'fromArray', 'toArray', 'adamUpdate', 'aleaNormal']) instrument(name, () => `(addon ${name})`);
+for (const name of ['dispose', 'meta', 'fromArray', 'toArray', 'adamUpdate', 'aleaNormal', 'groupNormNhwc'])
+  instrument(name, () => `(addon ${name})`);
 
 const trainBatch = Number(values.batch ?? 32);
 const workload = createWorkload(model, { trainBatch, inferBatch: Number(values.batch ?? 64) });

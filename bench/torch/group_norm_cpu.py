@@ -1,7 +1,9 @@
 """Group norm of NHWC tensors on the CPU, three ways (what @lab/backend-torch's
 src/kernels/normalization.ts chose from): LibTorch's native_group_norm on the channels-last view,
 its backward on contiguous copies (its channels-last backward is wrong in 1.13), and the
-decomposition the backend uses (per-channel sums over H·W, per-group arithmetic, multiply-adds).
+decomposition the backend used (per-channel sums over H·W, per-group arithmetic, multiply-adds;
+still its gradient, while its forward pass is now the addon's two-pass groupNormNhwc since
+2026-12-05 evening).
 Prints each one's time (one thread) and its error against a float64 native reference, for
 inputs of mean 10 and sigma 3 (where the one-pass variance is weakest).
 

@@ -20,6 +20,11 @@ export interface TorchNative {
     vs: readonly number[],
     hyper: readonly number[],
   ): number[];
+  /**
+   * Group norm of a CPU float32 NHWC tensor in two passes over its memory: `[y, mean, rstd]`, the
+   * statistics `[N, groups]` (as `native_group_norm` returns them).
+   */
+  groupNormNhwc(x: number, gamma: number, beta: number, groups: number, epsilon: number): [number, number, number];
   dispose(...ids: number[]): void;
   /** `[dtypeCode, ...shape]`; codes in `DTYPE_CODES`. */
   meta(id: number): number[];
@@ -59,6 +64,7 @@ export const NATIVE_FUNCTIONS = [
   'toArray',
   'aleaNormal',
   'adamUpdate',
+  'groupNormNhwc',
   'dispose',
   'meta',
   'setLastResultBuffer',

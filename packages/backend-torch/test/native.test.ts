@@ -17,6 +17,34 @@ describe('an addon from an older build', () => {
 });
 
 suite('the addon', () => {
+  it('group-normalises NHWC tensors as the closed form says, and refuses channels that do not split into the groups', () => {
+    const native = loadNative();
+    // One sample, 2×1 pixels, 4 channels in 2 groups: group 0 holds 1, 2, 5, 6; group 1 holds 3, 4, 7, 8.
+    const x = native.fromArray(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), [1, 2, 1, 4], 'float32');
+    const gamma = native.fromArray(Float32Array.from([1, 2, 1, 2]), [4], 'float32');
+    const beta = native.fromArray(Float32Array.from([0, 0, 1, 1]), [4], 'float32');
+    const [y, mean, rstd] = native.groupNormNhwc(x, gamma, beta, 2, 0);
+    const xs = Array.from(native.toArray(x) as Float32Array);
+    const groupOf = (c: number) => (c < 2 ? 0 : 1);
+    const stats = [0, 1].map((g) => {
+      const values = xs.filter((_, i) => groupOf(i % 4) === g);
+      const m = values.reduce((a, v) => a + v, 0) / values.length;
+      const variance = values.reduce((a, v) => a + (v - m) ** 2, 0) / values.length;
+      return { m, r: 1 / Math.sqrt(variance) };
+    });
+    expect(Array.from(native.toArray(mean!) as Float32Array)).toEqual(stats.map((s) => Math.fround(s.m)));
+    const rstdValues = Array.from(native.toArray(rstd!) as Float32Array);
+    for (const g of [0, 1]) expect(rstdValues[g]).toBeCloseTo(stats[g]!.r, 6);
+    const ys = Array.from(native.toArray(y!) as Float32Array);
+    for (const [i, v] of ys.entries()) {
+      const c = i % 4;
+      const { m, r } = stats[groupOf(c)]!;
+      expect(v).toBeCloseTo((xs[i]! - m) * r * [1, 2, 1, 2][c]! + [0, 0, 1, 1][c]!, 5);
+    }
+    expect(() => native.groupNormNhwc(x, gamma, beta, 3, 1e-5)).toThrow('channels must divide into groups');
+    native.dispose(x, gamma, beta, y!, mean!, rstd!);
+  });
+
   it('updates Adam in one call as the closed form says, and refuses lists that do not line up', () => {
     const native = loadNative();
     const [w, g, m, v] = [

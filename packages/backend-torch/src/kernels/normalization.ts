@@ -46,47 +46,16 @@ function perChannel(s: Scratch, perGroup: number, [batch, groups, perGroupChanne
 }
 
 /**
- * Group norm of an NHWC tensor on the CPU, written with ATen reductions and one fused multiply-add
- * over [B, H·W, C]: per-channel Σx and Σx² over
- * H·W, summed per group into the mean and E[x²] − mean² (clamped at 0), then y = x·scale + shift
- * with scale = γ/σ and shift = β − mean·scale per (sample, channel). LibTorch 1.13's own kernel
- * on a channels-last view took 6–14 ms for 128 channels at 16×16 (batch 32–64) against 0.3–0.9 ms
- * this way, and its backward needs contiguous copies (below): bench/torch/group_norm_cpu.py.
- * The one-pass variance loses precision only when |mean| ≫ σ: measured 1.3e-6 relative error for
- * inputs of mean 10 and σ 3, against native's 2e-7.
+ * Group norm of an NHWC tensor on the CPU: the addon's `groupNormNhwc`, two passes over the memory
+ * per sample (per-channel Σx and Σx² over H·W in double, then y = x·scale + shift with scale = γ/σ
+ * and shift = β − mean·scale per channel). Written as ATen ops (a square, two sums, a multiply-add)
+ * it made five passes and took ~3× as long (1.8 against 0.6 ms at 64×32×32×24, one thread,
+ * scratch timing); LibTorch 1.13's own kernel on a channels-last view took 6–14 ms for 128
+ * channels at 16×16 (bench/torch/group_norm_cpu.py). Returns `[y, mean, rstd]`, the statistics
+ * `[B, G]`.
  */
-function groupNormCpu(
-  b: TorchBackend,
-  x: number,
-  gamma: number,
-  beta: number,
-  shape: number[],
-  groups: number,
-  epsilon: number,
-): [number, number, number] {
-  const [batch, height, width, channels] = shape as [number, number, number, number];
-  const perGroupChannels = channels / groups;
-  const count = height * width * perGroupChannels;
-  const s = new Scratch(b);
-  const rows = s.op('aten::reshape', [x, [batch, height * width, channels]]);
-  const groupsOf = (perChannelSums: number) =>
-    s.op('aten::sum.dim_IntList', [s.op('aten::reshape', [perChannelSums, [batch, groups, perGroupChannels]]), [2], false, null]);
-  const sum = groupsOf(s.op('aten::sum.dim_IntList', [rows, [1], false, null]));
-  const sumOfSquares = groupsOf(s.op('aten::sum.dim_IntList', [s.op('aten::square', [rows]), [1], false, null]));
-  const mean = s.op('aten::div.Scalar', [sum, count]);
-  const meanOfSquares = s.op('aten::div.Scalar', [sumOfSquares, count]);
-  const variance = s.op('aten::clamp_min', [s.op('aten::sub.Tensor', [meanOfSquares, s.op('aten::square', [mean]), 1]), 0]);
-  const rstd = s.op('aten::rsqrt', [s.op('aten::add.Scalar', [variance, epsilon, 1])]);
-  const dims: [number, number, number] = [batch, groups, perGroupChannels];
-  const scale = s.op('aten::mul.Tensor', [perChannel(s, rstd, dims), s.op('aten::reshape', [gamma, [1, 1, channels]])]);
-  const shift = s.op('aten::sub.Tensor', [
-    s.op('aten::reshape', [beta, [1, 1, channels]]),
-    s.op('aten::mul.Tensor', [perChannel(s, mean, dims), scale]),
-    1,
-  ]);
-  const y = s.op('aten::reshape', [s.op('aten::addcmul', [shift, rows, scale, 1]), [batch, height, width, channels]]);
-  s.free(y, mean, rstd);
-  return [y, mean, rstd];
+function groupNormCpu(b: TorchBackend, x: number, gamma: number, beta: number, groups: number, epsilon: number): [number, number, number] {
+  return b.native.groupNormNhwc(x, gamma, beta, groups, epsilon);
 }
 
 /**
@@ -142,8 +111,8 @@ function groupNormGradCpu(
 }
 
 /**
- * Group norm of NHWC tensors. On the CPU: ATen reductions and multiply-adds on the NHWC memory
- * (`groupNormCpu`). Elsewhere (CUDA): LibTorch's native_group_norm, whose kernel takes only
+ * Group norm of NHWC tensors. On the CPU: the addon's two-pass kernel (`groupNormCpu`), and a
+ * gradient of ATen reductions and multiply-adds on the NHWC memory (`groupNormGradCpu`). Elsewhere (CUDA): LibTorch's native_group_norm, whose kernel takes only
  * contiguous NCHW ("Expected X.is_contiguous(memory_format)"), so it gets a copy.
  */
 export const normalizationKernels: KernelConfig[] = [
@@ -151,8 +120,12 @@ export const normalizationKernels: KernelConfig[] = [
     const x = input(inputs, 'x');
     const { groups, epsilon } = attrs as unknown as GroupNormAttrs;
     if (b.device === 'cpu') {
-      const ids = groupNormCpu(b, b.id(x), b.id(input(inputs, 'gamma')), b.id(input(inputs, 'beta')), x.shape, groups, epsilon);
-      return ids.map((id) => b.output(id, 'float32'));
+      const [batch] = x.shape as [number];
+      const [y, mean, rstd] = groupNormCpu(b, b.id(x), b.id(input(inputs, 'gamma')), b.id(input(inputs, 'beta')), groups, epsilon);
+      return [
+        b.outputOfKnownShape(y, x.shape, 'float32'),
+        ...[mean, rstd].map((id) => b.outputOfKnownShape(id, [batch, groups], 'float32')),
+      ];
     }
     const [batch, height, width, channels] = x.shape as [number, number, number, number];
     const view = contiguousNchw(b, b.id(x));
