@@ -88,13 +88,19 @@ function atenView(b: TorchBackend, x: number, nhwc: boolean): number {
   return nhwc ? toNchw(b, x) : b.callTensor('aten::alias', [x]);
 }
 
+/** The key under which a convolution keeps its padded input (`TorchBackend.keepPadded`). */
+function paddedKey(extra: NonNullable<ConvGeometry['extra']>, nhwc: boolean): string {
+  return padList(extra, nhwc).join();
+}
+
 /**
  * x as ATen wants it, with any asymmetric padding already applied. The caller frees the
- * returned id.
+ * returned id. `keep` receives the padded tensor (not freed by it) before it is viewed.
  */
-function atenInput(b: TorchBackend, x: number, nhwc: boolean, extra: ConvGeometry['extra']): number {
+function atenInput(b: TorchBackend, x: number, nhwc: boolean, extra: ConvGeometry['extra'], keep?: (padded: number) => void): number {
   if (extra === undefined) return atenView(b, x, nhwc);
   const padded = b.callTensor('aten::constant_pad_nd', [x, padList(extra, nhwc), 0]);
+  keep?.(padded);
   const view = atenView(b, padded, nhwc);
   b.free(padded);
   return view;
@@ -106,13 +112,9 @@ function atenInput(b: TorchBackend, x: number, nhwc: boolean, extra: ConvGeometr
  * energy net, whose four convolutions all have stride 2, padding took 5 % of a training step).
  */
 function forwardInput(b: TorchBackend, x: TensorInfo, nhwc: boolean, extra: ConvGeometry['extra']): number {
-  if (extra === undefined || engine().state.gradientDepth === 0) return atenInput(b, b.id(x), nhwc, extra);
-  const list = padList(extra, nhwc);
-  const padded = b.callTensor('aten::constant_pad_nd', [b.id(x), list, 0]);
-  b.keepPadded(x, list.join(), b.callTensor('aten::alias', [padded]));
-  const view = atenView(b, padded, nhwc);
-  b.free(padded);
-  return view;
+  const recording = extra !== undefined && engine().state.gradientDepth > 0;
+  const keep = recording ? (padded: number) => b.keepPadded(x, paddedKey(extra, nhwc), b.callTensor('aten::alias', [padded])) : undefined;
+  return atenInput(b, b.id(x), nhwc, extra, keep);
 }
 
 /** tfjs filter [kh, kw, in, out] → ATen weight [out, in, kh, kw] (a view). */
@@ -278,7 +280,7 @@ function inputGradient(b: TorchBackend, dy: number, filter: number, filterShape:
  */
 function conv2dBackpropFilter(b: TorchBackend, x: TensorInfo, dy: TensorInfo, filterShape: number[], attrs: ConvAttrs): TensorInfo {
   const extra = geometryOf(convInfo(x.shape, filterShape, attrs)).extra;
-  const padded = extra === undefined ? undefined : b.takePadded(x, padList(extra, attrs.dataFormat !== 'NCHW').join());
+  const padded = extra === undefined ? undefined : b.takePadded(x, paddedKey(extra, attrs.dataFormat !== 'NCHW'));
   const holds = [padded ?? b.callTensor('aten::alias', [b.id(x)]), b.callTensor('aten::alias', [b.id(dy)])];
   return b.deferredOutput([...filterShape], holds, ([xId, dyId]) =>
     filterGradient(b, xId as number, dyId as number, x.shape, filterShape, attrs, padded !== undefined),

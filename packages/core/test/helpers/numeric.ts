@@ -47,3 +47,15 @@ export function seededValues(n: number, seed: number): Float32Array {
   }
   return out;
 }
+
+/** Largest |value − expected(input)| over a tensor's values and the inputs they came from (a closed form). */
+export async function maxErrorFromClosedForm(
+  values: { data(): Promise<ArrayLike<number>> },
+  inputs: ArrayLike<number>,
+  expected: (x: number) => number,
+): Promise<number> {
+  const got = await values.data();
+  let worst = 0;
+  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - expected(inputs[i]!)));
+  return worst;
+}

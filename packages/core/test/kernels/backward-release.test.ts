@@ -3,20 +3,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { installBackwardRelease } from '../../src/backend/kernels/backward-release.js';
 import { selectBackend } from '../../src/index.js';
+import { maxErrorFromClosedForm } from '../helpers/numeric.js';
 
 const SIZE = 10_000; // floats per tensor
 const BYTES = SIZE * 4;
 
 function ramp(): tf.Tensor {
   return tf.tidy(() => tf.linspace(-2, 2, SIZE));
-}
-
-/** Largest error between a tensor and values computed in JavaScript. */
-async function maxError(t: tf.Tensor, expected: (x: number) => number, xs: Float32Array | Int32Array | Uint8Array): Promise<number> {
-  const values = await t.data();
-  let worst = 0;
-  for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs(values[i]! - expected(xs[i]!)));
-  return worst;
 }
 
 describe('backward release (first-order passes free as they go)', () => {
@@ -57,7 +50,7 @@ describe('backward release (first-order passes free as they go)', () => {
       }
       return product;
     };
-    expect(await maxError(g, expected, await x.data())).toBeLessThan(1e-5);
+    expect(await maxErrorFromClosedForm(g, await x.data(), expected)).toBeLessThan(1e-5);
     g.dispose();
     expect(tf.memory().numBytes).toBe(baseline);
     x.dispose();
@@ -70,7 +63,7 @@ describe('backward release (first-order passes free as they go)', () => {
     expect(dy.isDisposed).toBe(false);
     expect(Array.from(await dy.data()).every((v) => v === 3)).toBe(true);
     const xs = await x.data();
-    expect(await maxError(g, (v) => 3 * Math.cos(Math.sin(v)) * Math.cos(v), xs)).toBeLessThan(1e-5);
+    expect(await maxErrorFromClosedForm(g, xs, (v) => 3 * Math.cos(Math.sin(v)) * Math.cos(v))).toBeLessThan(1e-5);
     tf.dispose([x, dy, g]);
   });
 
@@ -84,7 +77,7 @@ describe('backward release (first-order passes free as they go)', () => {
     // Another pass, whose first node would free what the last one left if it were not kept.
     tf.grad((t: tf.Tensor) => tf.sum(tf.square(t)))(x).dispose();
     expect(g.isDisposed).toBe(false);
-    expect(await maxError(g, Math.cos, await x.data())).toBeLessThan(1e-6);
+    expect(await maxErrorFromClosedForm(g, await x.data(), Math.cos)).toBeLessThan(1e-6);
     tf.dispose([x, g]);
   });
 
@@ -93,7 +86,7 @@ describe('backward release (first-order passes free as they go)', () => {
     const f = (t: tf.Tensor) => tf.sum(tf.square(tf.sin(t)));
     // d/dx sin²x = sin 2x; d/dx Σ sin 2x = 2 cos 2x.
     const second = tf.grad((t: tf.Tensor) => tf.sum(tf.grad(f)(t)))(x);
-    expect(await maxError(second, (v) => 2 * Math.cos(2 * v), await x.data())).toBeLessThan(1e-4);
+    expect(await maxErrorFromClosedForm(second, await x.data(), (v) => 2 * Math.cos(2 * v))).toBeLessThan(1e-4);
     tf.dispose([x, second]);
   });
 });

@@ -3,19 +3,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { installLeanSaves } from '../../src/backend/kernels/lean-saves.js';
 import { selectBackend } from '../../src/index.js';
+import { maxErrorFromClosedForm } from '../helpers/numeric.js';
 
 /** Kernel names run by `f`, in order. */
 async function kernelsOf(f: () => void): Promise<string[]> {
   const profile = await tf.profile(f);
   return profile.kernels.map((kernel) => kernel.name);
-}
-
-/** Largest error between a tensor and a function of the inputs' values. */
-async function maxError(t: tf.Tensor, xs: tf.Tensor, expected: (x: number) => number): Promise<number> {
-  const [values, inputs] = [await t.data(), await xs.data()];
-  let worst = 0;
-  for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs(values[i]! - expected(inputs[i]!)));
-  return worst;
 }
 
 describe('lean saves (first-order passes save by reference, not through Identity)', () => {
@@ -40,7 +33,7 @@ describe('lean saves (first-order passes save by reference, not through Identity
     expect(kernels).toContain('Sin');
     expect(kernels.filter((name) => name === 'Identity')).toEqual([]);
     // d/dx (x sin x + x²) = sin x + x cos x + 2x
-    expect(await maxError(g!, x, (v) => Math.sin(v) + v * Math.cos(v) + 2 * v)).toBeLessThan(1e-5);
+    expect(await maxErrorFromClosedForm(g!, await x.data(), (v) => Math.sin(v) + v * Math.cos(v) + 2 * v)).toBeLessThan(1e-5);
     tf.dispose([x, g!]);
   });
 
@@ -66,7 +59,7 @@ describe('lean saves (first-order passes save by reference, not through Identity
       second = tf.grad((t: tf.Tensor) => tf.sum(tf.grad(cube)(t)))(x);
     });
     expect(kernels).toContain('Identity');
-    expect(await maxError(second!, x, (v) => 6 * v)).toBeLessThan(1e-4);
+    expect(await maxErrorFromClosedForm(second!, await x.data(), (v) => 6 * v)).toBeLessThan(1e-4);
     tf.dispose([x, second!]);
   });
 
