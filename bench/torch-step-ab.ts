@@ -5,15 +5,17 @@
  * per step (getrusage, so time lost to other processes does not count). Only `lean-saves` applies
  * to other backends (on wasm, tfjs's clone copies each saved tensor).
  *
- *   npm run bench:torch-step-ab                     # all four changes together
- *   npm run bench:torch-step-ab -- --changes adam   # one: lean-saves, adam, padding, shapes
- *   npm run bench:torch-step-ab -- --write          # → docs/bench/torch-step-ab.md
+ *   npm run bench:torch-step-ab                     # every change together
+ *   npm run bench:torch-step-ab -- --changes adam   # one: lean-saves, adam, padding, shapes, fused-layers
+ *   npm run bench:torch-step-ab -- --write          # → docs/bench/torch-step-ab.md (--out another file)
  *   npm run bench:torch-step-ab -- --backend wasm --model unet-tiny --changes lean-saves
  *
  * The changes: `lean-saves` (@lab/core saves tensors for a first-order gradient by reference, not
  * through tfjs's clone), `adam` (one addon call, not eight `_foreach_` list operations), `padding`
  * (a stride-2 'same' convolution pads once for its forward pass and filter gradient) and `shapes`
- * (a result's shape from the call that made it, not a `meta` call). The faster seeded normal fill
+ * (a result's shape from the call that made it, not a `meta` call); and, from 2026-12-06,
+ * `fused-layers` (@lab/core's fused convolution and dense kernels, which the energy net's plain
+ * chain runs on; off, the backend lacks them and the layers run as tfjs-layers calls them). The faster seeded normal fill
  * cannot be switched off here (it is compiled in); `npm run bench:cd-step` times it against
  * tf.randomNormal.
  */
@@ -22,10 +24,11 @@ import { parseArgs } from 'node:util';
 import { initBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TorchBackend } from '../packages/backend-torch/src/backend.js';
+import { fusedLayerKernels } from '../packages/backend-torch/src/kernels/fused-layers.js';
 import { foreachAdam } from '../packages/backend-torch/src/kernels/optimizer.js';
 import { BENCH_MODELS, type BenchModelName, createWorkload } from './lib/workloads.js';
 
-const CHANGES = ['lean-saves', 'adam', 'padding', 'shapes'] as const;
+const CHANGES = ['lean-saves', 'adam', 'padding', 'shapes', 'fused-layers'] as const;
 type Change = (typeof CHANGES)[number];
 
 const { values } = parseArgs({
@@ -36,6 +39,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '8' },
     steps: { type: 'string', default: '300' },
     write: { type: 'boolean', default: false },
+    out: { type: 'string', default: 'docs/bench/torch-step-ab.md' },
   },
 });
 const changes = (values.changes as string).split(',') as Change[];
@@ -98,6 +102,14 @@ const switches: Record<Change, (on: boolean) => void> = {
   shapes: (on) => {
     backend.metaOf = on ? metaOf : (id) => native.meta(id);
   },
+  // Off: the backend lacks the kernels, so the ops and the energy net take their tfjs-layers path.
+  'fused-layers': (on) => {
+    for (const config of fusedLayerKernels) {
+      const registered = tf.getKernel(config.kernelName, config.backendName) !== undefined;
+      if (on && !registered) tf.registerKernel(config);
+      if (!on && registered) tf.unregisterKernel(config.kernelName, config.backendName);
+    }
+  },
 };
 const setAll = (on: boolean) => {
   for (const change of changes) switches[change](on);
@@ -128,9 +140,9 @@ for (const step of ['train', 'infer'] as const) {
 }
 
 const report = [
-  `# ${model} on tfjs-${backendName}: the leaner step, off and on`,
+  `# ${model} on tfjs-${backendName}: ${changes.join(', ')}, off and on`,
   '',
-  `Written by \`npm run bench:torch-step-ab -- --backend ${backendName} --model ${model} --changes ${changes.join(',')} --rounds ${rounds} --steps ${steps} --write\` (bench/torch-step-ab.ts) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
+  `Written by \`npm run bench:torch-step-ab -- --backend ${backendName} --model ${model} --changes ${changes.join(',')} --rounds ${rounds} --steps ${steps} --write${values.out === 'docs/bench/torch-step-ab.md' ? '' : ` --out ${values.out}`}\` (bench/torch-step-ab.ts) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
   `Backend: ${info.name}${info.detail ? ` (${info.detail})` : ''}. Training at batch 32, sampling at batch 64 (bench/lib/workloads.ts).`,
   `Median CPU time per step over ${rounds} rounds of ${steps} steps (after 3 untimed), off and on alternating; the last column is each round's ratio.`,
   '',
@@ -139,5 +151,5 @@ const report = [
   ...rows,
   '',
 ];
-if (values.write) writeFileSync(new URL('../docs/bench/torch-step-ab.md', import.meta.url), report.join('\n'));
+if (values.write) writeFileSync(new URL(`../${values.out}`, import.meta.url), report.join('\n'));
 else console.log(report.join('\n'));

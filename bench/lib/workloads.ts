@@ -1,6 +1,6 @@
 import { createClassifier, resolveClassifierConfig } from '@lab/classifier';
 import { adam, Rng } from '@lab/core';
-import { contrastiveDivergenceLoss, createEnergyNet, energyFunction, resolveEnergyNetConfig } from '@lab/energy';
+import { contrastiveDivergenceLoss, createEnergyNet, energyFunction, modelEnergies, resolveEnergyNetConfig } from '@lab/energy';
 import { epsilonLoss } from '@lab/samplers';
 import { countParams, createUNet, resolveUNetConfig } from '@lab/unet';
 import * as tf from '@tensorflow/tfjs-core';
@@ -95,7 +95,8 @@ export function unetWorkload(preset: 'tiny' | 'small', options: WorkloadOptions)
 
 /**
  * `createEnergyNet('small')`: train = contrastiveDivergenceLoss (α 0.1) with the first half of
- * the batch as data and the second half as negatives, one training-mode call, Adam(1e-4) (the
+ * the batch as data and the second half as negatives, one training-mode call (`modelEnergies`, as
+ * the trainer's EnergyTask makes it), Adam(1e-4) (the
  * parameter update of `trainEnergyStep`, without its Langevin negative phase); infer = one
  * Langevin step (∂E/∂x, clipped gradient step, noise, clamp) on `inferBatch` images.
  */
@@ -117,7 +118,7 @@ export function energyWorkload(options: WorkloadOptions): Workload {
     spec: { kind: 'energy', config, params: countParams(model) },
     train: () =>
       minimize(optimizer, variables, () => {
-        const energies = tf.reshape(model.apply(xTrain, { training: true }) as tf.Tensor, [-1]);
+        const { energies } = modelEnergies(model, xTrain, { training: true });
         const parts = contrastiveDivergenceLoss(tf.slice(energies, 0, half), tf.slice(energies, half, half), 0.1);
         tf.dispose([parts.cdLoss, parts.regularizer, parts.ePosMean, parts.eNegMean]);
         return parts.loss;

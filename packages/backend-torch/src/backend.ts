@@ -18,6 +18,8 @@ interface TensorData {
   deferred?: { readonly holds: number[]; readonly compute: (holds: readonly number[]) => number };
   /** This tensor padded as `key` says (an addon id), kept by a convolution for its filter gradient. */
   padded?: { readonly key: string; readonly id: number };
+  /** An addon tensor the kernel that made this one kept for its gradient kernel (a fused layer's pre-activation). */
+  companion?: number;
 }
 
 /** The largest rank the addon describes without a `meta` call (tfjs tensors rarely pass 6). */
@@ -95,6 +97,7 @@ export class TorchBackend extends KernelBackend {
     if (entry.deferred) this.native.dispose(...entry.deferred.holds);
     else if (entry.id >= 0) this.native.dispose(entry.id); // -1: a deferred result whose computation failed
     if (entry.padded) this.native.dispose(entry.padded.id);
+    if (entry.companion !== undefined) this.native.dispose(entry.companion);
     this.data.delete(dataId);
     return true;
   }
@@ -173,6 +176,18 @@ export class TorchBackend extends KernelBackend {
     if (padded?.key !== key) return undefined;
     entry.padded = undefined;
     return padded.id;
+  }
+
+  /** Keeps `id` (taking ownership) with y's data until that is freed: what y's gradient kernel will need. */
+  keepCompanion(y: TensorInfo, id: number): void {
+    const entry = this.data.get(y.dataId);
+    if (entry.companion !== undefined) this.native.dispose(entry.companion);
+    entry.companion = id;
+  }
+
+  /** The addon id kept with y's data by `keepCompanion` (still owned by y), or undefined. */
+  companionOf(y: TensorInfo): number | undefined {
+    return this.data.get(y.dataId)?.companion;
   }
 
   private resolve(entry: TensorData): number {

@@ -1,5 +1,9 @@
 export { dropout } from './backend/dropout.js';
 export {
+  CONV2D_BIAS_ACTIVATION_GRAD_KERNEL,
+  CONV2D_BIAS_ACTIVATION_KERNEL,
+  DENSE_BIAS_ACTIVATION_GRAD_KERNEL,
+  DENSE_BIAS_ACTIVATION_KERNEL,
   DROPOUT_MASK_KERNEL,
   GROUP_NORM_GRAD_KERNEL,
   GROUP_NORM_KERNEL,
@@ -8,6 +12,12 @@ export {
   SILU_GRAD_KERNEL,
   SILU_KERNEL,
 } from './backend/fused-kernels.js';
+export {
+  type Conv2DBiasActivationOptions,
+  conv2dBiasActivation,
+  denseBiasActivation,
+  type LayerActivation,
+} from './backend/fused-layers.js';
 export { type InitBackendOptions, initBackend, type ModuleLoader, parseBackendName, selectBackend } from './backend/init.js';
 export { installBackwardRelease } from './backend/kernels/backward-release.js';
 export { installLeanSaves } from './backend/kernels/lean-saves.js';

@@ -2,6 +2,7 @@ import { ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { EnergyMode } from './energy-net/config.js';
+import { applyEnergyNet } from './energy-net/plain-chain.js';
 
 /** Class labels: one label for the whole batch, one per sample, or an int32 tensor [B] (not disposed). */
 export type ClassLabels = number | ArrayLike<number> | tf.Tensor1D;
@@ -68,7 +69,7 @@ export function modelEnergies(model: tfl.LayersModel, x: tf.Tensor, options: Ene
     const out = model.apply([x, labels], kwargs) as tf.Tensor;
     return { energies: tf.reshape(out, [batch]) };
   }
-  const out = model.apply(x, kwargs) as tf.Tensor;
+  const out = applyEnergyNet(model, x, kwargs);
   if (mode === 'jem') {
     const logits = out as tf.Tensor2D;
     if (!labels) return { energies: tf.neg(tf.logSumExp(logits, 1)), logits };

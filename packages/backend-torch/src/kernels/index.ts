@@ -1,5 +1,6 @@
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { binaryKernels } from './binary.js';
+import { fusedLayerKernels } from './fused-layers.js';
 import { nnKernels } from './nn.js';
 import { normalizationKernels } from './normalization.js';
 import { optimizerKernels } from './optimizer.js';
@@ -15,6 +16,7 @@ export const torchKernels: readonly KernelConfig[] = [
   ...reduceKernels,
   ...shapeKernels,
   ...nnKernels,
+  ...fusedLayerKernels,
   ...normalizationKernels,
   ...optimizerKernels,
   ...randomKernels,

@@ -32,7 +32,7 @@ function channelsLastBatchNorm(b: TorchBackend, x: TensorInfo, inputs: k.NamedTe
   return out;
 }
 
-interface ConvAttrs {
+export interface ConvAttrs {
   strides: number | [number, number];
   pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
   dataFormat: 'NHWC' | 'NCHW';
@@ -180,7 +180,7 @@ function addBias(b: TorchBackend, id: number, bias: TensorInfo | undefined): num
   return out;
 }
 
-function conv2d(b: TorchBackend, x: TensorInfo, filter: TensorInfo, bias: TensorInfo | undefined, attrs: ConvAttrs): TensorInfo {
+export function conv2d(b: TorchBackend, x: TensorInfo, filter: TensorInfo, bias: TensorInfo | undefined, attrs: ConvAttrs): TensorInfo {
   const nhwc = attrs.dataFormat !== 'NCHW';
   const info = convInfo(x.shape, filter.shape, attrs);
   const geometry = geometryOf(info);
@@ -233,7 +233,13 @@ function convolutionGradient(
  * The input gradient, deferred (`TorchBackend.deferredOutput`): computed only when read, so the
  * first layer's, which tfjs's fused convolution gradient asks for and nothing reads, costs nothing.
  */
-function conv2dBackpropInput(b: TorchBackend, dy: TensorInfo, filter: TensorInfo, inputShape: number[], attrs: ConvAttrs): TensorInfo {
+export function conv2dBackpropInput(
+  b: TorchBackend,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  inputShape: number[],
+  attrs: ConvAttrs,
+): TensorInfo {
   const holds = [b.callTensor('aten::alias', [b.id(dy)]), b.callTensor('aten::alias', [b.id(filter)])];
   return b.deferredOutput([...inputShape], holds, ([dyId, filterId]) =>
     inputGradient(b, dyId as number, filterId as number, filter.shape, inputShape, attrs),
@@ -278,7 +284,7 @@ function inputGradient(b: TorchBackend, dy: number, filter: number, filterShape:
  * input alone (Langevin sampling, an energy's score) still runs tfjs's fused convolution
  * gradient, which computes every layer's filter gradient and reads none of them.
  */
-function conv2dBackpropFilter(b: TorchBackend, x: TensorInfo, dy: TensorInfo, filterShape: number[], attrs: ConvAttrs): TensorInfo {
+export function conv2dBackpropFilter(b: TorchBackend, x: TensorInfo, dy: TensorInfo, filterShape: number[], attrs: ConvAttrs): TensorInfo {
   const extra = geometryOf(convInfo(x.shape, filterShape, attrs)).extra;
   const padded = extra === undefined ? undefined : b.takePadded(x, paddedKey(extra, attrs.dataFormat !== 'NCHW'));
   const holds = [padded ?? b.callTensor('aten::alias', [b.id(x)]), b.callTensor('aten::alias', [b.id(dy)])];

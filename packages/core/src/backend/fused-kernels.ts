@@ -24,6 +24,26 @@ export const SILU_KERNEL = 'GenlabSilu';
 export const SILU_GRAD_KERNEL = 'GenlabSiluGrad';
 
 /**
+ * A convolution layer in one kernel: act(conv2d(x, filter) + bias) for an NHWC `x`, a
+ * `[kh, kw, in, out]` filter and an `[out]` bias (attrs `strides` [sh, sw], `pad` 'same' | 'valid',
+ * `activation` 'linear' | 'silu'). One output, y. While a gradient tape records, the backend keeps
+ * what its gradient kernel needs (the pre-activation) with y's data.
+ */
+export const CONV2D_BIAS_ACTIVATION_KERNEL = 'GenlabConv2DBiasActivation';
+
+/**
+ * The gradient of `CONV2D_BIAS_ACTIVATION_KERNEL`: inputs `dy`, `x`, `filter` and its output `y`
+ * (the attrs of the forward kernel); outputs dx, dfilter, dbias.
+ */
+export const CONV2D_BIAS_ACTIVATION_GRAD_KERNEL = 'GenlabConv2DBiasActivationGrad';
+
+/** A dense layer in one kernel: act(x·kernel + bias) for `x` [B, F], `kernel` [F, U], `bias` [U] (attr `activation`). */
+export const DENSE_BIAS_ACTIVATION_KERNEL = 'GenlabDenseBiasActivation';
+
+/** The gradient of `DENSE_BIAS_ACTIVATION_KERNEL`: inputs `dy`, `x`, `kernel`, `y`; outputs dx, dkernel, dbias. */
+export const DENSE_BIAS_ACTIVATION_GRAD_KERNEL = 'GenlabDenseBiasActivationGrad';
+
+/**
  * An inverted-dropout multiplier of shape `attrs.shape` (no inputs): each element 1/`keepProb`
  * with probability `attrs.keepProb`, else 0, drawn by the backend where the tensor lives.
  */

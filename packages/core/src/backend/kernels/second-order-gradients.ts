@@ -14,6 +14,7 @@ import {
   type Tensor,
   type Tensor4D,
 } from '@tensorflow/tfjs-core';
+import { FUSED_LAYER_GRADIENTS } from '../fused-layers.js';
 import { SILU_GRADIENTS } from '../silu.js';
 
 /**
@@ -84,11 +85,11 @@ const SECOND_ORDER_GRADIENTS: readonly GradConfig[] = [
 let registered = false;
 
 /**
- * Installs the gradients above and those of genlab's fused SiLU kernels (idempotent).
+ * Installs the gradients above and those of genlab's fused SiLU and layer kernels (idempotent).
  * `initBackend` calls it; the kernels whose gradients it sets are listed by name.
  */
 export function registerSecondOrderGradients(): readonly string[] {
-  const configs = [...SECOND_ORDER_GRADIENTS, ...SILU_GRADIENTS];
+  const configs = [...SECOND_ORDER_GRADIENTS, ...SILU_GRADIENTS, ...FUSED_LAYER_GRADIENTS];
   if (!registered) {
     for (const config of configs) registerGradient(config);
     registered = true;
