@@ -6,7 +6,7 @@
  * to other backends (on wasm, tfjs's clone copies each saved tensor).
  *
  *   npm run bench:torch-step-ab                     # every change together
- *   npm run bench:torch-step-ab -- --changes adam   # one: lean-saves, adam, padding, shapes, fused-layers
+ *   npm run bench:torch-step-ab -- --changes adam   # one: lean-saves, adam, padding, shapes, fused-layers, pad-copy
  *   npm run bench:torch-step-ab -- --write          # → docs/bench/torch-step-ab.md (--out another file)
  *   npm run bench:torch-step-ab -- --backend wasm --model unet-tiny --changes lean-saves
  *
@@ -15,7 +15,8 @@
  * (a stride-2 'same' convolution pads once for its forward pass and filter gradient) and `shapes`
  * (a result's shape from the call that made it, not a `meta` call); and, from 2026-12-06,
  * `fused-layers` (@lab/core's fused convolution and dense kernels, which the energy net's plain
- * chain runs on; off, the backend lacks them and the layers run as tfjs-layers calls them). The faster seeded normal fill
+ * chain runs on; off, the backend lacks them and the layers run as tfjs-layers calls them) and
+ * `pad-copy` (a convolution's asymmetric padding by the addon's row copy; off, aten::constant_pad_nd). The faster seeded normal fill
  * cannot be switched off here (it is compiled in); `npm run bench:cd-step` times it against
  * tf.randomNormal.
  */
@@ -28,7 +29,7 @@ import { fusedLayerKernels } from '../packages/backend-torch/src/kernels/fused-l
 import { foreachAdam } from '../packages/backend-torch/src/kernels/optimizer.js';
 import { BENCH_MODELS, type BenchModelName, createWorkload } from './lib/workloads.js';
 
-const CHANGES = ['lean-saves', 'adam', 'padding', 'shapes', 'fused-layers'] as const;
+const CHANGES = ['lean-saves', 'adam', 'padding', 'shapes', 'fused-layers', 'pad-copy'] as const;
 type Change = (typeof CHANGES)[number];
 
 const { values } = parseArgs({
@@ -64,6 +65,8 @@ interface Native {
 interface Backend {
   native: Native;
   takePadded: (...args: unknown[]) => number | undefined;
+  padNhwc: (x: number, padding: readonly [number, number, number, number]) => number;
+  callTensor: (operator: string, args: readonly unknown[]) => number;
   keepPadded: (x: unknown, key: string, id: number) => void;
   metaOf: (id: number) => number[];
 }
@@ -85,6 +88,7 @@ const fusedAdam = torch ? native.adamUpdate.bind(native) : native.adamUpdate;
 const takePadded = torch ? backend.takePadded.bind(backend) : backend.takePadded;
 const keepPadded = torch ? backend.keepPadded.bind(backend) : backend.keepPadded;
 const metaOf = torch ? backend.metaOf.bind(backend) : backend.metaOf;
+const padNhwc = torch ? backend.padNhwc.bind(backend) : backend.padNhwc;
 const switches: Record<Change, (on: boolean) => void> = {
   // Off: the engine's own clone (from its prototype) runs again.
   'lean-saves': (on) => {
@@ -101,6 +105,11 @@ const switches: Record<Change, (on: boolean) => void> = {
   },
   shapes: (on) => {
     backend.metaOf = on ? metaOf : (id) => native.meta(id);
+  },
+  'pad-copy': (on) => {
+    backend.padNhwc = on
+      ? padNhwc
+      : (x, [top, bottom, left, right]) => backend.callTensor('aten::constant_pad_nd', [x, [0, 0, left, right, top, bottom], 0]);
   },
   // Off: the backend lacks the kernels, so the ops and the energy net take their tfjs-layers path.
   'fused-layers': (on) => {

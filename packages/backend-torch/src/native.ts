@@ -25,6 +25,8 @@ export interface TorchNative {
    * statistics `[N, groups]` (as `native_group_norm` returns them).
    */
   groupNormNhwc(x: number, gamma: number, beta: number, groups: number, epsilon: number): [number, number, number];
+  /** A CPU float32 NHWC tensor with zero rows and columns added `[top, bottom, left, right]` (a new tensor). */
+  padNhwc(x: number, padding: readonly [number, number, number, number]): number;
   dispose(...ids: number[]): void;
   /** `[dtypeCode, ...shape]`; codes in `DTYPE_CODES`. */
   meta(id: number): number[];
@@ -65,6 +67,7 @@ export const NATIVE_FUNCTIONS = [
   'aleaNormal',
   'adamUpdate',
   'groupNormNhwc',
+  'padNhwc',
   'dispose',
   'meta',
   'setLastResultBuffer',

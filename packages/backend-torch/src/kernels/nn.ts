@@ -99,7 +99,7 @@ function paddedKey(extra: NonNullable<ConvGeometry['extra']>, nhwc: boolean): st
  */
 function atenInput(b: TorchBackend, x: number, nhwc: boolean, extra: ConvGeometry['extra'], keep?: (padded: number) => void): number {
   if (extra === undefined) return atenView(b, x, nhwc);
-  const padded = b.callTensor('aten::constant_pad_nd', [x, padList(extra, nhwc), 0]);
+  const padded = nhwc ? b.padNhwc(x, extra) : b.callTensor('aten::constant_pad_nd', [x, padList(extra, nhwc), 0]);
   keep?.(padded);
   const view = atenView(b, padded, nhwc);
   b.free(padded);
