@@ -1,11 +1,13 @@
 /**
  * A contrastive-divergence training step of energy-small on tfjs-torch (issue 16): the step
  * `apps/trainer` runs for `--model energy`, 20 Langevin steps of batch 32 and one Adam update.
- * It runs with LibTorch's seeded normal draws (`SEEDED_NORMAL_KERNEL`) and its deferred filter
- * gradients each switched off and on, so that each one's share is measured in one process:
- * "off" re-registers the kernels as they were before 2026-12-05 (tf.randomNormal in
- * JavaScript; filter gradients computed when made). Configurations alternate over rounds; the
- * median per configuration is reported.
+ * It runs with LibTorch's seeded normal draws (`SEEDED_NORMAL_KERNEL`) and its layer kernels each
+ * switched off and on, so that each one's share is measured in one process: "off" re-registers
+ * the kernels as they were before 2026-12-05 (tf.randomNormal in JavaScript; the energy net's
+ * layers as tfjs-layers runs them, filter gradients computed when made), "on" is today's
+ * (the addon's draw; @lab/core's fused layer kernels, since 2026-12-06, whose gradients are
+ * deferred until read). Configurations alternate over rounds; the median per configuration is
+ * reported.
  *
  *   npm run bench:cd-step                        # prints the table
  *   npm run bench:cd-step -- --rounds 3 --steps 30 --write   # → docs/bench/torch-cd-step.md
@@ -17,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { adam, initBackend, Rng, SEEDED_NORMAL_KERNEL } from '@lab/core';
 import { createEnergyNet, ReplayBuffer, trainEnergyStep } from '@lab/energy';
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedLayerKernels } from '../packages/backend-torch/src/kernels/fused-layers.js';
 import { median } from './lib/measure.js';
 
 const { values } = parseArgs({
@@ -38,7 +41,7 @@ const filterKernel = tf.getKernel('Conv2DBackpropFilter', 'torch');
 if (!noiseKernel || !filterKernel) throw new Error('the torch backend lacks the kernels this bench switches');
 
 /** Registers the torch backend's kernels with each native piece on or off. */
-function configure(nativeNoise: boolean, deferredFilterGradients: boolean): void {
+function configure(nativeNoise: boolean, fusedLayers: boolean): void {
   if (tf.getKernel(SEEDED_NORMAL_KERNEL, 'torch')) tf.unregisterKernel(SEEDED_NORMAL_KERNEL, 'torch');
   if (nativeNoise) tf.registerKernel(noiseKernel!);
   tf.unregisterKernel('Conv2DBackpropFilter', 'torch');
@@ -52,7 +55,11 @@ function configure(nativeNoise: boolean, deferredFilterGradients: boolean): void
       return out;
     },
   };
-  tf.registerKernel(deferredFilterGradients ? lazy : eager);
+  tf.registerKernel(fusedLayers ? lazy : eager);
+  for (const config of fusedLayerKernels) {
+    if (tf.getKernel(config.kernelName, 'torch')) tf.unregisterKernel(config.kernelName, 'torch');
+    if (fusedLayers) tf.registerKernel(config);
+  }
 }
 
 const model = createEnergyNet({ preset: 'small', seed: 1 });
@@ -107,11 +114,11 @@ const lines = [
   `Backend: ${info.detail ?? info.name}. One step: ${LANGEVIN_STEPS} Langevin steps on ${BATCH} negatives from the replay buffer, then the CD loss and one Adam update (\`trainEnergyStep\`).`,
   `Median over ${rounds} rounds of ${steps} steps each (after 5 untimed), configurations alternating; wall-clock, so it depends on the machine's load.`,
   '',
-  '| seeded normal draws | filter gradients | ms per CD step | speed-up over the first row |',
+  '| seeded normal draws | layers | ms per CD step | speed-up over the first row |',
   '| --- | --- | ---: | ---: |',
   ...configurations.map((c, i) => {
     const ms = median(times[i]!);
-    return `| ${c.nativeNoise ? 'in the addon' : 'tf.randomNormal (JavaScript)'} | ${c.deferred ? 'deferred until read' : 'computed when made'} | ${ms.toFixed(1)} | ${(baseline / ms).toFixed(2)}× |`;
+    return `| ${c.nativeNoise ? 'in the addon' : 'tf.randomNormal (JavaScript)'} | ${c.deferred ? 'fused kernels, gradients deferred' : 'tfjs-layers, filter gradients when made'} | ${ms.toFixed(1)} | ${(baseline / ms).toFixed(2)}× |`;
   }),
   '',
   `One seeded 64×32×32×3 normal draw (the same values either way): tf.randomNormal ${javascriptDrawMs.toFixed(2)} ms, the addon ${addonDrawMs.toFixed(2)} ms (${(javascriptDrawMs / addonDrawMs).toFixed(1)}×; median of 7 rounds of 20).`,
