@@ -66,7 +66,7 @@ native.op = (name: unknown, overload: unknown) => {
   return index;
 };
 instrument('call', (args) => operatorNames[args[0] as number] ?? `operator #${args[0]}`);
-for (const name of ['dispose', 'meta', 'fromArray', 'toArray', 'adamUpdate', 'aleaNormal', 'groupNormNhwc'])
+for (const name of ['dispose', 'meta', 'fromArray', 'toArray', 'adamUpdate', 'aleaNormal', 'groupNormNhwc', 'padNhwc'])
   instrument(name, () => `(addon ${name})`);
 
 const trainBatch = Number(values.batch ?? 32);
