@@ -65,20 +65,21 @@ native.op = (name: unknown, overload: unknown) => {
   operatorNames[index] = overload ? `${name}.${overload}` : (name as string);
   return index;
 };
-instrument('call', (args) => operatorNames[args[0] as number] ?? `operator #${args[0]}`);
-for (const name of ['dispose', 'meta', 'fromArray', 'toArray', 'adamUpdate', 'aleaNormal', 'groupNormNhwc', 'padNhwc'])
-  instrument(name, () => `(addon ${name})`);
-
 const trainBatch = Number(values.batch ?? 32);
 const workload = createWorkload(model, { trainBatch, inferBatch: Number(values.batch ?? 64) });
 // Enough untimed steps for V8 to optimise the step's JavaScript (after 3, the plain pass below
 // still ran ~10 % slower than the instrumented one after it).
 for (let i = 0; i < 50; i++) await workload[step]();
-// A pass without instrumentation gives the step's own CPU time; the instrumented pass adds
-// two getrusage calls per addon call, which the per-operator figures include.
+// A pass without instrumentation gives the step's own CPU time (the timing wrappers are installed
+// after it); the instrumented pass adds two getrusage calls per addon call, which the
+// per-operator figures include. This machine's speed drifts by ±20 % over minutes: compare runs
+// made back to back, or use bench:torch-step-ab's alternating rounds.
 const plainStart = process.cpuUsage();
 for (let i = 0; i < steps; i++) await workload[step]();
 const plain = process.cpuUsage(plainStart);
+instrument('call', (args) => operatorNames[args[0] as number] ?? `operator #${args[0]}`);
+for (const name of ['dispose', 'meta', 'fromArray', 'toArray', 'adamUpdate', 'aleaNormal', 'groupNormNhwc', 'padNhwc'])
+  instrument(name, () => `(addon ${name})`);
 counting = true;
 const start = process.cpuUsage();
 for (let i = 0; i < steps; i++) await workload[step]();
