@@ -64,7 +64,7 @@ suite('the addon', () => {
             const expected = inside ? values[((b * h + si) * w + sj) * c + k]! : 0;
             expect(out[((b * H + i) * W + j) * c + k], `[${b}, ${i}, ${j}, ${k}]`).toBe(expected);
           }
-    expect(() => native.padNhwc(x, [0, 1, 0])).toThrow('non-negative padding');
+    expect(() => native.padNhwc(x, [0, 1, 0] as unknown as [number, number, number, number])).toThrow('non-negative padding');
     expect(() => native.padNhwc(x, [0, -1, 0, 1])).toThrow('non-negative padding');
     const ints = native.fromArray(Int32Array.from([1, 2]), [1, 1, 1, 2], 'int32');
     expect(() => native.padNhwc(ints, [0, 1, 0, 1])).toThrow('CPU float32 NHWC');
