@@ -1,5 +1,5 @@
 /**
- * What the leaner step of 2026-12-05 (issue 16) buys, measured in one process: a bench model's
+ * What each of the tfjs-torch step's optimisations (issue 16) buys, measured in one process: a bench model's
  * training and sampling steps (energy-small on tfjs-torch unless told) with each change switched
  * off (the earlier code path, restored by swapping functions) and on, rounds alternating, CPU time
  * per step (getrusage, so time lost to other processes does not count). Only `lean-saves` applies
@@ -16,9 +16,9 @@
  * (a result's shape from the call that made it, not a `meta` call); and, from 2026-12-06,
  * `fused-layers` (@lab/core's fused convolution and dense kernels, which the energy net's plain
  * chain runs on; off, the backend lacks them and the layers run as tfjs-layers calls them) and
- * `pad-copy` (a convolution's asymmetric padding by the addon's row copy; off, aten::constant_pad_nd). The faster seeded normal fill
- * cannot be switched off here (it is compiled in); `npm run bench:cd-step` times it against
- * tf.randomNormal.
+ * `pad-copy` (a convolution's asymmetric padding by the addon's row copy; off,
+ * aten::constant_pad_nd). The faster seeded normal fill cannot be switched off here (it is
+ * compiled in); `npm run bench:cd-step` times it against tf.randomNormal.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
