@@ -19,8 +19,8 @@ import { parseArgs } from 'node:util';
 import { adam, initBackend, Rng, SEEDED_NORMAL_KERNEL } from '@lab/core';
 import { createEnergyNet, ReplayBuffer, trainEnergyStep } from '@lab/energy';
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedLayerKernels } from '../packages/backend-torch/src/kernels/fused-layers.js';
 import { median } from './lib/measure.js';
+import { useFusedLayerKernels } from './lib/torch-kernels.js';
 
 const { values } = parseArgs({
   options: {
@@ -56,10 +56,7 @@ function configure(nativeNoise: boolean, fusedLayers: boolean): void {
     },
   };
   tf.registerKernel(fusedLayers ? lazy : eager);
-  for (const config of fusedLayerKernels) {
-    if (tf.getKernel(config.kernelName, 'torch')) tf.unregisterKernel(config.kernelName, 'torch');
-    if (fusedLayers) tf.registerKernel(config);
-  }
+  useFusedLayerKernels(fusedLayers);
 }
 
 const model = createEnergyNet({ preset: 'small', seed: 1 });

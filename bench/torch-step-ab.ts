@@ -25,8 +25,8 @@ import { parseArgs } from 'node:util';
 import { initBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TorchBackend } from '../packages/backend-torch/src/backend.js';
-import { fusedLayerKernels } from '../packages/backend-torch/src/kernels/fused-layers.js';
 import { foreachAdam } from '../packages/backend-torch/src/kernels/optimizer.js';
+import { useFusedLayerKernels } from './lib/torch-kernels.js';
 import { BENCH_MODELS, type BenchModelName, createWorkload } from './lib/workloads.js';
 
 const CHANGES = ['lean-saves', 'adam', 'padding', 'shapes', 'fused-layers', 'pad-copy'] as const;
@@ -60,12 +60,12 @@ const info = await initBackend({ force: backendName });
 interface Native {
   adamUpdate: (...lists: number[][]) => number[];
   meta: (id: number) => number[];
+  padNhwc: (x: number, padding: readonly [number, number, number, number]) => number;
   dispose: (...ids: number[]) => void;
 }
 interface Backend {
   native: Native;
   takePadded: (...args: unknown[]) => number | undefined;
-  padNhwc: (x: number, padding: readonly [number, number, number, number]) => number;
   callTensor: (operator: string, args: readonly unknown[]) => number;
   keepPadded: (x: unknown, key: string, id: number) => void;
   metaOf: (id: number) => number[];
@@ -88,7 +88,7 @@ const fusedAdam = torch ? native.adamUpdate.bind(native) : native.adamUpdate;
 const takePadded = torch ? backend.takePadded.bind(backend) : backend.takePadded;
 const keepPadded = torch ? backend.keepPadded.bind(backend) : backend.keepPadded;
 const metaOf = torch ? backend.metaOf.bind(backend) : backend.metaOf;
-const padNhwc = torch ? backend.padNhwc.bind(backend) : backend.padNhwc;
+const padNhwc = torch ? native.padNhwc.bind(native) : native.padNhwc;
 const switches: Record<Change, (on: boolean) => void> = {
   // Off: the engine's own clone (from its prototype) runs again.
   'lean-saves': (on) => {
@@ -107,18 +107,12 @@ const switches: Record<Change, (on: boolean) => void> = {
     backend.metaOf = on ? metaOf : (id) => native.meta(id);
   },
   'pad-copy': (on) => {
-    backend.padNhwc = on
+    native.padNhwc = on
       ? padNhwc
       : (x, [top, bottom, left, right]) => backend.callTensor('aten::constant_pad_nd', [x, [0, 0, left, right, top, bottom], 0]);
   },
   // Off: the backend lacks the kernels, so the ops and the energy net take their tfjs-layers path.
-  'fused-layers': (on) => {
-    for (const config of fusedLayerKernels) {
-      const registered = tf.getKernel(config.kernelName, config.backendName) !== undefined;
-      if (on && !registered) tf.registerKernel(config);
-      if (!on && registered) tf.unregisterKernel(config.kernelName, config.backendName);
-    }
-  },
+  'fused-layers': useFusedLayerKernels,
 };
 const setAll = (on: boolean) => {
   for (const change of changes) switches[change](on);

@@ -270,16 +270,6 @@ export class TorchBackend extends KernelBackend {
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   }
 
-  /**
-   * A float32 NHWC tensor (an addon id, not freed) with zeros added [top, bottom, left, right]:
-   * the addon's row-by-row copy on the CPU (1.5–1.9× faster than aten::constant_pad_nd there,
-   * which a stride-2 'same' convolution runs on every input), ATen's elsewhere.
-   */
-  padNhwc(x: number, [top, bottom, left, right]: readonly [number, number, number, number]): number {
-    if (this.device === 'cpu') return this.native.padNhwc(x, [top, bottom, left, right]);
-    return this.callTensor('aten::constant_pad_nd', [x, [0, 0, left, right, top, bottom], 0]);
-  }
-
   /** Frees addon tensor ids a kernel made along the way. */
   free(...ids: number[]): void {
     this.native.dispose(...ids);

@@ -271,19 +271,19 @@ suite('deferred results', () => {
   }
   const countConvolutionBackward = (f: () => void) => countCalls('aten::convolution_backward', f);
 
-  /** How many asymmetric paddings of an NHWC input (`TorchBackend.padNhwc`) `f` makes. */
+  /** How many asymmetric paddings of an NHWC input (the addon's `padNhwc`, on the CPU) `f` makes. */
   function countPads(f: () => void): number {
-    const backend = tf.backend() as unknown as { padNhwc: (...args: unknown[]) => number };
-    const padNhwc = backend.padNhwc;
+    const native = loadNative();
+    const padNhwc = native.padNhwc;
     let count = 0;
-    backend.padNhwc = (...args) => {
+    native.padNhwc = (...args) => {
       count++;
-      return padNhwc.apply(backend, args);
+      return padNhwc.apply(native, args);
     };
     try {
       f();
     } finally {
-      backend.padNhwc = padNhwc;
+      native.padNhwc = padNhwc;
     }
     return count;
   }

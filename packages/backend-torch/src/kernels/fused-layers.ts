@@ -1,6 +1,6 @@
-import { engine, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
+import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import type { TorchBackend } from '../backend.js';
-import { input, torchKernel } from './kernel.js';
+import { input, tapeRecording, torchKernel } from './kernel.js';
 import { type ConvAttrs, conv2d, conv2dBackpropFilter, conv2dBackpropInput } from './nn.js';
 
 /** `@lab/core`'s fused layer kernels (this package does not depend on core). */
@@ -34,7 +34,7 @@ function activationOf(kernelName: string, attrs: { activation?: unknown }): Acti
 function activated(b: TorchBackend, pre: TensorInfo, activation: Activation): TensorInfo {
   if (activation === 'linear') return pre;
   const y = b.outputOfKnownShape(b.callTensor('aten::silu', [b.id(pre)]), pre.shape, 'float32');
-  if ((engine().state as { gradientDepth: number }).gradientDepth > 0) b.keepCompanion(y, b.callTensor('aten::alias', [b.id(pre)]));
+  if (tapeRecording()) b.keepCompanion(y, b.callTensor('aten::alias', [b.id(pre)]));
   b.disposeIntermediateTensorInfo(pre);
   return y;
 }

@@ -1,4 +1,4 @@
-import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { engine, type KernelConfig, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { TorchBackend } from '../backend.js';
 
 /** The tfjs backend name the kernels register under. */
@@ -13,6 +13,11 @@ export function torchKernel(kernelName: string, run: TorchKernelFunc): KernelCon
     backendName: TORCH,
     kernelFunc: ({ inputs, backend, attrs }) => run(backend as TorchBackend, inputs, attrs ?? {}),
   };
+}
+
+/** Whether a gradient tape records the kernel being run (so what its gradient needs is worth keeping). */
+export function tapeRecording(): boolean {
+  return engine().state.gradientDepth > 0;
 }
 
 /** The named input, which tfjs guarantees present for the kernel's own inputs. */

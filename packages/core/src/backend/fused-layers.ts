@@ -99,15 +99,13 @@ export const FUSED_LAYER_GRADIENTS: readonly tf.GradConfig[] = [
       const conv = attrs as unknown as ConvAttrs;
       if (differentiatingTwice()) {
         // Made here for the same reason as `fusedGradients`'s outputs.
-        const dPre =
-          conv.activation === 'silu'
-            ? siluGrad(dy as tf.Tensor, tf.fused.conv2d({ x, filter, bias, strides: conv.strides, pad: conv.pad }))
-            : (dy as tf.Tensor);
-        const convAttrs = { strides: conv.strides, pad: conv.pad, dataFormat: 'NHWC' };
+        const dPre = (
+          conv.activation === 'silu' ? siluGrad(dy as tf.Tensor, compositeConv(x, filter, bias, { ...conv, activation: 'linear' })) : dy
+        ) as tf.Tensor4D;
+        const filterAttrs = { strides: conv.strides, pad: conv.pad, dataFormat: 'NHWC', filterShape: filter.shape };
         return {
-          x: () => tf.engine().runKernel(tf.Conv2DBackpropInput, { dy: dPre, filter }, { ...convAttrs, inputShape: x.shape }) as tf.Tensor,
-          filter: () =>
-            tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: dPre }, { ...convAttrs, filterShape: filter.shape }) as tf.Tensor,
+          x: () => tf.conv2dTranspose(dPre, filter, x.shape, conv.strides, conv.pad),
+          filter: () => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: dPre }, filterAttrs) as tf.Tensor,
           bias: () => tf.sum(dPre, [0, 1, 2]),
         };
       }
@@ -123,7 +121,7 @@ export const FUSED_LAYER_GRADIENTS: readonly tf.GradConfig[] = [
       const [x, kernel, bias, y] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D];
       const { activation } = attrs as unknown as { activation: LayerActivation };
       if (differentiatingTwice()) {
-        const dPre = (activation === 'silu' ? siluGrad(dy as tf.Tensor, tf.fused.matMul({ a: x, b: kernel, bias })) : dy) as tf.Tensor2D;
+        const dPre = (activation === 'silu' ? siluGrad(dy as tf.Tensor, compositeDense(x, kernel, bias, 'linear')) : dy) as tf.Tensor2D;
         return {
           x: () => tf.matMul(dPre, kernel, false, true),
           kernel: () => tf.matMul(x, dPre, true, false),
