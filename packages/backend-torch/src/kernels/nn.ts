@@ -85,7 +85,7 @@ function padList([top, bottom, left, right]: NonNullable<ConvGeometry['extra']>,
 
 /**
  * x with the asymmetric part of its padding added (a new addon id): on the CPU, an NHWC x by the
- * addon's row copy (`padNhwc`, 1.5–1.9× faster than aten::constant_pad_nd there, which a stride-2
+ * addon's row copy (`padNhwc`, 1.5–1.9× faster than aten::constant_pad_nd there in a scratch timing, which a stride-2
  * 'same' convolution runs on every input); otherwise aten::constant_pad_nd.
  */
 function withExtraPadding(b: TorchBackend, x: number, extra: NonNullable<ConvGeometry['extra']>, nhwc: boolean): number {
