@@ -105,6 +105,32 @@ describe('EnergyTask', () => {
     straight.dispose();
     resumed.dispose();
   });
+
+  it('scores data and negatives in one model call, to the loss of scoring them apart', async () => {
+    const task = EnergyTask.fromConfig(microEnergy);
+    const model = task.createModel();
+    const rng = new Rng(4);
+    // Unequal halves, so that a slice at the wrong place changes the loss.
+    const positive = rng.uniform([2, 32, 32, 3], -1, 1);
+    const negative = rng.uniform([3, 32, 32, 3], -1, 1);
+    const apply = model.apply.bind(model);
+    let calls = 0;
+    model.apply = (...args: Parameters<typeof model.apply>) => {
+      calls++;
+      return apply(...args);
+    };
+    const { loss, metrics } = task.loss(model, { positive, negative });
+    expect(calls).toBe(1);
+    const mean = (t: tf.Tensor) => tf.tidy(() => tf.mean(apply(t) as tf.Tensor).dataSync()[0] as number);
+    const meanSquare = (t: tf.Tensor) => tf.tidy(() => tf.mean(tf.square(apply(t) as tf.Tensor)).dataSync()[0] as number);
+    const alpha = (task.config as { alpha: number }).alpha;
+    const expected = mean(positive) - mean(negative) + alpha * (meanSquare(positive) + meanSquare(negative));
+    expect((await loss.data())[0]).toBeCloseTo(expected, 5);
+    expect((await (metrics.ePos as tf.Scalar).data())[0]).toBeCloseTo(mean(positive), 5);
+    expect((await (metrics.eNeg as tf.Scalar).data())[0]).toBeCloseTo(mean(negative), 5);
+    tf.dispose([positive, negative, loss, ...Object.values(metrics)]);
+    model.dispose();
+  });
 });
 
 describe('ScoreEnergyTask (objective dsm)', () => {

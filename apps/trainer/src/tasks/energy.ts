@@ -4,7 +4,7 @@ import {
   type ContrastiveEnergyConfigOptions,
   contrastiveDivergenceLoss,
   createEnergyNet,
-  energyFunction,
+  modelEnergies,
   parseContrastiveEnergyConfig,
   ReplayBuffer,
   resolveContrastiveEnergyConfig,
@@ -67,10 +67,15 @@ export class EnergyTask implements TrainingTask {
   }
 
   loss(model: tfl.LayersModel, inputs: PreparedBatch): { loss: tf.Scalar; metrics: Record<string, tf.Scalar> } {
-    const energies = energyFunction(model, { training: true });
+    const positive = inputs.positive as tf.Tensor;
+    const negative = inputs.negative as tf.Tensor;
+    const count = positive.shape[0] as number;
+    // Data and negatives in one training-mode call, as `trainEnergyStep` makes it: one pass of the
+    // net's kernels at twice the batch instead of two (and one spectral-norm power iteration).
+    const { energies } = modelEnergies(model, tf.concat([positive, negative]), { training: true });
     const parts = contrastiveDivergenceLoss(
-      energies(inputs.positive as tf.Tensor),
-      energies(inputs.negative as tf.Tensor),
+      tf.slice(energies, 0, count),
+      tf.slice(energies, count, negative.shape[0] as number),
       this.settings.alpha,
     );
     return { loss: parts.loss, metrics: { ePos: parts.ePosMean, eNeg: parts.eNegMean, regularizer: parts.regularizer } };
