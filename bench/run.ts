@@ -82,20 +82,26 @@ interface Case {
   maxSteps: number;
   warmupMs: number;
   warmupSteps: number;
+  warmupTargetSteps: number;
+  warmupMaxMs: number;
 }
 
 /**
  * How each case (tfjs and PyTorch alike) times its steps: `warmupSteps` untimed steps and more
- * until `warmupMs` have passed, then up to `maxSteps` timed steps within `budgetMs` (at least 2),
- * median reported. Fast models need the time-based warm-up: with one warm-up step and 5 timed
- * ones, energy-small's tfjs rows measured V8 before it had optimised the step's JavaScript. Slow
- * ones need a few steps: unet-small's first steps on tfjs-torch ran ~15 % slower than later ones
- * (the allocator growing to a 4 GB peak).
+ * until `warmupMs` have passed, and on until `warmupTargetSteps` steps unless `warmupMaxMs` have
+ * passed; then up to `maxSteps` timed steps within `budgetMs` (at least 2), median reported.
+ * Fast models need the long warm-up: V8 optimises the JavaScript of a step called once per
+ * iteration only after hundreds of calls (energy-small on tfjs-torch ran ~20 % slower per step
+ * over its first 500 steps than after 1,000, against a native convolution timed in the same
+ * process), while a 1 s warm-up is ~200 of its steps. Slow ones need a few steps: unet-small's
+ * first steps on tfjs-torch ran ~15 % slower than later ones (the allocator growing to a 4 GB peak).
  */
-function stepTiming(quick: boolean): { warmupSteps: number; warmupMs: number; maxSteps: number; budgetMs: number } {
+function stepTiming(
+  quick: boolean,
+): Pick<Case, 'warmupSteps' | 'warmupMs' | 'warmupTargetSteps' | 'warmupMaxMs' | 'maxSteps' | 'budgetMs'> {
   return quick
-    ? { warmupSteps: 1, warmupMs: 500, maxSteps: 10, budgetMs: 5_000 }
-    : { warmupSteps: 3, warmupMs: 1_000, maxSteps: 50, budgetMs: 10_000 };
+    ? { warmupSteps: 1, warmupMs: 500, warmupTargetSteps: 0, warmupMaxMs: 0, maxSteps: 10, budgetMs: 5_000 }
+    : { warmupSteps: 3, warmupMs: 1_000, warmupTargetSteps: 1_000, warmupMaxMs: 8_000, maxSteps: 50, budgetMs: 10_000 };
 }
 
 /** Batches as in issue 8: 32 to train, 64 to infer. */
@@ -128,7 +134,7 @@ function plan(
 ): { cases: Case[]; skipped: RuntimeRow[] } {
   const cases: Case[] = [];
   const skipped: RuntimeRow[] = [];
-  const { budgetMs, maxSteps, warmupMs, warmupSteps } = stepTiming(quick);
+  const timing = stepTiming(quick);
   for (const backend of backends) {
     for (const model of models) {
       if (quick && model === 'unet-small') continue;
@@ -147,10 +153,7 @@ function plan(
             trainBatch: TRAIN_BATCH,
             inferBatch: INFER_BATCH,
             profile: !quick && threads === 2,
-            budgetMs,
-            maxSteps,
-            warmupMs,
-            warmupSteps,
+            ...timing,
           });
         }
         continue;
@@ -167,10 +170,7 @@ function plan(
         trainBatch: small ? 4 : backend === 'wasm' && model === 'unet-small' ? WASM_SMALL_TRAIN_BATCH : TRAIN_BATCH,
         inferBatch: small ? 8 : INFER_BATCH,
         profile: !quick,
-        budgetMs,
-        maxSteps,
-        warmupMs,
-        warmupSteps,
+        ...timing,
       });
     }
   }
@@ -397,6 +397,10 @@ async function main(): Promise<void> {
       String(c.warmupMs),
       '--warmup-steps',
       String(c.warmupSteps),
+      '--warmup-target-steps',
+      String(c.warmupTargetSteps),
+      '--warmup-max-ms',
+      String(c.warmupMaxMs),
       '--out',
       '{out}',
       ...(c.profile ? ['--profile'] : []),
@@ -499,6 +503,8 @@ async function main(): Promise<void> {
           threads,
           warmupSteps: timing.warmupSteps,
           warmupS: timing.warmupMs / 1000,
+          warmupTargetSteps: timing.warmupTargetSteps,
+          warmupMaxS: timing.warmupMaxMs / 1000,
           budgetS: timing.budgetMs / 1000,
           maxSteps: timing.maxSteps,
         }),

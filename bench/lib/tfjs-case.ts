@@ -63,6 +63,8 @@ const { values } = parseArgs({
     'max-steps': { type: 'string', default: '5' },
     'warmup-ms': { type: 'string', default: '0' },
     'warmup-steps': { type: 'string', default: '1' },
+    'warmup-target-steps': { type: 'string', default: '0' },
+    'warmup-max-ms': { type: 'string', default: '0' },
     profile: { type: 'boolean', default: false },
     'skip-train': { type: 'boolean', default: false },
     /** A folder shared with other cases run at the same time: the timed inference steps start together (bench/lib/barrier.ts). */
@@ -81,6 +83,8 @@ async function main(): Promise<void> {
   const timing = {
     warmup: Number(values['warmup-steps']),
     warmupMs: Number(values['warmup-ms']),
+    warmupTargetSteps: Number(values['warmup-target-steps']),
+    warmupMaxMs: Number(values['warmup-max-ms']),
     minSteps: 2,
     maxSteps: Number(values['max-steps']),
     budgetMs: Number(values['budget-ms']),
@@ -112,7 +116,12 @@ async function main(): Promise<void> {
     await warmUp(() => workload.infer(), timing);
     result.barrierReleased = await arriveAndWait(values.barrier, String(process.pid));
     const windowStart = Date.now();
-    inferRun = await timeSteps(() => workload.infer(), inferBatch, { ...timing, warmup: 0, warmupMs: 0 }, values.profile);
+    inferRun = await timeSteps(
+      () => workload.infer(),
+      inferBatch,
+      { ...timing, warmup: 0, warmupMs: 0, warmupTargetSteps: 0 },
+      values.profile,
+    );
     result.inferWindow = [windowStart, Date.now()];
   } else {
     inferRun = await timeSteps(() => workload.infer(), inferBatch, timing, values.profile);

@@ -69,6 +69,8 @@ export function torchArgs(
     threads: number;
     warmupSteps: number;
     warmupS: number;
+    warmupTargetSteps: number;
+    warmupMaxS: number;
     budgetS: number;
     maxSteps: number;
   },
@@ -87,6 +89,10 @@ export function torchArgs(
     String(options.warmupSteps),
     '--warmup-s',
     String(options.warmupS),
+    '--warmup-target-steps',
+    String(options.warmupTargetSteps),
+    '--warmup-max-s',
+    String(options.warmupMaxS),
     '--budget-s',
     String(options.budgetS),
     '--iters',

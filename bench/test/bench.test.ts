@@ -59,6 +59,19 @@ describe('warm-up', () => {
     expect(steps).toBeGreaterThan(1);
     expect(calls).toBe(3 + steps);
   });
+
+  it('goes on to the target step count, unless the time limit comes first', async () => {
+    const instant = async () => {};
+    expect(await warmUp(instant, { warmup: 1, warmupMs: 0, warmupTargetSteps: 40, warmupMaxMs: 10_000 })).toBe(40);
+    const slow = () => new Promise((resolve) => setTimeout(resolve, 5));
+    const started = performance.now();
+    const steps = await warmUp(slow, { warmup: 2, warmupMs: 0, warmupTargetSteps: 1_000, warmupMaxMs: 50 });
+    expect(steps).toBeGreaterThanOrEqual(2);
+    expect(steps).toBeLessThan(1_000);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(50);
+    // The minimum steps hold even past the limit.
+    expect(await warmUp(slow, { warmup: 3, warmupMs: 0, warmupTargetSteps: 1_000, warmupMaxMs: 1 })).toBe(3);
+  });
 });
 
 describe('tfjs measurement', () => {

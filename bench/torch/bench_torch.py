@@ -272,13 +272,21 @@ def sync() -> None:
         torch.cuda.synchronize(DEVICE)
 
 
-def time_steps(step, warmup: int, warmup_s: float, iters: int, budget_s: float) -> tuple[list[float], list[float]]:
-    """Runs `warmup` untimed steps and more until `warmup_s` has passed (as bench/lib/measure.ts
-    does), then up to `iters` timed ones (at least 2) within `budget_s`.
+def time_steps(step, warmup: int, warmup_s: float, iters: int, budget_s: float, target_steps: int = 0, warmup_max_s: float = 0.0) -> tuple[list[float], list[float]]:
+    """Runs `warmup` untimed steps and more until `warmup_s` has passed, and on until
+    `target_steps` steps unless `warmup_max_s` has passed (as bench/lib/measure.ts does), then up
+    to `iters` timed ones (at least 2) within `budget_s`.
     Returns wall times and CPU times (process_time: all threads) per step, in seconds."""
     warm_start = time.perf_counter()
     done = 0
-    while done < warmup or time.perf_counter() - warm_start < warmup_s:
+
+    def more() -> bool:
+        elapsed = time.perf_counter() - warm_start
+        if done < warmup or elapsed < warmup_s:
+            return True
+        return done < target_steps and elapsed < warmup_max_s
+
+    while more():
         step()
         done += 1
     sync()
@@ -420,6 +428,21 @@ def matmul_gflops() -> float:
     return 2 * 1024**3 * reps / (time.perf_counter() - start) / 1e9
 
 
+def workloads_for(spec: dict, train_batch: int, infer_batch: int):
+    """The model of a tfjs-side spec ({kind, config, params}) and its train and infer steps."""
+    cfg = spec["config"]
+    if spec["kind"] == "unet":
+        model = UNet(cfg)
+        return (model, *unet_workloads(model, cfg, train_batch, infer_batch))
+    if spec["kind"] == "energy":
+        model = SmallEnergyNet(cfg)
+        return (model, *energy_workloads(model, cfg, train_batch, infer_batch))
+    if spec["kind"] == "classifier":
+        model = Classifier(cfg)
+        return (model, *classifier_workloads(model, cfg, train_batch, infer_batch))
+    raise SystemExit(f"unknown kind {spec['kind']!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--spec", required=True, help="JSON {kind: 'unet'|'energy'|'classifier', config, params} from the tfjs side")
@@ -428,6 +451,8 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--warmup-steps", type=int, default=1, help="untimed steps first (at least 1)")
     parser.add_argument("--warmup-s", type=float, default=0.0, help="untimed steps for at least this long (after the first)")
+    parser.add_argument("--warmup-target-steps", type=int, default=0, help="then untimed steps up to this many in all...")
+    parser.add_argument("--warmup-max-s", type=float, default=0.0, help="...unless this long has passed")
     parser.add_argument("--budget-s", type=float, default=20.0, help="stop timing after this long (at least 2 steps)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, or cuda[:N] (a GPU machine; timings synchronise the device)")
@@ -438,18 +463,7 @@ def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     spec = json.loads(args.spec)
-    cfg = spec["config"]
-    if spec["kind"] == "unet":
-        model = UNet(cfg)
-        train, infer, losses = unet_workloads(model, cfg, args.train_batch, args.infer_batch)
-    elif spec["kind"] == "energy":
-        model = SmallEnergyNet(cfg)
-        train, infer, losses = energy_workloads(model, cfg, args.train_batch, args.infer_batch)
-    elif spec["kind"] == "classifier":
-        model = Classifier(cfg)
-        train, infer, losses = classifier_workloads(model, cfg, args.train_batch, args.infer_batch)
-    else:
-        raise SystemExit(f"unknown kind {spec['kind']!r}")
+    model, train, infer, losses = workloads_for(spec, args.train_batch, args.infer_batch)
 
     # tfjs counts batch norm's moving mean and variance among a model's weights.
     params = sum(p.numel() for p in model.parameters()) + sum(b.numel() for name, b in model.named_buffers() if "running_" in name)
@@ -459,8 +473,8 @@ def main() -> None:
         raise SystemExit(f"parameter count {params} differs from tfjs's {expected} by {mismatch:.2%} (> 1%)")
 
     warmup = max(1, args.warmup_steps)
-    infer_times = time_steps(infer, warmup, args.warmup_s, args.iters, args.budget_s)
-    train_times = time_steps(train, warmup, args.warmup_s, args.iters, args.budget_s)
+    infer_times = time_steps(infer, warmup, args.warmup_s, args.iters, args.budget_s, args.warmup_target_steps, args.warmup_max_s)
+    train_times = time_steps(train, warmup, args.warmup_s, args.iters, args.budget_s, args.warmup_target_steps, args.warmup_max_s)
     if not all(math.isfinite(v) for v in losses):
         raise SystemExit(f"non-finite training loss: {losses}")
 
