@@ -53,9 +53,12 @@ async function sample(command: string, args: string[], env: NodeJS.ProcessEnv, o
     });
   });
   const pid = child.pid as number;
-  execFileSync('perf', ['record', '-F', '2000', '-p', String(pid), '-o', out, '--', 'sleep', String(values.seconds)], { stdio: 'ignore' });
   child.removeAllListeners('exit');
-  child.kill('SIGKILL');
+  try {
+    execFileSync('perf', ['record', '-F', '2000', '-p', String(pid), '-o', out, '--', 'sleep', String(values.seconds)], { stdio: 'ignore' });
+  } finally {
+    child.kill('SIGKILL');
+  }
   return pid;
 }
 
