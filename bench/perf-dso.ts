@@ -55,7 +55,9 @@ async function sample(command: string, args: string[], env: NodeJS.ProcessEnv, o
   const pid = child.pid as number;
   child.removeAllListeners('exit');
   try {
-    execFileSync('perf', ['record', '-F', '2000', '-p', String(pid), '-o', out, '--', 'sleep', String(values.seconds)], { stdio: 'ignore' });
+    execFileSync('perf', ['record', '-F', '2000', '-p', String(pid), '-o', out, '--', 'sleep', String(values.seconds)], {
+      stdio: 'ignore',
+    });
   } finally {
     child.kill('SIGKILL');
   }
