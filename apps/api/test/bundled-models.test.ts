@@ -3,13 +3,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { usesFlipAverage } from '@lab/classifier';
 import { createClassifierProvider } from '@lab/classifier/plugin';
-import { type GenlabManifest, MANIFEST_FILE } from '@lab/core';
+import { type GenlabManifest, initBackend, MANIFEST_FILE, silentLogger } from '@lab/core';
 import { parseEnergyConfig } from '@lab/energy';
 import { createEnergyProvider } from '@lab/energy/plugin';
 import { parseDiffusionConfig } from '@lab/unet';
 import { createDiffusionProvider } from '@lab/unet/plugin';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 // The models `npm start` serves were exported before model configs had a version: they must
@@ -18,8 +17,10 @@ const models = (name: string) => fileURLToPath(new URL(`../models/${name}`, impo
 
 const loadManifest = async (dir: string) => JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as GenlabManifest;
 
+// wasm, not the pure-JS backend: the energy model's sample differentiates a UNet, which took
+// 120–130 s on the pure-JS backend on a slow day of the 2-core CI machine.
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initBackend({ force: 'wasm', logger: silentLogger });
 });
 
 describe('the bundled models load through the typed model configs', () => {

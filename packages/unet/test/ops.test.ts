@@ -158,14 +158,16 @@ describe('scaledDotProductAttention', () => {
     }
   });
 
-  it('both strategies have the same gradient', async () => {
-    const [q, k, v] = [10, 11, 12].map((seed) => randomTensor([2, 4, 3], seed)) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
-    const G = randomTensor([2, 4, 3], 13);
+  // N = 1: a batch-1 energy-model request on wasm (one head) differentiates attention over a single row.
+  it.each([2, 1])('both strategies have the same gradient (N = %i)', async (n) => {
+    const [q, k, v] = [10, 11, 12].map((seed) => randomTensor([n, 4, 3], seed)) as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+    const G = randomTensor([n, 4, 3], 13);
     const grads = await Promise.all(
       (['batched', 'sliced'] as const).map(async (strategy) => {
         const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
           tf.sum(tf.mul(scaledDotProductAttention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, strategy), G)),
         )([q, k, v]);
+        expect(g.map((t) => t.shape)).toEqual([q.shape, k.shape, v.shape]);
         return Promise.all(g.map((t) => t.data()));
       }),
     );

@@ -332,14 +332,17 @@ export function scaledDotProductAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.
       const weights = tf.softmax(tf.mul(tf.matMul(q, tf.transpose(k, [0, 2, 1])), scale));
       return tf.matMul(weights, v) as tf.Tensor3D;
     }
-    const qs = tf.unstack(q);
-    const ks = tf.unstack(k);
-    const vs = tf.unstack(v);
+    // One row goes through reshapes: tf.unstack of it has a single output, and tfjs's engine then
+    // hands Unpack's gradient that lone tensor instead of a list, which its stack rejects (a
+    // batch-1 request to an energy model, which differentiates through attention, failed on wasm).
+    const single = q.shape[0] === 1;
+    const rows = (t: tf.Tensor3D) => (single ? [tf.reshape(t, [t.shape[1], t.shape[2]])] : tf.unstack(t)) as tf.Tensor2D[];
+    const [qs, ks, vs] = [rows(q), rows(k), rows(v)];
     const outputs = qs.map((qi, i) => {
-      const weights = tf.softmax(tf.mul(matMul2d(qi as tf.Tensor2D, tf.transpose(ks[i]! as tf.Tensor2D)), scale)) as tf.Tensor2D;
-      return matMul2d(weights, vs[i]! as tf.Tensor2D);
+      const weights = tf.softmax(tf.mul(matMul2d(qi, tf.transpose(ks[i] as tf.Tensor2D)), scale)) as tf.Tensor2D;
+      return matMul2d(weights, vs[i] as tf.Tensor2D);
     });
-    return tf.stack(outputs) as tf.Tensor3D;
+    return (single ? tf.expandDims(outputs[0] as tf.Tensor2D, 0) : tf.stack(outputs)) as tf.Tensor3D;
   });
 }
 
