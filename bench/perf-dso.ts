@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '@lab/core';
 import { SYSTEM_PYTHON, tfjsTorchEnv, torchEnv } from './lib/torch.js';
-import { BENCH_MODELS, type BenchModelName, createWorkload } from './lib/workloads.js';
+import { createWorkload, modelAndStep } from './lib/workloads.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,9 +32,7 @@ const { values } = parseArgs({
     write: { type: 'boolean', default: false },
   },
 });
-const model = values.model as BenchModelName;
-if (!BENCH_MODELS.includes(model)) throw new RangeError(`--model must be one of ${BENCH_MODELS.join(', ')}`);
-const step = values.step === 'infer' ? 'infer' : 'train';
+const { model, step } = modelAndStep(values);
 if (spawnSync('perf', ['--version']).status !== 0) throw new Error('needs Linux perf (Debian: apt-get install linux-perf)');
 
 await initBackend({ force: 'cpu' });

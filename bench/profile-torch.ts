@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { initBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { BENCH_MODELS, type BenchModelName, createWorkload } from './lib/workloads.js';
+import { createWorkload, modelAndStep } from './lib/workloads.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,10 +24,7 @@ const { values } = parseArgs({
     write: { type: 'boolean', default: false },
   },
 });
-const model = values.model as BenchModelName;
-if (!BENCH_MODELS.includes(model)) throw new RangeError(`--model must be one of ${BENCH_MODELS.join(', ')}`);
-const step = values.step as 'train' | 'infer';
-if (step !== 'train' && step !== 'infer') throw new RangeError('--step must be train or infer');
+const { model, step } = modelAndStep(values);
 const steps = Number(values.steps);
 if (!Number.isInteger(steps) || steps < 1) throw new RangeError('--steps must be a positive integer');
 

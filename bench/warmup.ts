@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { initBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { SYSTEM_PYTHON, torchEnv } from './lib/torch.js';
-import { BENCH_MODELS, type BenchModelName, createWorkload } from './lib/workloads.js';
+import { createWorkload, modelAndStep } from './lib/workloads.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,10 +29,7 @@ const { values } = parseArgs({
     write: { type: 'boolean', default: false },
   },
 });
-const model = values.model as BenchModelName;
-if (!BENCH_MODELS.includes(model)) throw new RangeError(`--model must be one of ${BENCH_MODELS.join(', ')}`);
-const step = values.step as 'train' | 'infer';
-if (step !== 'train' && step !== 'infer') throw new RangeError('--step must be train or infer');
+const { model, step } = modelAndStep(values);
 const chunks = Number(values.chunks);
 const size = Number(values.size);
 if (![chunks, size].every((n) => Number.isInteger(n) && n >= 1)) throw new RangeError('--chunks and --size must be positive integers');

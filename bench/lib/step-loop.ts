@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { type BackendName, initBackend } from '@lab/core';
-import { type BenchModelName, createWorkload } from './workloads.js';
+import { createWorkload, modelAndStep } from './workloads.js';
 
 const { values } = parseArgs({
   options: {
@@ -17,8 +17,9 @@ const { values } = parseArgs({
   },
 });
 await initBackend({ force: values.backend as BackendName });
-const workload = createWorkload(values.model as BenchModelName, { trainBatch: 32, inferBatch: 64 });
-const step = values.step === 'infer' ? () => workload.infer() : () => workload.train();
+const { model, step: kind } = modelAndStep(values);
+const workload = createWorkload(model, { trainBatch: 32, inferBatch: 64 });
+const step = kind === 'infer' ? () => workload.infer() : () => workload.train();
 for (let i = 0; i < Number(values.warmup); i++) await step();
 console.log('warm');
 for (;;) await step();

@@ -177,6 +177,15 @@ export function classifierWorkload(options: WorkloadOptions): Workload {
   };
 }
 
+/** A bench script's `--model` and `--step`, checked (a RangeError names what is accepted). */
+export function modelAndStep(values: { model?: string; step?: string }): { model: BenchModelName; step: 'train' | 'infer' } {
+  const model = values.model as BenchModelName;
+  if (!BENCH_MODELS.includes(model)) throw new RangeError(`--model must be one of ${BENCH_MODELS.join(', ')}`);
+  const step = values.step;
+  if (step !== 'train' && step !== 'infer') throw new RangeError('--step must be train or infer');
+  return { model, step };
+}
+
 export function createWorkload(name: BenchModelName, options: WorkloadOptions): Workload {
   switch (name) {
     case 'unet-tiny':
