@@ -58,7 +58,16 @@ const info = await initBackend({ force: backendName });
 
 /** The internals each switch swaps (the engine's clone, the backend's helpers, the addon's Adam). */
 interface Native {
-  adamUpdate: (...lists: number[][]) => number[];
+  adamUpdate: (
+    values: number[],
+    gradients: number[],
+    ms: number[],
+    vs: number[],
+    hyper: number[],
+    beta1Power: number,
+    beta2Power: number,
+  ) => number[];
+  toArray: (id: number) => Float32Array;
   meta: (id: number) => number[];
   padNhwc: (x: number, padding: readonly [number, number, number, number]) => number;
   dispose: (...ids: number[]) => void;
@@ -75,8 +84,18 @@ const backend = tf.backend() as unknown as Backend;
 const native = backend.native ?? ({} as Native);
 
 /** Adam as the backend ran it before: eight `_foreach_` list operations (its CUDA path). */
-function foreachAdamCall(values: number[], gradients: number[], ms: number[], vs: number[], hyper: number[]): number[] {
-  const [learningRate, beta1, beta2, epsilon, biasCorrection1, biasCorrection2] = hyper as [number, number, number, number, number, number];
+function foreachAdamCall(
+  values: number[],
+  gradients: number[],
+  ms: number[],
+  vs: number[],
+  hyper: number[],
+  beta1Power: number,
+  beta2Power: number,
+): number[] {
+  const [learningRate, beta1, beta2, epsilon] = hyper as [number, number, number, number];
+  const biasCorrection = (power: number) => 1 - (native.toArray(power)[0] as number);
+  const [biasCorrection1, biasCorrection2] = [biasCorrection(beta1Power), biasCorrection(beta2Power)];
   const attrs = { count: values.length, learningRate, beta1, beta2, epsilon, biasCorrection1, biasCorrection2 };
   return foreachAdam(tf.backend() as TorchBackend, [values, gradients, ms, vs], attrs);
 }

@@ -25,8 +25,12 @@
 #endif
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "capture.h"
+#include "kernels.h"
 
 namespace {
 
@@ -48,6 +52,9 @@ struct State {
   // JS's view of the last `call`'s one tensor result: [id, dtypeCode, rank, ...sizes], id −1 when
   // the last tensor handed out came from elsewhere. Saves a `meta` call per kernel output.
   Napi::Reference<Napi::Int32Array> last_result;
+  // While a step is being captured (captureBegin … captureEnd): what it does, in registers.
+  std::unique_ptr<genlab::capture::Recording> recording;
+  std::vector<std::unique_ptr<genlab::capture::Program>> programs;  // null once disposed
 };
 
 State& StateOf(Napi::Env env) { return *env.GetInstanceData<State>(); }
@@ -56,14 +63,17 @@ int32_t Keep(Napi::Env env, at::Tensor tensor) {
   State& state = StateOf(env);
   if (!state.last_result.IsEmpty()) state.last_result.Value()[0] = -1;
   state.live_count++;
+  int32_t id;
   if (!state.free_slots.empty()) {
-    int32_t id = state.free_slots.back();
+    id = state.free_slots.back();
     state.free_slots.pop_back();
     state.slots[id] = std::move(tensor);
-    return id;
+  } else {
+    state.slots.push_back(std::move(tensor));
+    id = static_cast<int32_t>(state.slots.size() - 1);
   }
-  state.slots.push_back(std::move(tensor));
-  return static_cast<int32_t>(state.slots.size() - 1);
+  if (state.recording) state.recording->Produced(id);
+  return id;
 }
 
 const at::Tensor& Get(Napi::Env env, const Napi::Value& value) {
@@ -73,6 +83,24 @@ const at::Tensor& Get(Napi::Env env, const Napi::Value& value) {
   if (id < 0 || id >= static_cast<int64_t>(state.slots.size()) || !state.slots[id].defined())
     throw Napi::Error::New(env, "tensor id " + std::to_string(id) + " is not live (disposed twice?)");
   return state.slots[id];
+}
+
+// Keeps a tensor made from JavaScript values (an upload or a draw); a recording holds it as a constant.
+int32_t KeepConstant(Napi::Env env, at::Tensor tensor, const char* name) {
+  State& state = StateOf(env);
+  const int32_t id = Keep(env, tensor);
+  if (state.recording) {
+    genlab::capture::Instruction ins{genlab::capture::Kind::kConstant, name};
+    ins.value = std::move(tensor);
+    state.recording->Add(std::move(ins));
+  }
+  return id;
+}
+
+// The register of a tensor argument in the recording (which must be on).
+int32_t RegisterOf(Napi::Env env, const Napi::Value& value) {
+  const at::Tensor& tensor = Get(env, value);
+  return StateOf(env).recording->RegisterOf(value.As<Napi::Number>().Int32Value(), tensor);
 }
 
 // ---- dtypes ---------------------------------------------------------------------------
@@ -141,13 +169,15 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
   }
   const c10::Device& device = StateOf(env).default_device;
   at::Tensor tensor = device.is_cpu() ? cpu : cpu.to(device);
-  return Napi::Number::New(env, Keep(env, std::move(tensor)));
+  return Napi::Number::New(env, KeepConstant(env, std::move(tensor), "fromArray"));
 }
 
 // toArray(id) → a typed array holding a contiguous CPU copy (Float32Array, Int32Array, Uint8Array
 // for bool/uint8, Float64Array, BigInt64Array for int64).
 Napi::Value ToArray(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (StateOf(env).recording)
+    throw Napi::Error::New(env, "a captured step cannot read tensor values (data, dataSync, array): its replays would not; read them after the step");
   c10::InferenceMode guard;
   at::Tensor tensor = Get(env, info[0]).to(c10::kCPU).contiguous();
   size_t bytes = tensor.nbytes();
@@ -167,108 +197,6 @@ Napi::Value ToArray(const Napi::CallbackInfo& info) {
 
 // ---- seeded normal draws ----------------------------------------------------------------
 
-// Alea's state (Baagøe's generator, as seedrandom's `alea` runs it) and the arithmetic of one
-// step: t = 2091639·s0 + c·2^-32, then the carry c = ⌊t⌋ and s2 = t − c.
-struct Alea {
-  double s0, s1, s2, c;
-};
-
-// fdlibm's __ieee754_log (FreeBSD msun's e_log.c), which V8 runs for Math.log, for the positive
-// normal doubles the polar method feeds it, with its branches as selects so that the loop over a
-// chunk vectorises. Its result is V8's bit for bit (checked against Math.log on 4 M values, the
-// |f| < 2^-20 and f = 0 branches included; scratch check), where glibc's log is correctly rounded
-// and differs from it in the last bit for ~3 % of inputs.
-inline double FdlibmLog(double x) {
-  constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-  constexpr double Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01, Lg3 = 2.857142874366239149e-01,
-                   Lg4 = 2.222219843214978396e-01, Lg5 = 1.818357216161805012e-01, Lg6 = 1.531383769920937332e-01,
-                   Lg7 = 1.479819860511658591e-01;
-  uint64_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  int32_t hx = static_cast<int32_t>(bits >> 32);
-  int32_t k = (hx >> 20) - 1023;
-  hx &= 0x000fffff;
-  const int32_t i0 = (hx + 0x95f64) & 0x100000;
-  // x or x/2 scaled into [√2/2, √2)
-  const uint64_t scaled_bits = (static_cast<uint64_t>(static_cast<uint32_t>(hx | (i0 ^ 0x3ff00000))) << 32) | (bits & 0xffffffffu);
-  double scaled;
-  std::memcpy(&scaled, &scaled_bits, sizeof scaled);
-  k += i0 >> 20;
-  const double f = scaled - 1.0;
-  const double dk = static_cast<double>(k);
-  // -2^-20 <= f < 2^-20
-  const double r_tiny = f * f * (0.5 - 0.33333333333333333 * f);
-  const double tiny = f == 0.0 ? (k == 0 ? 0.0 : dk * ln2_hi + dk * ln2_lo)
-                               : (k == 0 ? f - r_tiny : dk * ln2_hi - ((r_tiny - dk * ln2_lo) - f));
-  const double s = f / (2.0 + f);
-  const double z = s * s;
-  const double w = z * z;
-  const int32_t i = (hx - 0x6147a) | (0x6b851 - hx);
-  const double t1 = w * (Lg2 + w * (Lg4 + w * Lg6));
-  const double t2 = z * (Lg1 + w * (Lg3 + w * (Lg5 + w * Lg7)));
-  const double R = t2 + t1;
-  const double hfsq = 0.5 * f * f;
-  const double far = k == 0 ? f - (hfsq - s * (hfsq + R)) : dk * ln2_hi - ((hfsq - (s * (hfsq + R) + dk * ln2_lo)) - f);
-  const double near = k == 0 ? f - s * (f - R) : dk * ln2_hi - ((s * (f - R) - dk * ln2_lo) - f);
-  const bool is_tiny = (0x000fffff & (2 + hx)) < 3;
-  return is_tiny ? tiny : (i > 0 ? far : near);
-}
-
-// √(−2 ln s / s) for a chunk of accepted pairs: vectorised (AVX-512, AVX2 or the baseline, picked at
-// load); IEEE division and square root in every width, so the same doubles.
-__attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) void PolarScales(
-    const double* __restrict__ s, double* __restrict__ scale, int64_t n) {
-  for (int64_t j = 0; j < n; j++) scale[j] = std::sqrt(-2.0 * FdlibmLog(s[j]) / s[j]);
-}
-
-// Fills `out` as tf.randomNormal fills a seeded tensor: Marsaglia's polar method over Alea, pairs
-// in order, each value mean + std·v·√(−2 ln s / s) in double, then rounded to float32. Same double
-// arithmetic in the same order (-ffp-contract=off: no fused multiply-adds) and V8's own logarithm,
-// so the values equal tfjs's bit for bit.
-//
-// Alea's step runs here in integers, with the same results: its fractions s are multiples of 2^-32
-// (x = s·2^32 < 2^32) and its carry c < 2091639, so t·2^32 = 2091639·x0 + c < 2^53 is exact in a
-// double, and ⌊t⌋ and t − ⌊t⌋ are that integer's high and low 32 bits. The carry is a serial
-// dependency from one step to the next: as a 64-bit multiply-add and shift it is off the critical
-// path, where the double form (multiply, add, truncate) bounded the whole fill.
-//
-// The fill then runs in chunks of two phases: candidate pairs, kept without a branch (a rejected
-// pair's slot is overwritten by the next), then the scales of the kept ones (`PolarScales`).
-// Scratch timings, one thread, 196,608 values: 8.9 ns a value for the one-loop double form, 4.7
-// with the integer step and glibc's scalar log, 3.9 with the vectorised fdlibm log; the generator
-// alone is 2.3.
-void FillAleaNormal(float* out, int64_t n, const Alea& a, double mean, double std_dev) {
-  uint64_t x0 = static_cast<uint64_t>(a.s0 * 4294967296.0), x1 = static_cast<uint64_t>(a.s1 * 4294967296.0),
-           x2 = static_cast<uint64_t>(a.s2 * 4294967296.0), c = static_cast<uint64_t>(a.c);
-  auto next = [&]() {
-    const uint64_t t = 2091639 * x0 + c;
-    x0 = x1;
-    x1 = x2;
-    c = t >> 32;
-    x2 = t & 0xffffffffu;
-    return static_cast<double>(x2) * 2.3283064365386963e-10;  // 2^-32, exact
-  };
-  constexpr int64_t kChunk = 512;  // pairs
-  double v1s[kChunk], v2s[kChunk], ss[kChunk], scales[kChunk];
-  for (int64_t i = 0; i < n;) {
-    const int64_t wanted = std::min<int64_t>(kChunk, (n - i + 1) / 2);
-    for (int64_t kept = 0; kept < wanted;) {
-      const double v1 = 2 * next() - 1;
-      const double v2 = 2 * next() - 1;
-      const double s = v1 * v1 + v2 * v2;
-      v1s[kept] = v1;
-      v2s[kept] = v2;
-      ss[kept] = s;
-      kept += (s < 1) & (s != 0);
-    }
-    PolarScales(ss, scales, wanted);
-    for (int64_t j = 0; j < wanted; j++) {
-      out[i++] = static_cast<float>(mean + std_dev * v1s[j] * scales[j]);
-      if (i < n) out[i++] = static_cast<float>(mean + std_dev * v2s[j] * scales[j]);
-    }
-  }
-}
-
 // aleaNormal(shape, [s0, s1, s2, c], mean, std) → a new float32 tensor on the default device,
 // drawn as tf.randomNormal(shape, mean, std, 'float32', seed) draws it, from Alea's state after
 // seeding (src/kernels/alea.ts). JavaScript draws these at ~25 ns a value; this is ~5× faster,
@@ -280,7 +208,7 @@ Napi::Value AleaNormal(const Napi::CallbackInfo& info) {
   std::vector<int64_t> shape = IntsOf(env, info[0], "aleaNormal shape");
   auto state = info[1].As<Napi::Array>();
   if (state.Length() != 4) throw Napi::TypeError::New(env, "aleaNormal: the Alea state is [s0, s1, s2, c]");
-  Alea alea{};
+  genlab::Alea alea{};
   double* fields[] = {&alea.s0, &alea.s1, &alea.s2, &alea.c};
   for (uint32_t i = 0; i < 4; i++) {
     Napi::Value value = state.Get(i);
@@ -289,217 +217,91 @@ Napi::Value AleaNormal(const Napi::CallbackInfo& info) {
   }
   c10::InferenceMode guard;
   at::Tensor cpu = at::empty(shape, at::TensorOptions().dtype(at::kFloat));
-  FillAleaNormal(cpu.data_ptr<float>(), cpu.numel(), alea, info[2].As<Napi::Number>().DoubleValue(),
-                 info[3].As<Napi::Number>().DoubleValue());
+  genlab::FillAleaNormal(cpu.data_ptr<float>(), cpu.numel(), alea, info[2].As<Napi::Number>().DoubleValue(),
+                         info[3].As<Napi::Number>().DoubleValue());
   const c10::Device& device = StateOf(env).default_device;
   at::Tensor tensor = device.is_cpu() ? cpu : cpu.to(device);
-  return Napi::Number::New(env, Keep(env, std::move(tensor)));
+  // Recorded as its values: a replay repeats this draw, and two recordings that drew differently differ.
+  return Napi::Number::New(env, KeepConstant(env, std::move(tensor), "aleaNormal"));
 }
 
-// ---- Adam ---------------------------------------------------------------------------------
+// ---- the addon's kernels (kernels.h) ---------------------------------------------------------
 
-struct AdamHyper {
-  float beta1, beta2, epsilon, bias_correction2, step;  // step: −lr / (1 − β₁ᵗ)
-};
-
-// One pass over a variable's memory: m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
-// w ← w + step · m / (√(v / (1−β₂ᵗ)) + ε), in the order of operations of the `_foreach_` kernels it
-// replaces. Compiled for AVX2 and for the baseline, picked at load, and vectorised (-O2 leaves a
-// loop of unknown length scalar).
-__attribute__((target_clones("avx2", "default"), optimize("O3"))) void AdamRange(
-    const float* __restrict__ w, const float* __restrict__ g, const float* __restrict__ m,
-    const float* __restrict__ v, float* __restrict__ w_out, float* __restrict__ m_out, float* __restrict__ v_out,
-    int64_t begin, int64_t end, AdamHyper h) {
-  const float one_minus_beta1 = 1.0f - h.beta1;
-  const float one_minus_beta2 = 1.0f - h.beta2;
-  for (int64_t i = begin; i < end; i++) {
-    const float gi = g[i];
-    const float mi = m[i] * h.beta1 + gi * one_minus_beta1;
-    const float vi = v[i] * h.beta2 + one_minus_beta2 * gi * gi;
-    const float denominator = std::sqrt(vi / h.bias_correction2) + h.epsilon;
-    m_out[i] = mi;
-    v_out[i] = vi;
-    w_out[i] = w[i] + h.step * mi / denominator;
-  }
-}
-
-// adamUpdate(values[], gradients[], ms[], vs[], [lr, β₁, β₂, ε, 1−β₁ᵗ, 1−β₂ᵗ]) → [m'…, v'…, w'…]:
-// Adam for every variable in one call, new tensors out (the inputs are left as they are). CPU
-// float32 only; the caller uses ATen's `_foreach_` ops elsewhere. On the small energy net, one call
-// instead of the eight `_foreach_` calls made the training step 1.10× faster
-// (`npm run bench:torch-step-ab -- --changes adam`).
+// adamUpdate(values[], gradients[], ms[], vs[], [lr, β₁, β₂, ε], β₁ᵗ, β₂ᵗ) → [m'…, v'…, w'…]: Adam
+// for every variable in one call (genlab::AdamStep), new tensors out; β₁ᵗ and β₂ᵗ are float32 scalar
+// tensors (the optimizer's accBeta1 and accBeta2). CPU float32 only; the caller uses ATen's
+// `_foreach_` ops elsewhere. On the small energy net, one call instead of the eight `_foreach_`
+// calls made the training step 1.10× faster (`npm run bench:torch-step-ab -- --changes adam`).
 Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 5 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsArray() || !info[3].IsArray())
-    throw Napi::TypeError::New(env, "adamUpdate(values[], gradients[], ms[], vs[], [lr, beta1, beta2, epsilon, bc1, bc2])");
-  if (!info[4].IsArray() || info[4].As<Napi::Array>().Length() != 6)
-    throw Napi::TypeError::New(env, "adamUpdate: the hyperparameters are [lr, beta1, beta2, epsilon, bc1, bc2]");
+  if (info.Length() < 7 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsArray() || !info[3].IsArray())
+    throw Napi::TypeError::New(env, "adamUpdate(values[], gradients[], ms[], vs[], [lr, beta1, beta2, epsilon], beta1Power, beta2Power)");
+  if (!info[4].IsArray() || info[4].As<Napi::Array>().Length() != 4)
+    throw Napi::TypeError::New(env, "adamUpdate: the hyperparameters are [lr, beta1, beta2, epsilon]");
   auto hyper_array = info[4].As<Napi::Array>();
-  double hyper[6];
-  for (uint32_t i = 0; i < 6; i++) {
+  double hyper[4];
+  for (uint32_t i = 0; i < 4; i++) {
     Napi::Value value = hyper_array.Get(i);
     if (!value.IsNumber()) throw Napi::TypeError::New(env, "adamUpdate: the hyperparameters are numbers");
     hyper[i] = value.As<Napi::Number>().DoubleValue();
   }
-  const AdamHyper h{static_cast<float>(hyper[1]), static_cast<float>(hyper[2]), static_cast<float>(hyper[3]),
-                    static_cast<float>(hyper[5]), static_cast<float>(-hyper[0] / hyper[4])};
-  auto lists = std::array<Napi::Array, 4>{info[0].As<Napi::Array>(), info[1].As<Napi::Array>(),
-                                          info[2].As<Napi::Array>(), info[3].As<Napi::Array>()};
-  const uint32_t count = lists[0].Length();
-  for (const auto& list : lists)
-    if (list.Length() != count) throw Napi::TypeError::New(env, "adamUpdate: the four lists differ in length");
-  c10::InferenceMode guard;
-  std::vector<at::Tensor> m_out(count), v_out(count), w_out(count);
-  for (uint32_t i = 0; i < count; i++) {
-    at::Tensor in[4];  // contiguous (a filter's gradient arrives as a permuted view)
-    for (size_t k = 0; k < 4; k++) {
-      const at::Tensor& given = Get(env, lists[k].Get(i));
-      if (!given.device().is_cpu() || given.scalar_type() != at::kFloat || given.numel() != (k == 0 ? given : in[0]).numel())
-        throw Napi::TypeError::New(env, "adamUpdate: expected CPU float32 tensors of one size per variable");
-      in[k] = given.contiguous();
-    }
-    // The outputs take the variable's shape and strides, so a shape stays what tfjs expects.
-    w_out[i] = at::empty_like(in[0]);
-    m_out[i] = at::empty_like(in[0]);
-    v_out[i] = at::empty_like(in[0]);
-    const float *w = in[0].data_ptr<float>(), *g = in[1].data_ptr<float>(), *m = in[2].data_ptr<float>(),
-                *v = in[3].data_ptr<float>();
-    float *wo = w_out[i].data_ptr<float>(), *mo = m_out[i].data_ptr<float>(), *vo = v_out[i].data_ptr<float>();
-    at::parallel_for(0, in[0].numel(), 1 << 15, [&](int64_t begin, int64_t end) {
-      AdamRange(w, g, m, v, wo, mo, vo, begin, end, h);
-    });
-  }
-  auto out = Napi::Array::New(env, 3 * count);
-  for (uint32_t i = 0; i < count; i++) {
-    out.Set(i, Napi::Number::New(env, Keep(env, std::move(m_out[i]))));
-    out.Set(count + i, Napi::Number::New(env, Keep(env, std::move(v_out[i]))));
-    out.Set(2 * count + i, Napi::Number::New(env, Keep(env, std::move(w_out[i]))));
-  }
-  return out;
-}
-
-// ---- group norm ---------------------------------------------------------------------------
-
-// Per-channel Σx and Σx² over one sample's H·W pixels of a contiguous NHWC tensor, in double.
-__attribute__((target_clones("avx2", "default"), optimize("O3"))) void ChannelSums(
-    const float* __restrict__ x, int64_t pixels, int64_t channels, double* __restrict__ sum, double* __restrict__ sum_sq) {
-  for (int64_t c = 0; c < channels; c++) sum[c] = sum_sq[c] = 0;
-  for (int64_t p = 0; p < pixels; p++) {
-    const float* row = x + p * channels;
-    for (int64_t c = 0; c < channels; c++) {
-      const double v = row[c];
-      sum[c] += v;
-      sum_sq[c] += v * v;
+  State& state = StateOf(env);
+  genlab::capture::Instruction ins{genlab::capture::Kind::kAdam, "adamUpdate"};
+  std::array<std::vector<at::Tensor>, 4> lists;
+  for (size_t k = 0; k < 4; k++) {
+    auto array = info[k].As<Napi::Array>();
+    for (uint32_t i = 0; i < array.Length(); i++) {
+      lists[k].push_back(Get(env, array.Get(i)));
+      if (state.recording) ins.inputs.push_back(RegisterOf(env, array.Get(i)));
     }
   }
-}
-
-// y = x·scale[c] + shift[c] over one sample's pixels.
-__attribute__((target_clones("avx2", "default"), optimize("O3"))) void ScaleShift(
-    const float* __restrict__ x, int64_t pixels, int64_t channels, const float* __restrict__ scale,
-    const float* __restrict__ shift, float* __restrict__ y) {
-  for (int64_t p = 0; p < pixels; p++) {
-    const float* row = x + p * channels;
-    float* out = y + p * channels;
-    for (int64_t c = 0; c < channels; c++) out[c] = row[c] * scale[c] + shift[c];
+  const at::Tensor& beta1_power = Get(env, info[5]);
+  const at::Tensor& beta2_power = Get(env, info[6]);
+  if (state.recording) ins.inputs.insert(ins.inputs.end(), {RegisterOf(env, info[5]), RegisterOf(env, info[6])});
+  std::vector<at::Tensor> out = genlab::AdamStep(lists, {hyper[0], hyper[1], hyper[2], hyper[3]}, beta1_power, beta2_power);
+  auto ids = Napi::Array::New(env, out.size());
+  for (size_t i = 0; i < out.size(); i++) ids.Set(uint32_t(i), Napi::Number::New(env, Keep(env, std::move(out[i]))));
+  if (state.recording) {
+    ins.numbers.assign(hyper, hyper + 4);
+    state.recording->Add(std::move(ins));
   }
+  return ids;
 }
 
-// groupNormNhwc(x, gamma, beta, groups, epsilon) → [y, mean, rstd]: group norm of a CPU float32
-// NHWC tensor in two passes over its memory per sample (per-channel sums in double, then one
-// multiply-add), where the same thing as ATen ops (square, two sums, a multiply-add) made five.
-// mean and rstd are [N, G], as native_group_norm returns them.
+// groupNormNhwc(x, gamma, beta, groups, epsilon) → [y, mean, rstd] (genlab::GroupNormNhwc).
 Napi::Value GroupNormNhwc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 5 || !info[3].IsNumber() || !info[4].IsNumber())
     throw Napi::TypeError::New(env, "groupNormNhwc(x, gamma, beta, groups, epsilon)");
-  const at::Tensor x = Get(env, info[0]).contiguous();
-  const at::Tensor gamma = Get(env, info[1]).contiguous();
-  const at::Tensor beta = Get(env, info[2]).contiguous();
   const int64_t groups = info[3].As<Napi::Number>().Int64Value();
   const double epsilon = info[4].As<Napi::Number>().DoubleValue();
-  for (const at::Tensor* t : {&x, &gamma, &beta})
-    if (!t->device().is_cpu() || t->scalar_type() != at::kFloat)
-      throw Napi::TypeError::New(env, "groupNormNhwc: expected CPU float32 tensors");
-  if (x.dim() != 4) throw Napi::TypeError::New(env, "groupNormNhwc: x must be NHWC (rank 4)");
-  const int64_t batch = x.size(0), pixels = x.size(1) * x.size(2), channels = x.size(3);
-  if (groups < 1 || channels % groups != 0 || gamma.numel() != channels || beta.numel() != channels)
-    throw Napi::TypeError::New(env, "groupNormNhwc: channels must divide into groups, with one gamma and beta per channel");
-  c10::InferenceMode guard;
-  at::Tensor y = at::empty_like(x);
-  at::Tensor mean = at::empty({batch, groups}, x.options());
-  at::Tensor rstd = at::empty({batch, groups}, x.options());
-  const int64_t per_group = channels / groups;
-  const double count = static_cast<double>(pixels * per_group);
-  const float *xp = x.data_ptr<float>(), *gp = gamma.data_ptr<float>(), *bp = beta.data_ptr<float>();
-  float *yp = y.data_ptr<float>(), *mp = mean.data_ptr<float>(), *rp = rstd.data_ptr<float>();
-  at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
-    std::vector<double> sum(channels), sum_sq(channels);
-    std::vector<float> scale(channels), shift(channels);
-    for (int64_t n = begin; n < end; n++) {
-      const float* xn = xp + n * pixels * channels;
-      ChannelSums(xn, pixels, channels, sum.data(), sum_sq.data());
-      for (int64_t g = 0; g < groups; g++) {
-        double s = 0, ss = 0;
-        for (int64_t c = g * per_group; c < (g + 1) * per_group; c++) {
-          s += sum[c];
-          ss += sum_sq[c];
-        }
-        const double m = s / count;
-        const double r = 1.0 / std::sqrt(std::max(ss / count - m * m, 0.0) + epsilon);
-        mp[n * groups + g] = static_cast<float>(m);
-        rp[n * groups + g] = static_cast<float>(r);
-        for (int64_t c = g * per_group; c < (g + 1) * per_group; c++) {
-          scale[c] = static_cast<float>(r * gp[c]);
-          shift[c] = static_cast<float>(bp[c] - m * r * gp[c]);
-        }
-      }
-      ScaleShift(xn, pixels, channels, scale.data(), shift.data(), yp + n * pixels * channels);
-    }
-  });
-  auto out = Napi::Array::New(env, 3);
-  out.Set(uint32_t{0}, Napi::Number::New(env, Keep(env, std::move(y))));
-  out.Set(uint32_t{1}, Napi::Number::New(env, Keep(env, std::move(mean))));
-  out.Set(uint32_t{2}, Napi::Number::New(env, Keep(env, std::move(rstd))));
-  return out;
+  State& state = StateOf(env);
+  genlab::capture::Instruction ins{genlab::capture::Kind::kGroupNorm, "groupNormNhwc"};
+  if (state.recording) ins.inputs = {RegisterOf(env, info[0]), RegisterOf(env, info[1]), RegisterOf(env, info[2])};
+  auto out = genlab::GroupNormNhwc(Get(env, info[0]), Get(env, info[1]), Get(env, info[2]), groups, epsilon);
+  auto ids = Napi::Array::New(env, 3);
+  for (uint32_t i = 0; i < 3; i++) ids.Set(i, Napi::Number::New(env, Keep(env, std::move(out[i]))));
+  if (state.recording) {
+    ins.ints = {groups};
+    ins.numbers = {epsilon};
+    state.recording->Add(std::move(ins));
+  }
+  return ids;
 }
 
-// ---- padding --------------------------------------------------------------------------------
-
-// padNhwc(x, [top, bottom, left, right]) → a new tensor: a CPU float32 NHWC x with zero rows and
-// columns added, one contiguous copy per image row. aten::constant_pad_nd fills the whole output
-// and then copies x through strided views: 1.5–1.9× slower than this on the energy net's shapes
-// (scratch timing, one thread, 32–64 × 8–32² × 3–64).
+// padNhwc(x, [top, bottom, left, right]) → a new tensor (genlab::PadNhwc).
 Napi::Value PadNhwc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<int64_t> pads = IntsOf(env, info[1], "padNhwc padding");
-  if (pads.size() != 4 || std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p < 0; }))
-    throw Napi::TypeError::New(env, "padNhwc(x, [top, bottom, left, right]) with non-negative padding");
-  const at::Tensor x = Get(env, info[0]).contiguous();
-  if (!x.device().is_cpu() || x.scalar_type() != at::kFloat || x.dim() != 4)
-    throw Napi::TypeError::New(env, "padNhwc: expected a CPU float32 NHWC tensor");
-  const int64_t batch = x.size(0), height = x.size(1), width = x.size(2), channels = x.size(3);
-  const int64_t top = pads[0], bottom = pads[1], left = pads[2], right = pads[3];
-  const int64_t out_height = height + top + bottom, out_width = width + left + right;
-  c10::InferenceMode guard;
-  at::Tensor y = at::empty({batch, out_height, out_width, channels}, x.options());
-  const float* xp = x.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
-  const int64_t row = width * channels, out_row = out_width * channels;
-  at::parallel_for(0, batch * out_height, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; r++) {
-      const int64_t n = r / out_height, h = r % out_height - top;
-      float* dst = yp + r * out_row;
-      if (h < 0 || h >= height) {
-        std::memset(dst, 0, out_row * sizeof(float));
-        continue;
-      }
-      std::memset(dst, 0, left * channels * sizeof(float));
-      std::memcpy(dst + left * channels, xp + (n * height + h) * row, row * sizeof(float));
-      std::memset(dst + left * channels + row, 0, right * channels * sizeof(float));
-    }
-  });
-  return Napi::Number::New(env, Keep(env, std::move(y)));
+  State& state = StateOf(env);
+  genlab::capture::Instruction ins{genlab::capture::Kind::kPad, "padNhwc"};
+  if (state.recording) ins.inputs = {RegisterOf(env, info[0])};
+  const int32_t id = Keep(env, genlab::PadNhwc(Get(env, info[0]), pads));
+  if (state.recording) {
+    ins.ints = std::move(pads);
+    state.recording->Add(std::move(ins));
+  }
+  return Napi::Number::New(env, id);
 }
 
 Napi::Value Dispose(const Napi::CallbackInfo& info) {
@@ -508,6 +310,7 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
     Get(env, info[i]);  // validates
     State& state = StateOf(env);
     int32_t id = info[i].As<Napi::Number>().Int32Value();
+    if (state.recording) state.recording->Freed(id);
     state.slots[id] = at::Tensor();
     state.free_slots.push_back(id);
     state.live_count--;
@@ -675,6 +478,40 @@ Napi::Value FromIValue(Napi::Env env, const c10::IValue& value) {
   throw Napi::TypeError::New(env, std::string("unsupported return type ") + value.tagKind());
 }
 
+// An operator call as a recorded instruction: its stack with None where tensors go, and the
+// registers of its tensor arguments (read from the JS ids, as ToIValue converted them).
+genlab::capture::Instruction RecordOperator(Napi::Env env, const Operator& op, const Napi::Array& args, const torch::jit::Stack& stack) {
+  using genlab::capture::TensorArgument;
+  genlab::capture::Instruction ins{genlab::capture::Kind::kOperator, op.name};
+  ins.op = op.handle;
+  ins.constants = stack;
+  const auto& arguments = op.handle.schema().arguments();
+  for (uint32_t i = 0; i < args.Length() && i < arguments.size(); i++) {
+    Napi::Value value = args.Get(i);
+    if (value.IsNull() || value.IsUndefined()) continue;
+    c10::TypePtr type = arguments[i].type();
+    if (type->kind() == c10::TypeKind::OptionalType) type = type->castRaw<c10::OptionalType>()->getElementType();
+    if (type->kind() == c10::TypeKind::TensorType) {
+      ins.tensors.push_back({i, TensorArgument::Shape::kTensor, {RegisterOf(env, value)}});
+    } else if (type->kind() == c10::TypeKind::ListType) {
+      const auto& element = type->castRaw<c10::ListType>()->getElementType();
+      const bool optional = element->kind() == c10::TypeKind::OptionalType;
+      if (element->kind() != c10::TypeKind::TensorType && !optional) continue;
+      TensorArgument tensors{i, optional ? TensorArgument::Shape::kOptionalList : TensorArgument::Shape::kList, {}};
+      auto array = value.As<Napi::Array>();
+      for (uint32_t j = 0; j < array.Length(); j++) {
+        Napi::Value item = array.Get(j);
+        tensors.registers.push_back(item.IsNull() || item.IsUndefined() ? -1 : RegisterOf(env, item));
+      }
+      ins.tensors.push_back(std::move(tensors));
+    } else {
+      continue;
+    }
+    ins.constants[i] = c10::IValue();  // the program holds no tensor of the recorded step
+  }
+  return ins;
+}
+
 // call(opIndex, args[]) → the operator's result: a tensor id, a number, a boolean, or an array
 // of those when the operator returns several values. Missing trailing arguments take the
 // schema's defaults.
@@ -703,6 +540,8 @@ Napi::Value Call(const Napi::CallbackInfo& info) {
       ArgError(env, op, argument, "missing, and the schema has no default");
     }
   }
+  std::optional<genlab::capture::Instruction> recorded;
+  if (StateOf(env).recording) recorded = RecordOperator(env, op, args, stack);
   try {
     op.handle.callBoxed(&stack);
   } catch (const c10::Error& error) {
@@ -710,8 +549,9 @@ Napi::Value Call(const Napi::CallbackInfo& info) {
   } catch (const std::exception& error) {
     throw Napi::Error::New(env, op.name + ": " + error.what());
   }
+  Napi::Value result;
   if (stack.size() == 1) {
-    Napi::Value result = FromIValue(env, stack[0]);
+    result = FromIValue(env, stack[0]);
     State& state = StateOf(env);
     if (result.IsNumber() && stack[0].isTensor() && !state.last_result.IsEmpty()) {
       Napi::Int32Array last = state.last_result.Value();
@@ -723,11 +563,17 @@ Napi::Value Call(const Napi::CallbackInfo& info) {
         last[0] = result.As<Napi::Number>().Int32Value();
       }
     }
-    return result;
+  } else {
+    auto out = Napi::Array::New(env, stack.size());
+    for (size_t i = 0; i < stack.size(); i++) out.Set(uint32_t(i), FromIValue(env, stack[i]));
+    result = out;
   }
-  auto out = Napi::Array::New(env, stack.size());
-  for (size_t i = 0; i < stack.size(); i++) out.Set(uint32_t(i), FromIValue(env, stack[i]));
-  return out;
+  if (recorded) {  // its results are kept by now, in stack order
+    for (const c10::IValue& value : stack)
+      if (!value.isTensor() && !value.isTensorList()) genlab::capture::AppendValue(recorded->returned, value);
+    StateOf(env).recording->Add(std::move(*recorded));
+  }
+  return result;
 }
 
 // ---- settings and facts ----------------------------------------------------------------
@@ -825,6 +671,110 @@ Napi::Value LiveTensors(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(StateOf(info.Env()).live_count));
 }
 
+// ---- step capture (capture.h) -----------------------------------------------------------------
+
+std::vector<int32_t> IdsOf(Napi::Env env, const Napi::Value& value, const char* what) {
+  std::vector<int64_t> ints = IntsOf(env, value, what);
+  return std::vector<int32_t>(ints.begin(), ints.end());
+}
+
+// Ids of live tensors.
+std::vector<int32_t> SlotsOf(Napi::Env env, const Napi::Value& value, const char* what) {
+  std::vector<int32_t> slots = IdsOf(env, value, what);
+  for (int32_t id : slots) Get(env, Napi::Number::New(env, id));  // validates
+  return slots;
+}
+
+genlab::capture::Program& ProgramOf(Napi::Env env, const Napi::Value& value) {
+  auto& programs = StateOf(env).programs;
+  const int64_t index = value.IsNumber() ? value.As<Napi::Number>().Int64Value() : -1;
+  if (index < 0 || index >= static_cast<int64_t>(programs.size()) || !programs[index])
+    throw Napi::Error::New(env, "not a live captured step (disposed?)");
+  return *programs[index];
+}
+
+// captureBegin(): the calls that follow are recorded, until captureEnd or captureAbort.
+Napi::Value CaptureBegin(const Napi::CallbackInfo& info) {
+  State& state = StateOf(info.Env());
+  if (state.recording) throw Napi::Error::New(info.Env(), "a step is already being captured");
+  state.recording = std::make_unique<genlab::capture::Recording>();
+  return info.Env().Undefined();
+}
+
+// captureAbort(): drops the recording, if any.
+Napi::Value CaptureAbort(const Napi::CallbackInfo& info) {
+  StateOf(info.Env()).recording.reset();
+  return info.Env().Undefined();
+}
+
+// captureEnd(variablesBefore[], variablesAfter[], inputs[], outputs[]) → { program, variables, calls }:
+// ends the recording. The slots: every variable's before the step and now, the step's inputs and
+// results. `variables`: the indices (into the variable lists) of those the program reads or
+// writes, in the order replay takes their slots; `calls`: native calls recorded.
+Napi::Value CaptureEnd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  State& state = StateOf(env);
+  if (!state.recording) throw Napi::Error::New(env, "no step is being captured");
+  std::unique_ptr<genlab::capture::Recording> recording = std::move(state.recording);
+  auto program = std::make_unique<genlab::capture::Program>(recording->Finish(
+      IdsOf(env, info[0], "captureEnd variablesBefore"), SlotsOf(env, info[1], "captureEnd variablesAfter"),
+      SlotsOf(env, info[2], "captureEnd inputs"), SlotsOf(env, info[3], "captureEnd outputs"),
+      [&](int32_t slot) -> const at::Tensor& { return Get(env, Napi::Number::New(env, slot)); }));
+  auto out = Napi::Object::New(env);
+  auto variables = Napi::Array::New(env, program->variables.size());
+  for (size_t i = 0; i < program->variables.size(); i++) variables.Set(uint32_t(i), Napi::Number::New(env, program->variables[i]));
+  size_t calls = 0;
+  for (const auto& ins : program->instructions) calls += ins.kind != genlab::capture::Kind::kFree;
+  out.Set("variables", variables);
+  out.Set("calls", Napi::Number::New(env, double(calls)));
+  state.programs.push_back(std::move(program));
+  out.Set("program", Napi::Number::New(env, double(state.programs.size() - 1)));
+  return out;
+}
+
+// replay(program, variables[], inputs[]) → output ids: runs a captured step. `variables`: the slots
+// now holding the variables captureEnd named, in its order; each that the step updates gets its new
+// value in that same slot (so JavaScript's handles stay valid). Nothing changes if it throws.
+Napi::Value Replay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  State& state = StateOf(env);
+  if (state.recording) throw Napi::Error::New(env, "cannot replay a captured step while capturing another");
+  const genlab::capture::Program& program = ProgramOf(env, info[0]);
+  std::vector<int32_t> variable_slots = SlotsOf(env, info[1], "replay variables");
+  std::vector<int32_t> input_slots = SlotsOf(env, info[2], "replay inputs");
+  if (variable_slots.size() != program.variables.size() || input_slots.size() != program.inputs)
+    throw Napi::TypeError::New(env, "replay: the step was captured with " + std::to_string(program.variables.size()) +
+                                        " variables and " + std::to_string(program.inputs) + " inputs");
+  std::vector<at::Tensor> variables, inputs;
+  for (int32_t slot : variable_slots) variables.push_back(state.slots[slot]);
+  for (int32_t slot : input_slots) inputs.push_back(state.slots[slot]);
+  genlab::capture::Replayed replayed = genlab::capture::Replay(program, variables, inputs);
+  for (size_t i = 0; i < program.writebacks.size(); i++) {
+    const at::Tensor &now = state.slots[variable_slots[program.writebacks[i].first]], &next = replayed.variables[i];
+    if (next.sizes() != now.sizes() || next.scalar_type() != now.scalar_type())
+      throw Napi::Error::New(env, "replay: a variable's new value has another shape or dtype than its current one");
+  }
+  for (size_t i = 0; i < program.writebacks.size(); i++)
+    state.slots[variable_slots[program.writebacks[i].first]] = std::move(replayed.variables[i]);
+  auto out = Napi::Array::New(env, replayed.outputs.size());
+  for (size_t i = 0; i < replayed.outputs.size(); i++) out.Set(uint32_t(i), Napi::Number::New(env, Keep(env, std::move(replayed.outputs[i]))));
+  return out;
+}
+
+// programDifference(a, b) → why two captures of one step differ, "" when they do not.
+Napi::Value ProgramDifference(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Napi::String::New(env, genlab::capture::Difference(ProgramOf(env, info[0]), ProgramOf(env, info[1])));
+}
+
+// programDispose(program): frees what it holds (its constants).
+Napi::Value ProgramDispose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ProgramOf(env, info[0]);  // validates
+  StateOf(env).programs[info[0].As<Napi::Number>().Int64Value()].reset();
+  return env.Undefined();
+}
+
 // LibTorch reports errors as C++ exceptions (c10::Error); node-addon-api turns only Napi::Error
 // into JS exceptions, so every entry point converts the rest.
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
@@ -860,6 +810,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("liveTensors", Napi::Function::New(env, Guarded<LiveTensors>));
   exports.Set("retainFreedMemory", Napi::Function::New(env, Guarded<RetainFreedMemory>));
   exports.Set("setBlasThreads", Napi::Function::New(env, Guarded<SetBlasThreads>));
+  exports.Set("captureBegin", Napi::Function::New(env, Guarded<CaptureBegin>));
+  exports.Set("captureEnd", Napi::Function::New(env, Guarded<CaptureEnd>));
+  exports.Set("captureAbort", Napi::Function::New(env, Guarded<CaptureAbort>));
+  exports.Set("replay", Napi::Function::New(env, Guarded<Replay>));
+  exports.Set("programDifference", Napi::Function::New(env, Guarded<ProgramDifference>));
+  exports.Set("programDispose", Napi::Function::New(env, Guarded<ProgramDispose>));
   return exports;
 }
 

@@ -6,9 +6,12 @@ import {
   type DataType,
   engine,
   KernelBackend,
+  type Tensor,
   type TensorInfo,
+  type Variable,
 } from '@tensorflow/tfjs-core';
 import { DTYPE_CODES, type TorchNative } from './native.js';
+import { finishRecording, type StepRecordingStart, type TorchRecordedStep } from './step-recording.js';
 
 interface TensorData {
   /** The addon's tensor id (-1 while `deferred`). */
@@ -53,6 +56,8 @@ export class TorchBackend extends KernelBackend {
   private readonly lastResult = new Int32Array(3 + MAX_DESCRIBED_RANK);
   /** Where factory kernels (zeros, full, linspace) place new tensors: 'cpu' or 'cuda[:n]'. */
   readonly device: string;
+  /** Set between `beginStepRecording` and its end. */
+  private recording: StepRecordingStart | undefined;
 
   constructor(readonly native: TorchNative) {
     super();
@@ -137,6 +142,47 @@ export class TorchBackend extends KernelBackend {
 
   override dispose(): void {
     // Tensors are freed through disposeData; the addon's memory lives as long as the process.
+  }
+
+  // ---- step recording (@lab/core's StepRecordingBackend; native/capture.h) -------------------
+
+  /** Records the native work of what runs next, until `endStepRecording` or `abortStepRecording`. */
+  beginStepRecording(): void {
+    if (this.recording) throw new Error('@lab/backend-torch: a step is already being recorded');
+    const variables = Object.values(engine().registeredVariables);
+    const before = variables.map((v) => this.id(v));
+    this.native.captureBegin();
+    this.recording = { variables, before };
+  }
+
+  /** Ends the recording: `inputs` are what a replay may change, `outputs` the step's results. */
+  endStepRecording(inputs: readonly Tensor[], outputs: readonly Tensor[]): TorchRecordedStep {
+    const start = this.recording;
+    if (start === undefined) throw new Error('@lab/backend-torch: no step is being recorded');
+    this.recording = undefined;
+    return finishRecording(this, start, inputs, outputs);
+  }
+
+  abortStepRecording(): void {
+    this.recording = undefined;
+    this.native.captureAbort();
+  }
+
+  /**
+   * The addon slot of a variable that a replay may write in place. A variable whose data another
+   * tensor shares (`tf.clone` shares it) first gets a copy of its own, so the other keeps its value.
+   */
+  ownedSlot(variable: Variable): number {
+    if (variable.isDisposed) throw new Error(`@lab/backend-torch: variable ${variable.name} was disposed after the step was recorded`);
+    if (this.refCount(variable.dataId) > 1) {
+      const copy = engine().makeTensorFromTensorInfo(
+        this.outputOfKnownShape(this.callTensor('aten::clone', [this.id(variable)]), variable.shape, variable.dtype as 'float32'),
+        this,
+      );
+      variable.assign(copy);
+      copy.dispose();
+    }
+    return this.id(variable);
   }
 
   // ---- what kernels use -----------------------------------------------------------------

@@ -11,7 +11,8 @@ export interface TorchNative {
   aleaNormal(shape: readonly number[], state: readonly [number, number, number, number], mean: number, std: number): number;
   /**
    * Adam for every variable in one pass over each one's memory (CPU float32): new tensors
-   * `[m'…, v'…, w'…]`; `hyper` is `[lr, β₁, β₂, ε, 1−β₁ᵗ, 1−β₂ᵗ]`.
+   * `[m'…, v'…, w'…]`; `hyper` is `[lr, β₁, β₂, ε]`, and β₁ᵗ, β₂ᵗ are float32 scalar tensors
+   * (the optimizer's accBeta1 and accBeta2: read by the kernel, so a replayed step sees each step's).
    */
   adamUpdate(
     values: readonly number[],
@@ -19,6 +20,8 @@ export interface TorchNative {
     ms: readonly number[],
     vs: readonly number[],
     hyper: readonly number[],
+    beta1Power: number,
+    beta2Power: number,
   ): number[];
   /**
    * Group norm of a CPU float32 NHWC tensor in two passes over its memory: `[y, mean, rstd]`, the
@@ -47,6 +50,25 @@ export interface TorchNative {
   retainFreedMemory(mmapThreshold: number, trimThreshold: number): boolean;
   /** openblas_set_num_threads, when LibTorch's BLAS is OpenBLAS; false otherwise. */
   setBlasThreads(threads: number): boolean;
+  /** Records what the calls that follow do (native/capture.h), until `captureEnd` or `captureAbort`. */
+  captureBegin(): void;
+  /**
+   * Ends a recording. Slots: every variable's before the step and now, the step's inputs and
+   * results. `variables`: indices (into those lists) of the variables the program reads or writes,
+   * in the order `replay` takes their slots.
+   */
+  captureEnd(
+    variablesBefore: readonly number[],
+    variablesAfter: readonly number[],
+    inputs: readonly number[],
+    outputs: readonly number[],
+  ): { program: number; variables: number[]; calls: number };
+  captureAbort(): void;
+  /** Runs a captured step; each variable it updates gets its new value in the slot given. New ids of its results. */
+  replay(program: number, variables: readonly number[], inputs: readonly number[]): number[];
+  /** Why two captures of one step differ ('' when they do not). */
+  programDifference(a: number, b: number): string;
+  programDispose(program: number): void;
 }
 
 export interface TorchFacts {
@@ -80,6 +102,12 @@ export const NATIVE_FUNCTIONS = [
   'liveTensors',
   'retainFreedMemory',
   'setBlasThreads',
+  'captureBegin',
+  'captureEnd',
+  'captureAbort',
+  'replay',
+  'programDifference',
+  'programDispose',
 ] as const satisfies readonly (keyof TorchNative)[];
 // Compile-time: the list names every function of the interface.
 const namesEveryFunction: Exclude<keyof TorchNative, (typeof NATIVE_FUNCTIONS)[number]> extends never ? true : never = true;

@@ -79,8 +79,11 @@ suite('the addon', () => {
       [0.1, 0],
       [0.01, 0],
     ].map((values) => native.fromArray(Float32Array.from(values), [2], 'float32')) as [number, number, number, number];
-    const [lr, beta1, beta2, epsilon, bc1, bc2] = [0.1, 0.9, 0.999, 1e-8, 1 - 0.9 ** 3, 1 - 0.999 ** 3];
-    const out = native.adamUpdate([w], [g], [m], [v], [lr, beta1, beta2, epsilon, bc1, bc2]);
+    const [lr, beta1, beta2, epsilon] = [0.1, 0.9, 0.999, 1e-8];
+    // β₁ᵗ and β₂ᵗ at t = 3, as float32 tensors; the bias corrections come from their float32 values.
+    const powers = [beta1 ** 3, beta2 ** 3].map((p) => native.fromArray(Float32Array.of(p), [], 'float32')) as [number, number];
+    const [bc1, bc2] = [1 - Math.fround(beta1 ** 3), 1 - Math.fround(beta2 ** 3)];
+    const out = native.adamUpdate([w], [g], [m], [v], [lr, beta1, beta2, epsilon], ...powers);
     const [mOut, vOut, wOut] = out.map((id) => Array.from(native.toArray(id) as Float32Array));
     const expected = [0, 1].map((i) => {
       const [wi, gi, mi, vi] = [[1, -2][i]!, [0.5, 0.25][i]!, [0.1, 0][i]!, [0.01, 0][i]!];
@@ -93,10 +96,11 @@ suite('the addon', () => {
       expect(vOut![i]).toBeCloseTo(expected[i]!.v1, 7);
       expect(wOut![i]).toBeCloseTo(expected[i]!.w1, 5);
     }
-    expect(() => native.adamUpdate([w], [g, g], [m], [v], [lr, beta1, beta2, epsilon, bc1, bc2])).toThrow(
+    expect(() => native.adamUpdate([w], [g, g], [m], [v], [lr, beta1, beta2, epsilon], ...powers)).toThrow(
       'the four lists differ in length',
     );
-    native.dispose(w, g, m, v, ...out);
+    expect(() => native.adamUpdate([w], [g], [m], [v], [lr, beta1, beta2, epsilon], w, powers[1])).toThrow('float32 scalars');
+    native.dispose(w, g, m, v, ...powers, ...out);
   });
 
   it('round-trips float32, int32 and bool values through LibTorch', () => {

@@ -25,6 +25,16 @@ export { getStockKernel, registerTrainingKernels, type TrainingKernelReport } fr
 export { silu, siluGrad } from './backend/silu.js';
 export type { BackendInfo, BackendName } from './backend/types.js';
 export {
+  CapturedStep,
+  CaptureRefusedError,
+  type CaptureState,
+  type CaptureStepOptions,
+  type RecordedStep,
+  type StepRecordingBackend,
+  stepRecorder,
+} from './capture/step-capture.js';
+export { type CaptureTrainingStepOptions, captureTrainingStep } from './capture/training-step.js';
+export {
   type CheckpointContents,
   type LoadCheckpointOptions,
   type LoadedCheckpoint,

@@ -47,9 +47,8 @@ export function foreachAdam(b: TorchBackend, [values, gradients, ms, vs]: AdamLi
  * The same update as one addon call on the CPU: one pass over each variable's memory instead of
  * eight list operations, each of which walks every variable (and allocates) again.
  */
-function fusedCpuAdam(b: TorchBackend, [values, gradients, ms, vs]: AdamLists, a: AdamUpdateAttrs): number[] {
-  const hyper = [a.learningRate, a.beta1, a.beta2, a.epsilon, a.biasCorrection1, a.biasCorrection2];
-  return b.native.adamUpdate(values, gradients, ms, vs, hyper);
+function fusedCpuAdam(b: TorchBackend, [values, gradients, ms, vs]: AdamLists, a: AdamUpdateAttrs, powers: [number, number]): number[] {
+  return b.native.adamUpdate(values, gradients, ms, vs, [a.learningRate, a.beta1, a.beta2, a.epsilon], ...powers);
 }
 
 export const optimizerKernels: KernelConfig[] = [
@@ -58,7 +57,10 @@ export const optimizerKernels: KernelConfig[] = [
     const variables = Array.from({ length: a.count }, (_, i) => input(inputs, `value${i}`));
     const list = (name: string) => variables.map((_, i) => b.id(input(inputs, `${name}${i}`)));
     const lists: AdamLists = [list('value'), list('gradient'), list('m'), list('v')];
-    const ids = b.device === 'cpu' ? fusedCpuAdam(b, lists, a) : foreachAdam(b, lists, a);
+    // β₁ᵗ and β₂ᵗ as tensors (the optimizer's accBeta1 and accBeta2), not the attrs' bias corrections: a
+    // captured step replays the same call on every later step.
+    const powers: [number, number] = [b.id(input(inputs, 'beta1Power')), b.id(input(inputs, 'beta2Power'))];
+    const ids = b.device === 'cpu' ? fusedCpuAdam(b, lists, a, powers) : foreachAdam(b, lists, a);
     // [m'…, v'…, w'…], each shaped as its variable.
     return ids.map((id, i) => b.outputOfKnownShape(id, (variables[i % a.count] as TensorInfo).shape, 'float32'));
   }),

@@ -4,7 +4,9 @@ import * as tf from '@tensorflow/tfjs-core';
  * The kernel a backend may register to take a whole Adam step for every variable at once
  * (`@lab/backend-torch` does, with ATen's `_foreach_` operators). Inputs: `value{i}`,
  * `gradient{i}`, `m{i}`, `v{i}` for i < `count`; outputs: the new m's, then the new v's, then
- * the new values, each in input order.
+ * the new values, each in input order. Also `beta1Power` and `beta2Power`: β₁ᵗ and β₂ᵗ for this step as
+ * float32 scalars (the optimizer's own state), which a backend that replays captured steps reads
+ * instead of the attrs' bias corrections.
  */
 export const ADAM_UPDATE_KERNEL = 'GenlabAdamUpdate';
 
@@ -69,6 +71,8 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
           biasCorrection1: 1 - this.beta1 ** step,
           biasCorrection2: 1 - this.beta2 ** step,
         };
+        inputs.beta1Power = state.accBeta1;
+        inputs.beta2Power = state.accBeta2;
         const outputs = tf.engine().runKernel(ADAM_UPDATE_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
         const n = updated.length;
         updated.forEach(({ value, m, v }, i) => {

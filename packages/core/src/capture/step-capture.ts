@@ -1,0 +1,175 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * One step's native work, recorded by a backend that can replay it (`StepRecordingBackend`):
+ * the same kernels on new inputs, with no tfjs engine or JavaScript between them.
+ */
+export interface RecordedStep {
+  /** Native calls the step makes (what one replay runs). */
+  readonly calls: number;
+  /**
+   * Runs the recorded work on new inputs (shapes and dtypes as recorded). Variables the step
+   * updated are updated again; the results are new tensors for the caller to dispose.
+   */
+  replay(inputs: readonly tf.Tensor[]): tf.Tensor[];
+  /** Why this recording and `other` (the same step on another call) would not replay alike, or undefined. */
+  differenceFrom(other: RecordedStep): string | undefined;
+  dispose(): void;
+}
+
+/** What a backend offers to record steps (`@lab/backend-torch` does). */
+export interface StepRecordingBackend {
+  /** Records the native work of what runs next, until `endStepRecording` or `abortStepRecording`. */
+  beginStepRecording(): void;
+  /** Ends the recording: `inputs` are what a replay may change, `outputs` the step's results. */
+  endStepRecording(inputs: readonly tf.Tensor[], outputs: readonly tf.Tensor[]): RecordedStep;
+  abortStepRecording(): void;
+}
+
+/** The backend's step recorder, or undefined where it has none (every tfjs backend but torch). */
+export function stepRecorder(backend: tf.KernelBackend = tf.backend()): StepRecordingBackend | undefined {
+  const candidate = backend as Partial<StepRecordingBackend>;
+  const can =
+    typeof candidate.beginStepRecording === 'function' &&
+    typeof candidate.endStepRecording === 'function' &&
+    typeof candidate.abortStepRecording === 'function';
+  return can ? (backend as unknown as StepRecordingBackend) : undefined;
+}
+
+export interface CaptureStepOptions {
+  /** Calls run as they are before the first recording (an optimizer makes its slots on its first step). Default 1. */
+  readonly warmupCalls?: number;
+  /** What the step does in JavaScript besides its kernels (an optimizer's iteration count): run after each replay. */
+  readonly afterReplay?: () => void;
+  /**
+   * Numbers the step reads in JavaScript (a learning rate), checked before each call: when one
+   * changes, the recording is dropped and the step recorded again.
+   */
+  readonly dependsOn?: () => readonly unknown[];
+  /** When two recordings of the step differ: run every call as it is ('eager', the reason in `refusal`) or throw. Default 'eager'. */
+  readonly onRefused?: 'eager' | 'throw';
+}
+
+/** How a captured step runs now. */
+export type CaptureState = 'warming-up' | 'recording' | 'replaying' | 'eager';
+
+/** Thrown by `CapturedStep.run` with `onRefused: 'throw'`, or for a backend that cannot record. */
+export class CaptureRefusedError extends Error {
+  override readonly name = 'CaptureRefusedError';
+}
+
+/**
+ * A step (a function of tensors that returns new tensors) run through a backend's recorder:
+ * after `warmupCalls` plain calls it records two calls, and if the two did the same work every
+ * later call replays the recording, which skips tfjs's engine and the JavaScript of every kernel.
+ * Like `tf.function` tracing or CUDA graphs, what the step computes in JavaScript is fixed by the
+ * recording: numbers it reads (declare them in `dependsOn`), tensors it reads that are neither
+ * inputs nor variables, random draws (pass noise in as an input). Two recordings that differ in
+ * any of these refuse the capture with the reason. Reading tensor values inside the step is
+ * refused too. On a backend without a recorder every call runs as it is.
+ */
+export class CapturedStep {
+  private calls = 0;
+  private recorded: RecordedStep | undefined;
+  private replayable: RecordedStep | undefined;
+  private refused: string | undefined;
+  private dependencies: readonly unknown[] | undefined;
+  /** The inputs' shapes and dtypes when the replayable recording was made. */
+  private inputSignature = '';
+  private readonly recorder: StepRecordingBackend | undefined;
+
+  constructor(
+    private readonly step: (inputs: readonly tf.Tensor[]) => tf.Tensor[],
+    private readonly options: CaptureStepOptions = {},
+  ) {
+    this.recorder = stepRecorder();
+    if (this.recorder === undefined) this.refused = `the ${tf.getBackend()} backend cannot record steps`;
+  }
+
+  /** Why the step runs as it is (undefined while it may still be captured). */
+  get refusal(): string | undefined {
+    return this.refused;
+  }
+
+  get state(): CaptureState {
+    if (this.refused !== undefined) return 'eager';
+    if (this.replayable) return 'replaying';
+    return this.calls < (this.options.warmupCalls ?? 1) ? 'warming-up' : 'recording';
+  }
+
+  /** Native calls that one replay makes (undefined until the step replays). */
+  get nativeCalls(): number | undefined {
+    return this.replayable?.calls;
+  }
+
+  /** Runs the step on `inputs`: as it is, recorded, or replayed. The results are the caller's to dispose. */
+  run(inputs: readonly tf.Tensor[]): tf.Tensor[] {
+    if (this.recorder === undefined && this.options.onRefused === 'throw') throw new CaptureRefusedError(this.refused);
+    this.checkDependencies();
+    this.calls++;
+    if (this.refused !== undefined || this.calls <= (this.options.warmupCalls ?? 1)) return this.step(inputs);
+    if (this.replayable) {
+      // Other shapes (a last, smaller batch): this call runs as it is.
+      if (signatureOf(inputs) !== this.inputSignature) return this.step(inputs);
+      const outputs = this.replayable.replay(inputs);
+      this.options.afterReplay?.();
+      return outputs;
+    }
+    const recording = this.record(inputs);
+    if (this.recorded === undefined) {
+      this.recorded = recording.step;
+      return recording.outputs;
+    }
+    const difference = recording.step.differenceFrom(this.recorded);
+    this.recorded.dispose();
+    this.recorded = undefined;
+    if (difference === undefined) {
+      this.replayable = recording.step;
+      this.inputSignature = signatureOf(inputs);
+    } else {
+      recording.step.dispose();
+      this.refused = `two recordings of the step differ: ${difference}`;
+      if (this.options.onRefused === 'throw') {
+        tf.dispose(recording.outputs);
+        throw new CaptureRefusedError(this.refused);
+      }
+    }
+    return recording.outputs;
+  }
+
+  dispose(): void {
+    this.recorded?.dispose();
+    this.replayable?.dispose();
+    this.recorded = this.replayable = undefined;
+  }
+
+  private record(inputs: readonly tf.Tensor[]): { step: RecordedStep; outputs: tf.Tensor[] } {
+    const recorder = this.recorder as StepRecordingBackend;
+    recorder.beginStepRecording();
+    let outputs: tf.Tensor[];
+    try {
+      outputs = this.step(inputs);
+    } catch (error) {
+      recorder.abortStepRecording();
+      throw error;
+    }
+    return { step: recorder.endStepRecording(inputs, outputs), outputs };
+  }
+
+  /** Drops the recordings when a number the step reads has changed since they were made. */
+  private checkDependencies(): void {
+    const read = this.options.dependsOn;
+    if (read === undefined) return;
+    const now = read();
+    const before = this.dependencies;
+    this.dependencies = now;
+    if (before === undefined || (before.length === now.length && before.every((value, i) => Object.is(value, now[i])))) return;
+    this.recorded?.dispose();
+    this.replayable?.dispose();
+    this.recorded = this.replayable = undefined;
+  }
+}
+
+function signatureOf(tensors: readonly tf.Tensor[]): string {
+  return tensors.map((t) => `${t.dtype}[${t.shape.join(',')}]`).join(' ');
+}
