@@ -10,6 +10,7 @@
  * interpreter takes of PyTorch's.
  *
  *   npm run bench:perf-dso -- --model energy-small --step train [--seconds 8] [--write]   # → docs/bench/perf-dso-<model>-<step>.md
+ *   npm run bench:perf-dso -- --model energy-small --step train --capture --write         # → …-<step>-captured.md (a CapturedStep)
  *
  * One thread on both sides. Needs `perf` (Debian: linux-perf), the LibTorch addon and
  * /usr/bin/python3 with torch.
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '8' },
     warmup: { type: 'string', default: '1500' },
     write: { type: 'boolean', default: false },
+    capture: { type: 'boolean', default: false },
   },
 });
 const { model, step } = modelAndStep(values);
@@ -118,6 +120,7 @@ const pid = await sample(
     step,
     '--warmup',
     String(values.warmup),
+    ...(values.capture ? ['--capture'] : []),
   ],
   tfjsTorchEnv(1),
   oursFile,
@@ -158,9 +161,9 @@ const oursTotal = total(oursGroups);
 const torchTotal = total(torchGroups);
 const share = (n: number, of: number) => `${((100 * n) / of).toFixed(1)} %`;
 
-const command = `npm run bench:perf-dso -- --model ${model} --step ${step} --seconds ${values.seconds}`;
+const command = `npm run bench:perf-dso -- --model ${model} --step ${step} --seconds ${values.seconds}${values.capture ? ' --capture' : ''}`;
 const lines = [
-  `# Where the CPU time goes, by library: ${model}, ${step}`,
+  `# Where the CPU time goes, by library: ${model}, ${step}${values.capture ? ' (tfjs-torch: a CapturedStep, replayed)' : ''}`,
   '',
   `Written by \`${command} --write\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; one thread each, ${values.seconds} s of perf samples (2 kHz) after ${values.warmup} warm-up steps (PyTorch: 300).`,
   '',
@@ -184,7 +187,7 @@ const lines = [
 const report = lines.join('\n');
 console.log(report);
 if (values.write) {
-  const file = join(import.meta.dirname, `../docs/bench/perf-dso-${model}-${step}.md`);
+  const file = join(import.meta.dirname, `../docs/bench/perf-dso-${model}-${step}${values.capture ? '-captured' : ''}.md`);
   writeFileSync(file, report);
   console.log(`wrote ${file}`);
 }

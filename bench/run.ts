@@ -34,6 +34,8 @@ import {
   type RuntimeRow,
   renderLatest,
   TFJS_TORCH,
+  TFJS_TORCH_CAPTURED,
+  TFJS_TORCH_CAPTURED_ONE_THREAD,
   TFJS_TORCH_ONE_THREAD,
   type TfjsTorchConfig,
   TORCH_ONE_THREAD,
@@ -74,6 +76,8 @@ interface Case {
   runtime: string;
   /** torch only: LibTorch's intra-op threads (GENLAB_TORCH_THREADS), and the PyTorch rows' environment. */
   threads?: number;
+  /** torch only: both steps as `CapturedStep`s (replayed without tfjs's engine). */
+  capture?: boolean;
   model: BenchModelName;
   trainBatch: number;
   inferBatch: number;
@@ -114,10 +118,16 @@ const INFER_BATCH = 64;
  */
 const WASM_SMALL_TRAIN_BATCH = 8;
 
-/** The tfjs-torch rows: LibTorch with 2 intra-op threads (against 2-thread PyTorch) and with 1 (like with like per CPU-second). */
+/**
+ * The tfjs-torch rows: LibTorch with 2 intra-op threads (against 2-thread PyTorch) and with 1 (like
+ * with like per CPU-second), each with its steps as they are and as captured steps (@lab/core's
+ * `CapturedStep`: recorded twice, then replayed by the addon without tfjs's engine).
+ */
 const TFJS_TORCH_RUNS = [
-  { runtime: TFJS_TORCH, threads: 2 },
-  { runtime: TFJS_TORCH_ONE_THREAD, threads: 1 },
+  { runtime: TFJS_TORCH, threads: 2, capture: false },
+  { runtime: TFJS_TORCH_ONE_THREAD, threads: 1, capture: false },
+  { runtime: TFJS_TORCH_CAPTURED, threads: 2, capture: true },
+  { runtime: TFJS_TORCH_CAPTURED_ONE_THREAD, threads: 1, capture: true },
 ] as const;
 
 /**
@@ -143,16 +153,18 @@ function plan(
           skipped.push({ model, runtime: TFJS_TORCH, skipped: torchSkip });
           continue;
         }
-        for (const { runtime, threads } of TFJS_TORCH_RUNS) {
-          // Profiles (not under --quick) of the 2-thread row only: per-kernel times are the same work either way.
+        for (const { runtime, threads, capture } of TFJS_TORCH_RUNS) {
+          // Profiles (not under --quick) of the 2-thread plain row only: per-kernel times are the same work
+          // either way, and a replayed step runs no tfjs kernels to profile.
           cases.push({
             backend,
             runtime,
             threads,
+            capture,
             model,
             trainBatch: TRAIN_BATCH,
             inferBatch: INFER_BATCH,
-            profile: !quick && threads === 2,
+            profile: !quick && threads === 2 && !capture,
             ...timing,
           });
         }
@@ -404,6 +416,7 @@ async function main(): Promise<void> {
       '--out',
       '{out}',
       ...(c.profile ? ['--profile'] : []),
+      ...(c.capture ? ['--capture'] : []),
     ];
     let outcome = await runJsonChild<CaseResult>(node, tsxArgs(join(BENCH_DIR, 'lib/tfjs-case.ts'), args), {
       cwd: ROOT,

@@ -4,9 +4,12 @@
  * fixed native convolution timed just before and after it in the same process, so that this
  * machine's drift (±30 % over minutes) cancels. PyTorch's side (bench/torch/warmup_trajectory.py)
  * runs the same step and the same reference. Why `npm run bench` warms up for 1,000 steps.
+ * `--capture` adds a column for the same step as a `CapturedStep` (replayed without tfjs's engine),
+ * its chunks alternating with the plain step's in the same process.
  *
  *   npm run bench:warmup -- --model energy-small --step train
  *   npm run bench:warmup -- --model energy-small --step infer --chunks 12 --size 100 --write   # → docs/bench/warmup-<model>-<step>.md
+ *   npm run bench:warmup -- --model energy-small --step train --capture --write                # → docs/bench/warmup-<model>-<step>-captured.md
  *
  * One thread on both sides (GENLAB_TORCH_THREADS=1, OMP_NUM_THREADS=1). Needs the LibTorch addon
  * and /usr/bin/python3 with torch.
@@ -27,6 +30,7 @@ const { values } = parseArgs({
     chunks: { type: 'string', default: '12' },
     size: { type: 'string', default: '100' },
     write: { type: 'boolean', default: false },
+    capture: { type: 'boolean', default: false },
   },
 });
 const { model, step } = modelAndStep(values);
@@ -38,6 +42,8 @@ process.env.GENLAB_TORCH_THREADS = '1';
 const info = await initBackend({ force: 'torch' });
 const workload = createWorkload(model, { trainBatch: 32, inferBatch: 64 });
 const run = step === 'train' ? () => workload.train() : () => workload.infer();
+const captured = values.capture ? createWorkload(model, { trainBatch: 32, inferBatch: 64, capture: true }) : undefined;
+const runCaptured = captured && (step === 'train' ? () => captured.train() : () => captured.infer());
 
 type Native = { op(name: string, overload: string): number; call(op: number, args: unknown[]): unknown; dispose(...ids: number[]): void };
 const backend = tf.backend() as unknown as { native: Native; id(t: tf.Tensor): number };
@@ -56,17 +62,25 @@ function referenceMs(): number {
   return (used.user + used.system) / 1000 / 40;
 }
 
-const ours: number[] = [];
-for (let c = 0; c < chunks; c++) {
+/** One chunk of `size` steps: CPU time per step ÷ the reference's, timed before and after it. */
+async function chunk(step: () => Promise<unknown>): Promise<number> {
   const before = referenceMs();
   const start = process.cpuUsage();
-  for (let i = 0; i < size; i++) await run();
+  for (let i = 0; i < size; i++) await step();
   const used = process.cpuUsage(start);
-  ours.push((used.user + used.system) / 1000 / size / ((before + referenceMs()) / 2));
+  return (used.user + used.system) / 1000 / size / ((before + referenceMs()) / 2);
+}
+
+const ours: number[] = [];
+const oursCaptured: number[] = [];
+for (let c = 0; c < chunks; c++) {
+  ours.push(await chunk(run));
+  if (runCaptured) oursCaptured.push(await chunk(runCaptured));
 }
 native.dispose(xView);
 tf.dispose([x, w]);
 workload.dispose();
+captured?.dispose();
 
 const python = spawnSync(
   SYSTEM_PYTHON,
@@ -86,7 +100,9 @@ const python = spawnSync(
 if (python.status !== 0) throw new Error(`warmup_trajectory.py failed: ${python.stderr.trim().split('\n').slice(-3).join(' ')}`);
 const theirs = (JSON.parse(python.stdout.trim().split('\n').pop() ?? '{}') as { ratios: number[] }).ratios;
 
-const command = `npm run bench:warmup -- --model ${model} --step ${step} --chunks ${chunks} --size ${size}`;
+const command = `npm run bench:warmup -- --model ${model} --step ${step} --chunks ${chunks} --size ${size}${captured ? ' --capture' : ''}`;
+const ratio = (theirs: number | undefined, mine: number | undefined) =>
+  theirs === undefined || mine === undefined ? '—' : (theirs / mine).toFixed(2);
 const lines = [
   `# Warm-up: ${model}, ${step}`,
   '',
@@ -95,18 +111,29 @@ const lines = [
   'CPU time per step divided by a fixed native convolution timed around each chunk in the same process',
   "(lower is faster; the two columns compare too, as both divide by the same operator's time).",
   '',
-  '| steps | tfjs-torch | PyTorch | PyTorch ÷ tfjs-torch |',
-  '| ---: | ---: | ---: | ---: |',
-  ...ours.map(
-    (r, i) =>
-      `| ${(i + 1) * size} | ${r.toFixed(2)} | ${theirs[i]?.toFixed(2) ?? '—'} | ${theirs[i] === undefined ? '—' : ((theirs[i] as number) / r).toFixed(2)} |`,
-  ),
+  ...(captured
+    ? [
+        'tfjs-torch captured: the same step as a `CapturedStep` (@lab/core), its chunks alternating with the plain ones;',
+        'its first three steps run as they are and are recorded, the rest replay.',
+        '',
+        '| steps | tfjs-torch | tfjs-torch captured | PyTorch | PyTorch ÷ tfjs-torch | PyTorch ÷ captured |',
+        '| ---: | ---: | ---: | ---: | ---: | ---: |',
+        ...ours.map(
+          (r, i) =>
+            `| ${(i + 1) * size} | ${r.toFixed(2)} | ${oursCaptured[i]?.toFixed(2) ?? '—'} | ${theirs[i]?.toFixed(2) ?? '—'} | ${ratio(theirs[i], r)} | ${ratio(theirs[i], oursCaptured[i])} |`,
+        ),
+      ]
+    : [
+        '| steps | tfjs-torch | PyTorch | PyTorch ÷ tfjs-torch |',
+        '| ---: | ---: | ---: | ---: |',
+        ...ours.map((r, i) => `| ${(i + 1) * size} | ${r.toFixed(2)} | ${theirs[i]?.toFixed(2) ?? '—'} | ${ratio(theirs[i], r)} |`),
+      ]),
   '',
 ];
 const report = lines.join('\n');
 console.log(report);
 if (values.write) {
-  const file = join(import.meta.dirname, `../docs/bench/warmup-${model}-${step}.md`);
+  const file = join(import.meta.dirname, `../docs/bench/warmup-${model}-${step}${captured ? '-captured' : ''}.md`);
   writeFileSync(file, report);
   console.log(`wrote ${file}`);
 }

@@ -131,6 +131,14 @@ export const TORCH_ONE_THREAD = 'torch 1 thread';
 /** The runtime names of the tfjs torch backend's rows (GENLAB_TORCH_THREADS=2 and =1). */
 export const TFJS_TORCH = 'tfjs-torch';
 export const TFJS_TORCH_ONE_THREAD = 'tfjs-torch 1 thread';
+/** The same on captured steps (`CapturedStep`, @lab/core: replayed without tfjs's engine). */
+export const TFJS_TORCH_CAPTURED = 'tfjs-torch captured';
+export const TFJS_TORCH_CAPTURED_ONE_THREAD = 'tfjs-torch captured 1 thread';
+
+/** A tfjs-torch row on one LibTorch thread (plain or captured): compared with 1-thread PyTorch. */
+function tfjsTorchOneThread(runtime: string): boolean {
+  return runtime === TFJS_TORCH_ONE_THREAD || runtime === TFJS_TORCH_CAPTURED_ONE_THREAD;
+}
 
 /** A PyTorch reference row (`torch`, `torch 1 thread`, `torch (train b32)`, `torch 1 thread (train b32)`), not a tfjs one. */
 export function isPyTorchRow(r: RuntimeRow): boolean {
@@ -139,7 +147,7 @@ export function isPyTorchRow(r: RuntimeRow): boolean {
 
 /** A single-threaded row: `torch 1 thread…` or `tfjs-torch 1 thread`. */
 function oneThread(runtime: string): boolean {
-  return runtime.startsWith(TORCH_ONE_THREAD) || runtime === TFJS_TORCH_ONE_THREAD;
+  return runtime.startsWith(TORCH_ONE_THREAD) || tfjsTorchOneThread(runtime);
 }
 
 function torchRow(rows: RuntimeRow[], model: string, runtime = 'torch'): RuntimeRow | undefined {
@@ -171,7 +179,7 @@ interface References {
 export function references(rows: RuntimeRow[], r: RuntimeRow, oneThreadOnly = false): References {
   // A single-threaded tfjs-torch row is LibTorch on one thread: like with like is PyTorch on one thread.
   // tfjs-wasm and tfjs-cpu (single-threaded too) keep 2-thread torch as their wall-clock reference, as before.
-  const wallOneThread = r.runtime === TFJS_TORCH_ONE_THREAD;
+  const wallOneThread = tfjsTorchOneThread(r.runtime);
   const wallTrainRow = torchRefAt(rows, r.model, wallOneThread, r.train?.batch);
   const wallInferRow = torchRefAt(rows, r.model, wallOneThread, undefined);
   // Per CPU-second, against single-threaded torch where measured: both then do one core's work and
@@ -478,8 +486,13 @@ export function tfjsTorchConfigLines(config: BenchReport['tfjsTorch']): string[]
 /** Flags models where tfjs-torch with 2 threads ran slower per image than with 1 (as starvedTorchNotes does for PyTorch). */
 export function starvedTfjsTorchNotes(rows: RuntimeRow[]): string[] {
   const notes: string[] = [];
-  for (const two of rows.filter((r) => r.runtime === TFJS_TORCH && !r.skipped)) {
-    const one = torchRow(rows, two.model, TFJS_TORCH_ONE_THREAD);
+  const pairs = [
+    [TFJS_TORCH, TFJS_TORCH_ONE_THREAD],
+    [TFJS_TORCH_CAPTURED, TFJS_TORCH_CAPTURED_ONE_THREAD],
+  ] as const;
+  for (const [two, one] of pairs.flatMap(([a, b]) =>
+    rows.filter((r) => r.runtime === a && !r.skipped).map((r) => [r, torchRow(rows, r.model, b)] as const),
+  )) {
     const slower = (['train', 'infer'] as const).filter((k) => {
       const a = two[k];
       const b = one?.[k];
@@ -487,7 +500,7 @@ export function starvedTfjsTorchNotes(rows: RuntimeRow[]): string[] {
     });
     if (slower.length === 0) continue;
     notes.push(
-      `${two.model}: tfjs-torch with 2 threads was slower than with 1 (${slower.map((k) => `${k} ${fmt(two[k]?.imagesPerSec, 2)} vs ${fmt(one?.[k]?.imagesPerSec, 2)} img/s`).join(', ')}): ` +
+      `${two.model}: ${two.runtime} with 2 threads was slower than with 1 (${slower.map((k) => `${k} ${fmt(two[k]?.imagesPerSec, 2)} vs ${fmt(one?.[k]?.imagesPerSec, 2)} img/s`).join(', ')}): ` +
         "LibTorch's OpenMP threads waited for a core; compare its per-CPU-second ratios.",
     );
   }
@@ -554,7 +567,7 @@ export function historyLine(report: BenchReport): string {
     const parts = [kind(r.train, ref.wallTrain, ref.cpuTrain, 'train'), kind(r.infer, ref.wallInfer, ref.cpuInfer, 'infer')];
     return `${r.model} ${r.runtime}: ${parts.filter(Boolean).join(', ')}`;
   });
-  const legend = tfjsRows.some((r) => r.runtime === TFJS_TORCH_ONE_THREAD)
+  const legend = tfjsRows.some((r) => tfjsTorchOneThread(r.runtime))
     ? 'img/s (wall × torch 2 threads / per-CPU·s × torch 1 thread; tfjs-torch 1 thread: wall × torch 1 thread)'
     : 'img/s (wall × torch 2 threads / per-CPU·s × torch 1 thread)';
   const both = bothCoresHistory(report);

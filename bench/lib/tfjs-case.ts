@@ -6,7 +6,7 @@
  *   node --conditions=@lab/source --import tsx bench/lib/tfjs-case.ts \
  *     --backend wasm --model unet-small --train-batch 32 --infer-batch 64 --out /tmp/case.json
  *
- * `--skip-train` measures inference only; `--barrier DIR` (bench/lib/barrier.ts) starts the timed
+ * `--capture` runs both steps as `CapturedStep`s (@lab/core; replayed on torch). `--skip-train` measures inference only; `--barrier DIR` (bench/lib/barrier.ts) starts the timed
  * inference steps together with the other processes waiting on DIR (the "both cores" pool).
  */
 import { writeFileSync } from 'node:fs';
@@ -67,6 +67,7 @@ const { values } = parseArgs({
     'warmup-max-ms': { type: 'string', default: '0' },
     profile: { type: 'boolean', default: false },
     'skip-train': { type: 'boolean', default: false },
+    capture: { type: 'boolean', default: false },
     /** A folder shared with other cases run at the same time: the timed inference steps start together (bench/lib/barrier.ts). */
     barrier: { type: 'string' },
     out: { type: 'string' },
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
   };
 
   const before = tf.memory().numBytes;
-  const workload = createWorkload(values.model as BenchModelName, { trainBatch, inferBatch });
+  const workload = createWorkload(values.model as BenchModelName, { trainBatch, inferBatch, capture: values.capture });
   // The workload holds its inputs too; weights alone are what the model owns.
   const weightBytes = workload.spec.params * 4;
   const result: CaseResult = {

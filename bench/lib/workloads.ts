@@ -1,5 +1,5 @@
 import { createClassifier, resolveClassifierConfig } from '@lab/classifier';
-import { adam, Rng } from '@lab/core';
+import { adam, CapturedStep, captureTrainingStep, Rng } from '@lab/core';
 import { contrastiveDivergenceLoss, createEnergyNet, energyFunction, modelEnergies, resolveEnergyNetConfig } from '@lab/energy';
 import { epsilonLoss } from '@lab/samplers';
 import { countParams, createUNet, resolveUNetConfig } from '@lab/unet';
@@ -36,6 +36,11 @@ export interface WorkloadOptions {
   trainBatch: number;
   inferBatch: number;
   seed?: number;
+  /**
+   * Run both steps as `CapturedStep`s (@lab/core): replayed without tfjs's engine on a backend that
+   * records steps (torch). A step the recorder refuses throws (`onRefused: 'throw'`).
+   */
+  capture?: boolean;
 }
 
 /** Every trainable weight of a layers model as the variables an optimizer updates. */
@@ -50,13 +55,53 @@ async function checksum(model: tfl.LayersModel): Promise<number> {
   return value;
 }
 
-/** Runs one `optimizer.minimize` and reads the loss outside any tidy. */
-async function minimize(optimizer: tf.Optimizer, variables: tf.Variable[], loss: () => tf.Scalar): Promise<number> {
-  const cost = optimizer.minimize(loss, true, variables);
+/** Reads a loss outside any tidy and disposes it. */
+async function lossValue(cost: tf.Tensor | null | undefined): Promise<number> {
   if (!cost) throw new Error('optimizer.minimize returned no cost');
   const value = (await cost.data())[0] ?? Number.NaN;
   cost.dispose();
   return value;
+}
+
+/**
+ * A training step, `optimizer.minimize(() => loss(inputs))` resolving to the loss: as it is, or
+ * with `capture` as a `captureTrainingStep` (disposed with `steps`).
+ */
+function trainingStep(
+  optimizer: tf.Optimizer,
+  variables: tf.Variable[],
+  loss: (inputs: readonly tf.Tensor[]) => tf.Scalar,
+  inputs: tf.Tensor[],
+  options: WorkloadOptions,
+  steps: CapturedStep[],
+): () => Promise<number> {
+  if (!options.capture) return () => lossValue(optimizer.minimize(() => loss(inputs), true, variables));
+  const step = captureTrainingStep(optimizer, loss, { variables, onRefused: 'throw' });
+  steps.push(step);
+  return () => lossValue(step.run(inputs)[0]);
+}
+
+/**
+ * A sampling step whose one result it awaits and disposes: as it is (in a tidy), or with `capture`
+ * as a `CapturedStep`. `inputs` gives the step's inputs: `kept` ones, then `fresh` ones made for
+ * this call (disposed after it).
+ */
+function samplingStep(
+  compute: (inputs: readonly tf.Tensor[]) => tf.Tensor,
+  inputs: () => { kept: tf.Tensor[]; fresh?: tf.Tensor[] },
+  options: WorkloadOptions,
+  steps: CapturedStep[],
+): () => Promise<void> {
+  const step = options.capture ? new CapturedStep((xs) => [compute(xs)], { onRefused: 'throw' }) : undefined;
+  if (step) steps.push(step);
+  return async () => {
+    const { kept, fresh = [] } = inputs();
+    const given = [...kept, ...fresh];
+    const [out] = step ? step.run(given) : [tf.tidy(() => compute(given))];
+    tf.dispose(fresh);
+    await (out as tf.Tensor).data();
+    tf.dispose(out);
+  };
 }
 
 /**
@@ -76,16 +121,26 @@ export function unetWorkload(preset: 'tiny' | 'small', options: WorkloadOptions)
   const tInfer = tf.fill([options.inferBatch, 1], 500);
   const optimizer = adam(1e-4);
   const variables = trainableVariables(model);
+  const steps: CapturedStep[] = [];
   return {
     spec: { kind: 'unet', config, params: countParams(model) },
-    train: () => minimize(optimizer, variables, () => epsilonLoss(model.apply([xTrain, tTrain], { training: true }) as tf.Tensor, noise)),
-    async infer() {
-      const out = tf.tidy(() => model.apply([xInfer, tInfer], { training: false }) as tf.Tensor);
-      await out.data();
-      out.dispose();
-    },
+    train: trainingStep(
+      optimizer,
+      variables,
+      ([x, t, n]) => epsilonLoss(model.apply([x as tf.Tensor, t as tf.Tensor], { training: true }) as tf.Tensor, n as tf.Tensor),
+      [xTrain, tTrain, noise],
+      options,
+      steps,
+    ),
+    infer: samplingStep(
+      ([x, t]) => model.apply([x as tf.Tensor, t as tf.Tensor], { training: false }) as tf.Tensor,
+      () => ({ kept: [xInfer, tInfer] }),
+      options,
+      steps,
+    ),
     weightChecksum: () => checksum(model),
     dispose() {
+      for (const step of steps) step.dispose();
       tf.dispose([xTrain, noise, tTrain, xInfer, tInfer]);
       optimizer.dispose();
       model.dispose();
@@ -114,25 +169,35 @@ export function energyWorkload(options: WorkloadOptions): Workload {
   const variables = trainableVariables(model);
   const energy = energyFunction(model);
   const gradient = tf.grad((x: tf.Tensor) => tf.sum(energy(x)));
+  const steps: CapturedStep[] = [];
   return {
     spec: { kind: 'energy', config, params: countParams(model) },
-    train: () =>
-      minimize(optimizer, variables, () => {
-        const { energies } = modelEnergies(model, xTrain, { training: true });
+    train: trainingStep(
+      optimizer,
+      variables,
+      ([x]) => {
+        const { energies } = modelEnergies(model, x as tf.Tensor, { training: true });
         const parts = contrastiveDivergenceLoss(tf.slice(energies, 0, half), tf.slice(energies, half, half), 0.1);
         tf.dispose([parts.cdLoss, parts.regularizer, parts.ePosMean, parts.eNegMean]);
         return parts.loss;
-      }),
-    async infer() {
-      const next = tf.tidy(() => {
-        const g = tf.clipByValue(gradient(xInfer), -0.03, 0.03);
-        return tf.clipByValue(tf.add(tf.sub(xInfer, tf.mul(g, 10)), rng.normal(xInfer.shape, 0, 0.005)), -1, 1);
-      });
-      await next.data();
-      next.dispose();
-    },
+      },
+      [xTrain],
+      options,
+      steps,
+    ),
+    // The noise is drawn outside the step (an input), so that a captured step can replay it.
+    infer: samplingStep(
+      ([x, noise]) => {
+        const g = tf.clipByValue(gradient(x as tf.Tensor), -0.03, 0.03);
+        return tf.clipByValue(tf.add(tf.sub(x as tf.Tensor, tf.mul(g, 10)), noise as tf.Tensor), -1, 1);
+      },
+      () => ({ kept: [xInfer], fresh: [rng.normal(xInfer.shape, 0, 0.005)] }),
+      options,
+      steps,
+    ),
     weightChecksum: () => checksum(model),
     dispose() {
+      for (const step of steps) step.dispose();
       tf.dispose([xTrain, xInfer]);
       optimizer.dispose();
       model.dispose();
@@ -156,20 +221,29 @@ export function classifierWorkload(options: WorkloadOptions): Workload {
   const xInfer = rng.uniform([options.inferBatch, ...config.inputShape], -1, 1);
   const optimizer = adam(1e-3);
   const variables = trainableVariables(model);
+  const steps: CapturedStep[] = [];
   return {
     spec: { kind: 'classifier', config, params: countParams(model) },
-    train: () =>
-      minimize(optimizer, variables, () => {
-        const probabilities = model.apply(xTrain, { training: true }) as tf.Tensor;
-        return tf.neg(tf.mean(tf.sum(tf.mul(labels, tf.log(tf.clipByValue(probabilities, 1e-7, 1))), -1))) as tf.Scalar;
-      }),
-    async infer() {
-      const out = tf.tidy(() => model.apply(xInfer, { training: false }) as tf.Tensor);
-      await out.data();
-      out.dispose();
-    },
+    train: trainingStep(
+      optimizer,
+      variables,
+      ([x, y]) => {
+        const probabilities = model.apply(x as tf.Tensor, { training: true }) as tf.Tensor;
+        return tf.neg(tf.mean(tf.sum(tf.mul(y as tf.Tensor, tf.log(tf.clipByValue(probabilities, 1e-7, 1))), -1))) as tf.Scalar;
+      },
+      [xTrain, labels],
+      options,
+      steps,
+    ),
+    infer: samplingStep(
+      (xs) => model.apply(xs[0] as tf.Tensor, { training: false }) as tf.Tensor,
+      () => ({ kept: [xInfer] }),
+      options,
+      steps,
+    ),
     weightChecksum: () => checksum(model),
     dispose() {
+      for (const step of steps) step.dispose();
       tf.dispose([xTrain, labels, xInfer]);
       optimizer.dispose();
       model.dispose();

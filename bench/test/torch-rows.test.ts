@@ -11,6 +11,8 @@ import {
   speedTable,
   starvedTfjsTorchNotes,
   TFJS_TORCH,
+  TFJS_TORCH_CAPTURED,
+  TFJS_TORCH_CAPTURED_ONE_THREAD,
   TFJS_TORCH_ONE_THREAD,
   tfjsTorchConfigLines,
 } from '../lib/report.js';
@@ -64,6 +66,30 @@ describe('tfjs-torch rows', () => {
     expect(line(speedTable(rows), TFJS_TORCH_ONE_THREAD)).toBe(
       '| unet-small | tfjs-torch 1 thread | 4.00 (b32, 3 steps) | 0.40× (vs 1 thread) | 30.0 (b64, 3 steps) | 0.75× (vs 1 thread) | 4.00 | 0.40× | 30.0 | 0.75× |  |',
     );
+  });
+
+  it('compares the captured rows as the plain ones: 2 threads with 2-thread torch, 1 thread with 1-thread torch', () => {
+    const captured: RuntimeRow[] = [
+      ...rows,
+      { model: 'unet-small', runtime: TFJS_TORCH_CAPTURED, train: timing(6, 32, 2), infer: timing(40, 64, 2) },
+      { model: 'unet-small', runtime: TFJS_TORCH_CAPTURED_ONE_THREAD, train: timing(4, 32), infer: timing(30, 64) },
+    ];
+    const table = speedTable(captured);
+    // The same figures as the plain rows above give the same ratios against the same references.
+    expect(line(table, TFJS_TORCH_CAPTURED)).toBe(
+      '| unet-small | tfjs-torch captured | 6.00 (b32, 3 steps) | 0.50× | 40.0 (b64, 3 steps) | 0.80× | 3.00 | 0.30× | 20.0 | 0.50× |  |',
+    );
+    expect(line(table, TFJS_TORCH_CAPTURED_ONE_THREAD)).toBe(
+      '| unet-small | tfjs-torch captured 1 thread | 4.00 (b32, 3 steps) | 0.40× (vs 1 thread) | 30.0 (b64, 3 steps) | 0.75× (vs 1 thread) | 4.00 | 0.40× | 30.0 | 0.75× |  |',
+    );
+    // A captured row slower with 2 threads than with 1 is flagged under its own name.
+    const starved = starvedTfjsTorchNotes([
+      ...captured.slice(0, -2),
+      { model: 'unet-small', runtime: TFJS_TORCH_CAPTURED, train: timing(3, 32, 2), infer: timing(40, 64, 2) },
+      captured.at(-1) as RuntimeRow,
+    ]);
+    expect(starved).toHaveLength(1);
+    expect(starved[0]).toContain('unet-small: tfjs-torch captured with 2 threads was slower than with 1 (train 3.00 vs 4.00 img/s)');
   });
 
   it('leaves the tfjs-wasm row against the torch rows at its own batch (8), as before', () => {
