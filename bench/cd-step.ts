@@ -6,8 +6,10 @@
  * the kernels as they were before 2026-12-05 (tf.randomNormal in JavaScript; the energy net's
  * layers as tfjs-layers runs them, filter gradients computed when made), "on" is today's
  * (the addon's draw; @lab/core's fused layer kernels, since 2026-12-06, whose gradients are
- * deferred until read). Configurations alternate over rounds; the median per configuration is
- * reported.
+ * deferred until read). A fifth configuration has both on and its Langevin steps captured
+ * (@lab/core's `CapturedStep`, which `langevin` uses: replayed without tfjs's engine, since
+ * 2026-12-06); the first four run them as they are. Configurations alternate over rounds; the
+ * median per configuration is reported.
  *
  *   npm run bench:cd-step                        # prints the table
  *   npm run bench:cd-step -- --rounds 3 --steps 30 --write   # → docs/bench/torch-cd-step.md
@@ -16,7 +18,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { adam, initBackend, Rng, SEEDED_NORMAL_KERNEL } from '@lab/core';
+import { adam, initBackend, Rng, SEEDED_NORMAL_KERNEL, setStepCapture } from '@lab/core';
 import { createEnergyNet, ReplayBuffer, trainEnergyStep } from '@lab/energy';
 import * as tf from '@tensorflow/tfjs-core';
 import { median } from './lib/measure.js';
@@ -40,8 +42,9 @@ const noiseKernel = tf.getKernel(SEEDED_NORMAL_KERNEL, 'torch');
 const filterKernel = tf.getKernel('Conv2DBackpropFilter', 'torch');
 if (!noiseKernel || !filterKernel) throw new Error('the torch backend lacks the kernels this bench switches');
 
-/** Registers the torch backend's kernels with each native piece on or off. */
-function configure(nativeNoise: boolean, fusedLayers: boolean): void {
+/** Registers the torch backend's kernels with each native piece on or off, and turns step capture on or off. */
+function configure(nativeNoise: boolean, fusedLayers: boolean, capture: boolean): void {
+  setStepCapture(capture);
   if (tf.getKernel(SEEDED_NORMAL_KERNEL, 'torch')) tf.unregisterKernel(SEEDED_NORMAL_KERNEL, 'torch');
   if (nativeNoise) tf.registerKernel(noiseKernel!);
   tf.unregisterKernel('Conv2DBackpropFilter', 'torch');
@@ -67,16 +70,17 @@ const data = rng.uniform([BATCH, 32, 32, 3], -1, 1);
 const step = () => trainEnergyStep({ model, optimizer, buffer, data, rng, langevin: { steps: LANGEVIN_STEPS }, dataNoiseStd: 0.005 });
 
 const configurations = [
-  { nativeNoise: false, deferred: false },
-  { nativeNoise: true, deferred: false },
-  { nativeNoise: false, deferred: true },
-  { nativeNoise: true, deferred: true },
+  { nativeNoise: false, deferred: false, capture: false },
+  { nativeNoise: true, deferred: false, capture: false },
+  { nativeNoise: false, deferred: true, capture: false },
+  { nativeNoise: true, deferred: true, capture: false },
+  { nativeNoise: true, deferred: true, capture: true },
 ];
 const times = configurations.map(() => [] as number[]);
 const tensors = new Set<number>();
 for (let round = 0; round < rounds; round++) {
   for (const [i, c] of configurations.entries()) {
-    configure(c.nativeNoise, c.deferred);
+    configure(c.nativeNoise, c.deferred, c.capture);
     for (let k = 0; k < 5; k++) await step();
     const started = performance.now();
     for (let k = 0; k < steps; k++) await step();
@@ -84,7 +88,7 @@ for (let round = 0; round < rounds; round++) {
     tensors.add(tf.memory().numTensors);
   }
 }
-configure(true, true);
+configure(true, true, true);
 if (tensors.size !== 1) throw new Error(`the tensor count changed between configurations: ${[...tensors].join(', ')}`);
 
 /** Median ms of drawing one 64×32×32×3 seeded normal tensor (what one Langevin step of batch 64 draws). */
@@ -111,11 +115,11 @@ const lines = [
   `Backend: ${info.detail ?? info.name}. One step: ${LANGEVIN_STEPS} Langevin steps on ${BATCH} negatives from the replay buffer, then the CD loss and one Adam update (\`trainEnergyStep\`).`,
   `Median over ${rounds} rounds of ${steps} steps each (after 5 untimed), configurations alternating; wall-clock, so it depends on the machine's load.`,
   '',
-  '| seeded normal draws | layers | ms per CD step | speed-up over the first row |',
-  '| --- | --- | ---: | ---: |',
+  '| seeded normal draws | layers | Langevin steps | ms per CD step | speed-up over the first row |',
+  '| --- | --- | --- | ---: | ---: |',
   ...configurations.map((c, i) => {
     const ms = median(times[i]!);
-    return `| ${c.nativeNoise ? 'in the addon' : 'tf.randomNormal (JavaScript)'} | ${c.deferred ? 'fused kernels, gradients deferred' : 'tfjs-layers, filter gradients when made'} | ${ms.toFixed(1)} | ${(baseline / ms).toFixed(2)}× |`;
+    return `| ${c.nativeNoise ? 'in the addon' : 'tf.randomNormal (JavaScript)'} | ${c.deferred ? 'fused kernels, gradients deferred' : 'tfjs-layers, filter gradients when made'} | ${c.capture ? 'captured, replayed' : 'as they are'} | ${ms.toFixed(1)} | ${(baseline / ms).toFixed(2)}× |`;
   }),
   '',
   `One seeded 64×32×32×3 normal draw (the same values either way): tf.randomNormal ${javascriptDrawMs.toFixed(2)} ms, the addon ${addonDrawMs.toFixed(2)} ms (${(javascriptDrawMs / addonDrawMs).toFixed(1)}×; median of 7 rounds of 20).`,

@@ -31,6 +31,7 @@ export {
   type CaptureStepOptions,
   type RecordedStep,
   type StepRecordingBackend,
+  setStepCapture,
   stepRecorder,
 } from './capture/step-capture.js';
 export { type CaptureTrainingStepOptions, captureTrainingStep } from './capture/training-step.js';

@@ -1,4 +1,4 @@
-import { type Rng, throwIfAborted, ValidationError } from '@lab/core';
+import { CapturedStep, type Rng, throwIfAborted, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { yieldToEventLoop } from './yield.js';
 
@@ -108,7 +108,8 @@ function resolveOptions(o: LangevinOptions): ResolvedLangevin {
  * as stepSize → 0. The defaults (60 steps, η = 10, σ = 0.005, gradient clamp 0.03, x in
  * [−1, 1]) are the IGEBM / UvA tutorial values, which trade that exactness for speed.
  *
- * x0 is not disposed. Each step runs in its own `tf.tidy`.
+ * x0 is not disposed. Each step runs in its own `tf.tidy`, as a `CapturedStep` (@lab/core): replayed
+ * without tfjs's engine on a backend that records steps.
  */
 export async function langevin(energyFn: EnergyFunction, x0: tf.Tensor, options: LangevinOptions): Promise<LangevinResult> {
   const o = resolveOptions(options);
@@ -128,7 +129,7 @@ export async function langevin(energyFn: EnergyFunction, x0: tf.Tensor, options:
   };
   const valueAndGrad = tf.valueAndGrad(totalEnergy);
   const clamp = (x: tf.Tensor) => (o.clampRange ? tf.clipByValue(x, o.clampRange[0], o.clampRange[1]) : x);
-  const noise = (x: tf.Tensor) => (o.noiseStd > 0 ? tf.add(x, tf.mul(rng.normal(x.shape), o.noiseStd)) : x);
+  const addNoise = (x: tf.Tensor, z: tf.Tensor | undefined) => (z ? tf.add(x, tf.mul(z, o.noiseStd)) : x);
   const descend = (x: tf.Tensor) => {
     const { value, grad } = valueAndGrad(x);
     if (badEnergyShape) {
@@ -137,15 +138,20 @@ export async function langevin(energyFn: EnergyFunction, x0: tf.Tensor, options:
     const g = o.gradClip === null ? grad : tf.clipByValue(grad, -o.gradClip, o.gradClip);
     return { moved: tf.sub(x, tf.mul(g, o.stepSize)), meanEnergy: tf.div(value, batch) as tf.Scalar };
   };
-  const step = (x: tf.Tensor) =>
+  // One step of x with this step's standard normal draw z (none when noiseStd = 0): [next, meanEnergy].
+  const step = ([x, z]: readonly tf.Tensor[]) =>
     tf.tidy(() => {
       if (o.order === 'noise-first') {
-        const { moved, meanEnergy } = descend(clamp(noise(x)));
-        return { next: clamp(moved), meanEnergy };
+        const { moved, meanEnergy } = descend(clamp(addNoise(x as tf.Tensor, z)));
+        return [clamp(moved), meanEnergy];
       }
-      const { moved, meanEnergy } = descend(x);
-      return { next: clamp(noise(moved)), meanEnergy };
+      const { moved, meanEnergy } = descend(x as tf.Tensor);
+      return [clamp(addNoise(moved, z)), meanEnergy];
     });
+  // On a backend that records steps (torch), the steps after the first three replay one recording
+  // without tfjs's engine; the noise is drawn outside the step, as its input (the draws and so the
+  // samples are the same either way). Elsewhere every step runs as it is.
+  const captured = new CapturedStep(step);
 
   let x = x0.clone();
   const trajectory: tf.Tensor[] | undefined = o.trajectoryEvery ? [x0.clone()] : undefined;
@@ -153,7 +159,14 @@ export async function langevin(energyFn: EnergyFunction, x0: tf.Tensor, options:
     for (let s = 1; s <= o.steps; s++) {
       throwIfAborted(options.signal);
       const current = x;
-      const { next, meanEnergy } = step(current);
+      const z = o.noiseStd > 0 ? rng.normal(current.shape) : undefined;
+      let results: tf.Tensor[];
+      try {
+        results = captured.run(z ? [current, z] : [current]);
+      } finally {
+        z?.dispose();
+      }
+      const [next, meanEnergy] = results as [tf.Tensor, tf.Scalar];
       x = next;
       current.dispose();
       try {
@@ -170,5 +183,7 @@ export async function langevin(energyFn: EnergyFunction, x0: tf.Tensor, options:
     x.dispose();
     if (trajectory) tf.dispose(trajectory);
     throw error;
+  } finally {
+    captured.dispose();
   }
 }

@@ -1,4 +1,4 @@
-import { CancelledError, Rng, ValidationError } from '@lab/core';
+import { CancelledError, Rng, setStepCapture, stepRecorder, ValidationError } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type EnergyFunction, langevin } from '../src/index.js';
@@ -116,6 +116,36 @@ describe('langevin update rule', () => {
     const v = await values(samples);
     expect(v.every((x) => x === -1)).toBe(true);
     x0.dispose();
+  });
+});
+
+describe('langevin on a backend that records steps (torch: npm test runs this suite there too)', () => {
+  it('replays its steps after the first three, with the same samples as with capture off', async (context) => {
+    const native = (tf.backend() as unknown as { native?: { replay: (...args: unknown[]) => unknown } }).native;
+    if (!stepRecorder() || !native) return context.skip();
+    const energy = gaussianEnergy([0.3, -0.5], 0.2);
+    const x0 = tf.randomUniform([8, 2], -1, 1, 'float32', 5);
+    const run = async (order: 'gradient-first' | 'noise-first') =>
+      values((await langevin(energy, x0, { rng: new Rng(9), steps: 12, stepSize: 0.01, noiseStd: 0.05, order })).samples);
+    const replay = native.replay;
+    let replays = 0;
+    native.replay = (...args: unknown[]) => {
+      replays++;
+      return replay.apply(native, args);
+    };
+    try {
+      for (const order of ['gradient-first', 'noise-first'] as const) {
+        replays = 0;
+        const captured = await run(order);
+        expect(replays, order).toBe(9);
+        setStepCapture(false);
+        const plain = await run(order).finally(() => setStepCapture(true));
+        expect(captured, order).toEqual(plain);
+      }
+    } finally {
+      native.replay = replay;
+      x0.dispose();
+    }
   });
 });
 

@@ -46,8 +46,28 @@ export interface CaptureStepOptions {
    * changes, the recording is dropped and the step recorded again.
    */
   readonly dependsOn?: () => readonly unknown[];
-  /** When two recordings of the step differ: run every call as it is ('eager', the reason in `refusal`) or throw. Default 'eager'. */
+  /**
+   * When the step cannot be captured (two recordings differ, the backend cannot record, capture is
+   * off): run every call as it is ('eager', the reason in `refusal`) or throw. Default 'eager'.
+   */
   readonly onRefused?: 'eager' | 'throw';
+}
+
+/** GENLAB_CAPTURE=0 (or off, false, no) turns step capture off for the process. */
+function captureFromEnv(): boolean {
+  const value = typeof process === 'undefined' ? undefined : process.env?.GENLAB_CAPTURE;
+  return value === undefined || !['0', 'off', 'false', 'no'].includes(value.trim().toLowerCase());
+}
+
+let captureEnabled = captureFromEnv();
+
+/**
+ * Turns step capture on or off for `CapturedStep`s made from now on (default on; GENLAB_CAPTURE=0
+ * starts the process with it off). Off, every call runs as it is: to compare, or to rule capture
+ * out when something looks wrong.
+ */
+export function setStepCapture(enabled: boolean): void {
+  captureEnabled = enabled;
 }
 
 /** How a captured step runs now. */
@@ -82,8 +102,9 @@ export class CapturedStep {
     private readonly step: (inputs: readonly tf.Tensor[]) => tf.Tensor[],
     private readonly options: CaptureStepOptions = {},
   ) {
-    this.recorder = stepRecorder();
-    if (this.recorder === undefined) this.refused = `the ${tf.getBackend()} backend cannot record steps`;
+    this.recorder = captureEnabled ? stepRecorder() : undefined;
+    if (!captureEnabled) this.refused = 'step capture is off (GENLAB_CAPTURE=0 or setStepCapture(false))';
+    else if (this.recorder === undefined) this.refused = `the ${tf.getBackend()} backend cannot record steps`;
   }
 
   /** Why the step runs as it is (undefined while it may still be captured). */
@@ -107,10 +128,10 @@ export class CapturedStep {
     if (this.recorder === undefined && this.options.onRefused === 'throw') throw new CaptureRefusedError(this.refused);
     this.checkDependencies();
     this.calls++;
-    if (this.refused !== undefined || this.calls <= (this.options.warmupCalls ?? 1)) return this.step(inputs);
+    if (this.refused !== undefined || this.calls <= (this.options.warmupCalls ?? 1)) return this.runAsItIs(inputs);
     if (this.replayable) {
       // Other shapes (a last, smaller batch): this call runs as it is.
-      if (signatureOf(inputs) !== this.inputSignature) return this.step(inputs);
+      if (signatureOf(inputs) !== this.inputSignature) return this.runAsItIs(inputs);
       const outputs = this.replayable.replay(inputs);
       this.options.afterReplay?.();
       return outputs;
@@ -143,12 +164,17 @@ export class CapturedStep {
     this.recorded = this.replayable = undefined;
   }
 
+  /** The step itself, in a `tf.tidy` (a replay, too, leaves nothing but its results). */
+  private runAsItIs(inputs: readonly tf.Tensor[]): tf.Tensor[] {
+    return tf.tidy(() => this.step(inputs));
+  }
+
   private record(inputs: readonly tf.Tensor[]): { step: RecordedStep; outputs: tf.Tensor[] } {
     const recorder = this.recorder as StepRecordingBackend;
     recorder.beginStepRecording();
     let outputs: tf.Tensor[];
     try {
-      outputs = this.step(inputs);
+      outputs = this.runAsItIs(inputs);
     } catch (error) {
       recorder.abortStepRecording();
       throw error;

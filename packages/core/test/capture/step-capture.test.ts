@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CapturedStep, CaptureRefusedError, stepRecorder } from '../../src/capture/step-capture.js';
+import { CapturedStep, CaptureRefusedError, setStepCapture, stepRecorder } from '../../src/capture/step-capture.js';
 import { captureTrainingStep } from '../../src/capture/training-step.js';
 import { adam } from '../../src/optim/adam.js';
 
@@ -52,6 +52,26 @@ describe('CapturedStep on a backend that cannot record', () => {
     expect(step.state).toBe('eager');
     expect(step.refusal).toBe('the cpu backend cannot record steps');
     expect(() => new CapturedStep(() => [], { onRefused: 'throw' }).run([])).toThrow(CaptureRefusedError);
+    x.dispose();
+  });
+});
+
+describe.each([
+  ['cpu', true],
+  ['torch', torch.available],
+])('a CapturedStep on %s', (backend, available) => {
+  it.skipIf(!available)('leaves nothing but its results, from its first call on (the step needs no tf.tidy)', async () => {
+    await tf.setBackend(backend);
+    const x = tf.tensor([1, 2, 3]);
+    const before = tf.memory().numTensors;
+    const step = new CapturedStep(([t]) => [tf.add(tf.mul(t as tf.Tensor, 2), tf.square(t as tf.Tensor))]);
+    for (let i = 0; i < 5; i++) {
+      const [y] = step.run([x]);
+      expect(Array.from(y!.dataSync())).toEqual([3, 8, 15]);
+      y!.dispose();
+      expect(tf.memory().numTensors, `after call ${i + 1}`).toBe(before);
+    }
+    step.dispose();
     x.dispose();
   });
 });
@@ -190,6 +210,25 @@ suite('CapturedStep on torch', () => {
     }
     expect(declared.state).toBe('replaying');
     tf.dispose([x, outside]);
+  });
+
+  it('runs every call as it is while capture is switched off', () => {
+    const x = tf.tensor([1, 2, 3]);
+    setStepCapture(false);
+    try {
+      const off = new CapturedStep(([t]) => [tf.mul(t as tf.Tensor, 2)]);
+      for (let i = 0; i < 4; i++) tf.dispose(off.run([x]));
+      expect(off.state).toBe('eager');
+      expect(off.refusal).toContain('step capture is off');
+      expect(() => new CapturedStep(() => [], { onRefused: 'throw' }).run([])).toThrow(CaptureRefusedError);
+    } finally {
+      setStepCapture(true);
+    }
+    const on = new CapturedStep(([t]) => [tf.mul(t as tf.Tensor, 2)]);
+    for (let i = 0; i < 4; i++) tf.dispose(on.run([x]));
+    expect(on.state).toBe('replaying');
+    on.dispose();
+    x.dispose();
   });
 
   it('refuses to read values inside a recorded step, and the backend records again afterwards', () => {
