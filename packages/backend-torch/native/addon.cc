@@ -90,11 +90,17 @@ int32_t KeepConstant(Napi::Env env, at::Tensor tensor, const char* name) {
   State& state = StateOf(env);
   const int32_t id = Keep(env, tensor);
   if (state.recording) {
-    genlab::capture::Instruction ins{genlab::capture::Kind::kConstant, name};
+    genlab::capture::Instruction ins = state.recording->Make(genlab::capture::Kind::kConstant, name);
     ins.value = std::move(tensor);
     state.recording->Add(std::move(ins));
   }
   return id;
+}
+
+// An instruction to fill: in the recording's program when one is on (else a throwaway).
+genlab::capture::Instruction NewInstruction(Napi::Env env, genlab::capture::Kind kind, const char* name) {
+  State& state = StateOf(env);
+  return state.recording ? state.recording->Make(kind, name) : genlab::capture::Instruction(kind, name);
 }
 
 // The register of a tensor argument in the recording (which must be on).
@@ -246,7 +252,7 @@ Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
     hyper[i] = value.As<Napi::Number>().DoubleValue();
   }
   State& state = StateOf(env);
-  genlab::capture::Instruction ins{genlab::capture::Kind::kAdam, "adamUpdate"};
+  genlab::capture::Instruction ins = NewInstruction(env, genlab::capture::Kind::kAdam, "adamUpdate");
   std::array<std::vector<at::Tensor>, 4> lists;
   for (size_t k = 0; k < 4; k++) {
     auto array = info[k].As<Napi::Array>();
@@ -276,14 +282,14 @@ Napi::Value GroupNormNhwc(const Napi::CallbackInfo& info) {
   const int64_t groups = info[3].As<Napi::Number>().Int64Value();
   const double epsilon = info[4].As<Napi::Number>().DoubleValue();
   State& state = StateOf(env);
-  genlab::capture::Instruction ins{genlab::capture::Kind::kGroupNorm, "groupNormNhwc"};
-  if (state.recording) ins.inputs = {RegisterOf(env, info[0]), RegisterOf(env, info[1]), RegisterOf(env, info[2])};
+  genlab::capture::Instruction ins = NewInstruction(env, genlab::capture::Kind::kGroupNorm, "groupNormNhwc");
+  if (state.recording) ins.inputs.assign({RegisterOf(env, info[0]), RegisterOf(env, info[1]), RegisterOf(env, info[2])});
   auto out = genlab::GroupNormNhwc(Get(env, info[0]), Get(env, info[1]), Get(env, info[2]), groups, epsilon);
   auto ids = Napi::Array::New(env, 3);
   for (uint32_t i = 0; i < 3; i++) ids.Set(i, Napi::Number::New(env, Keep(env, std::move(out[i]))));
   if (state.recording) {
-    ins.ints = {groups};
-    ins.numbers = {epsilon};
+    ins.ints.push_back(groups);
+    ins.numbers.push_back(epsilon);
     state.recording->Add(std::move(ins));
   }
   return ids;
@@ -294,11 +300,11 @@ Napi::Value PadNhwc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<int64_t> pads = IntsOf(env, info[1], "padNhwc padding");
   State& state = StateOf(env);
-  genlab::capture::Instruction ins{genlab::capture::Kind::kPad, "padNhwc"};
-  if (state.recording) ins.inputs = {RegisterOf(env, info[0])};
+  genlab::capture::Instruction ins = NewInstruction(env, genlab::capture::Kind::kPad, "padNhwc");
+  if (state.recording) ins.inputs.push_back(RegisterOf(env, info[0]));
   const int32_t id = Keep(env, genlab::PadNhwc(Get(env, info[0]), pads));
   if (state.recording) {
-    ins.ints = std::move(pads);
+    ins.ints.assign(pads.begin(), pads.end());
     state.recording->Add(std::move(ins));
   }
   return Napi::Number::New(env, id);
@@ -482,32 +488,49 @@ Napi::Value FromIValue(Napi::Env env, const c10::IValue& value) {
 // registers of its tensor arguments (read from the JS ids, as ToIValue converted them).
 genlab::capture::Instruction RecordOperator(Napi::Env env, const Operator& op, const Napi::Array& args, const torch::jit::Stack& stack) {
   using genlab::capture::TensorArgument;
-  genlab::capture::Instruction ins{genlab::capture::Kind::kOperator, op.name};
+  genlab::capture::Instruction ins = StateOf(env).recording->Make(genlab::capture::Kind::kOperator, op.name);
   ins.op = op.handle;
-  ins.constants = stack;
+  // The stack's values, but None where tensors go (filled from registers) and where int lists go
+  // (kept in the program's arena, not as heap-allocated IValue lists).
+  std::vector<bool> filled(stack.size(), false);
   const auto& arguments = op.handle.schema().arguments();
   for (uint32_t i = 0; i < args.Length() && i < arguments.size(); i++) {
     Napi::Value value = args.Get(i);
     if (value.IsNull() || value.IsUndefined()) continue;
     c10::TypePtr type = arguments[i].type();
     if (type->kind() == c10::TypeKind::OptionalType) type = type->castRaw<c10::OptionalType>()->getElementType();
+    const size_t begin = ins.tensor_registers.size();
     if (type->kind() == c10::TypeKind::TensorType) {
-      ins.tensors.push_back({i, TensorArgument::Shape::kTensor, {RegisterOf(env, value)}});
+      ins.tensor_registers.push_back(RegisterOf(env, value));
+      ins.tensors.push_back({i, TensorArgument::Shape::kTensor, begin, 1});
     } else if (type->kind() == c10::TypeKind::ListType) {
       const auto& element = type->castRaw<c10::ListType>()->getElementType();
       const bool optional = element->kind() == c10::TypeKind::OptionalType;
       if (element->kind() != c10::TypeKind::TensorType && !optional) continue;
-      TensorArgument tensors{i, optional ? TensorArgument::Shape::kOptionalList : TensorArgument::Shape::kList, {}};
       auto array = value.As<Napi::Array>();
       for (uint32_t j = 0; j < array.Length(); j++) {
         Napi::Value item = array.Get(j);
-        tensors.registers.push_back(item.IsNull() || item.IsUndefined() ? -1 : RegisterOf(env, item));
+        ins.tensor_registers.push_back(item.IsNull() || item.IsUndefined() ? -1 : RegisterOf(env, item));
       }
-      ins.tensors.push_back(std::move(tensors));
+      ins.tensors.push_back(
+          {i, optional ? TensorArgument::Shape::kOptionalList : TensorArgument::Shape::kList, begin, ins.tensor_registers.size() - begin});
     } else {
       continue;
     }
-    ins.constants[i] = c10::IValue();  // the program holds no tensor of the recorded step
+    filled[i] = true;
+  }
+  ins.constants.reserve(stack.size());
+  for (size_t i = 0; i < stack.size(); i++) {
+    if (filled[i]) {
+      ins.constants.emplace_back();
+    } else if (stack[i].isIntList()) {
+      const std::vector<int64_t> values = stack[i].toIntVector();
+      ins.int_lists.push_back({i, ins.list_values.size(), values.size()});
+      ins.list_values.insert(ins.list_values.end(), values.begin(), values.end());
+      ins.constants.emplace_back();
+    } else {
+      ins.constants.push_back(stack[i]);
+    }
   }
   return ins;
 }
@@ -681,7 +704,10 @@ std::vector<int32_t> IdsOf(Napi::Env env, const Napi::Value& value, const char* 
 // Ids of live tensors.
 std::vector<int32_t> SlotsOf(Napi::Env env, const Napi::Value& value, const char* what) {
   std::vector<int32_t> slots = IdsOf(env, value, what);
-  for (int32_t id : slots) Get(env, Napi::Number::New(env, id));  // validates
+  const State& state = StateOf(env);
+  for (int32_t id : slots)
+    if (id < 0 || id >= static_cast<int32_t>(state.slots.size()) || !state.slots[id].defined())
+      throw Napi::Error::New(env, std::string(what) + ": tensor id " + std::to_string(id) + " is not live");
   return slots;
 }
 
@@ -719,14 +745,21 @@ Napi::Value CaptureEnd(const Napi::CallbackInfo& info) {
   auto program = std::make_unique<genlab::capture::Program>(recording->Finish(
       IdsOf(env, info[0], "captureEnd variablesBefore"), SlotsOf(env, info[1], "captureEnd variablesAfter"),
       SlotsOf(env, info[2], "captureEnd inputs"), SlotsOf(env, info[3], "captureEnd outputs"),
-      [&](int32_t slot) -> const at::Tensor& { return Get(env, Napi::Number::New(env, slot)); }));
+      [&](int32_t slot) -> const at::Tensor& { return state.slots[slot]; }));  // live: SlotsOf checked
   auto out = Napi::Object::New(env);
   auto variables = Napi::Array::New(env, program->variables.size());
   for (size_t i = 0; i < program->variables.size(); i++) variables.Set(uint32_t(i), Napi::Number::New(env, program->variables[i]));
   size_t calls = 0;
-  for (const auto& ins : program->instructions) calls += ins.kind != genlab::capture::Kind::kFree;
+  double constant_bytes = 0;
+  for (const auto& ins : program->instructions) {
+    calls += ins.kind != genlab::capture::Kind::kFree;
+    if (ins.value.defined()) constant_bytes += double(ins.value.nbytes());
+  }
+  for (const auto& e : program->externals)
+    if (e.pinned.defined()) constant_bytes += double(e.pinned.nbytes());
   out.Set("variables", variables);
   out.Set("calls", Napi::Number::New(env, double(calls)));
+  out.Set("constantBytes", Napi::Number::New(env, constant_bytes));
   state.programs.push_back(std::move(program));
   out.Set("program", Napi::Number::New(env, double(state.programs.size() - 1)));
   return out;

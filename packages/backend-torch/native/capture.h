@@ -14,6 +14,9 @@
 #include <c10/core/InferenceMode.h>
 
 #include <cstdint>
+#include <memory>
+#include <memory_resource>
+#include <string_view>
 #include <cstring>
 #include <optional>
 #include <stdexcept>
@@ -24,31 +27,90 @@
 
 #include "kernels.h"
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#endif
+
 namespace genlab::capture {
+
+// ---- where a program keeps its data ------------------------------------------------------------
+
+// Pages mapped for a program alone, not taken from the malloc heap that LibTorch's CPU tensors come
+// from. A program is ~10 small allocations per native call, made while the step's activations are
+// live and kept for as long as the step replays. From the heap they split it: each kept program of
+// a unet-tiny training step (6,142 calls) left ~235 MB of the heap free but too fragmented for the
+// next step's tensors, so resident memory grew by that much per program (mallinfo2, scratch loop).
+class MappedPages final : public std::pmr::memory_resource {
+  void* do_allocate(size_t bytes, size_t alignment) override {
+#if defined(__unix__) || defined(__APPLE__)
+    void* pages = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (pages == MAP_FAILED) throw std::bad_alloc();
+    return pages;
+#else
+    return std::pmr::new_delete_resource()->allocate(bytes, alignment);
+#endif
+  }
+  void do_deallocate(void* pages, size_t bytes, size_t alignment) override {
+#if defined(__unix__) || defined(__APPLE__)
+    (void)alignment;
+    munmap(pages, bytes);
+#else
+    std::pmr::new_delete_resource()->deallocate(pages, bytes, alignment);
+#endif
+  }
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override { return this == &other; }
+};
+
+// A program's memory: a monotonic buffer over mapped pages, freed with the program.
+class Arena {
+ public:
+  Arena() : pages_(std::make_unique<MappedPages>()), buffer_(std::make_unique<std::pmr::monotonic_buffer_resource>(1 << 16, pages_.get())) {}
+  std::pmr::memory_resource* get() const { return buffer_.get(); }
+
+ private:
+  std::unique_ptr<MappedPages> pages_;  // declared first: the buffer returns its pages to it
+  std::unique_ptr<std::pmr::monotonic_buffer_resource> buffer_;
+};
+
+// ---- what a program holds ------------------------------------------------------------------------
 
 enum class Kind { kOperator, kConstant, kAdam, kGroupNorm, kPad, kFree };
 
-// Where an operator call's tensor argument goes in its stack, and which registers fill it.
+// Where an operator call's tensor argument goes in its stack; its registers are
+// Instruction::tensor_registers[begin, begin + size) (−1: None, in an optional list).
 struct TensorArgument {
   enum class Shape { kTensor, kList, kOptionalList };
   size_t position;
   Shape shape;
-  std::vector<int32_t> registers;  // −1: None, in an optional list
+  size_t begin, size;
+};
+
+// An int-list argument at `position` (a stride, a shape): Instruction::list_values[begin, begin + size).
+struct IntListArgument {
+  size_t position, begin, size;
 };
 
 struct Instruction {
+  explicit Instruction(Kind kind, std::string_view name, std::pmr::memory_resource* memory = std::pmr::get_default_resource())
+      : kind(kind), name(name, memory), constants(memory), int_lists(memory), list_values(memory), tensors(memory),
+        tensor_registers(memory), inputs(memory), ints(memory), numbers(memory), outputs(memory), returned(memory),
+        signature(memory) {}
+
   Kind kind;
-  std::string name;  // for messages
+  std::pmr::string name;  // for messages
   std::optional<c10::OperatorHandle> op;  // kOperator
-  torch::jit::Stack constants;  // kOperator: its stack, None where tensors go
-  std::vector<TensorArgument> tensors;  // kOperator
-  std::vector<int32_t> inputs;  // the addon's kernels and kFree: registers read
-  std::vector<int64_t> ints;  // the addon's kernels' parameters
-  std::vector<double> numbers;
+  std::pmr::vector<c10::IValue> constants;  // kOperator: its stack, None where tensors and int lists go
+  std::pmr::vector<IntListArgument> int_lists;  // kOperator
+  std::pmr::vector<int64_t> list_values;
+  std::pmr::vector<TensorArgument> tensors;  // kOperator
+  std::pmr::vector<int32_t> tensor_registers;
+  std::pmr::vector<int32_t> inputs;  // the addon's kernels and kFree: registers read
+  std::pmr::vector<int64_t> ints;  // the addon's kernels' parameters
+  std::pmr::vector<double> numbers;
   at::Tensor value;  // kConstant
-  std::vector<int32_t> outputs;  // registers written, in the order the results come
-  std::string returned;  // kOperator: its non-tensor results, which a replay must see again
-  std::string signature;  // all of the above but tensor values, for Difference
+  std::pmr::vector<int32_t> outputs;  // registers written, in the order the results come
+  std::pmr::string returned;  // kOperator: its non-tensor results, which a replay must see again
+  std::pmr::string signature;  // all of the above but tensor values, for Difference
 };
 
 enum class Role { kInput, kVariable, kConstant };
@@ -63,25 +125,28 @@ struct External {
 };
 
 struct Program {
-  std::vector<Instruction> instructions;
+  Arena arena;  // first: the containers below allocate from it
+  std::pmr::vector<Instruction> instructions{arena.get()};
   int32_t registers = 0;
-  std::vector<External> externals;
-  std::vector<int32_t> variables;  // the caller's variable indices that the program reads or writes
-  std::vector<std::pair<int32_t, int32_t>> writebacks;  // (index into variables, register of its new value)
-  std::vector<int32_t> outputs;  // registers
+  std::pmr::vector<External> externals{arena.get()};
+  std::pmr::vector<int32_t> variables{arena.get()};  // the caller's variable indices that the program reads or writes
+  std::pmr::vector<std::pair<int32_t, int32_t>> writebacks{arena.get()};  // (index into variables, register of its new value)
+  std::pmr::vector<int32_t> outputs{arena.get()};  // registers
   size_t inputs = 0;  // how many inputs a replay takes
 };
 
 // ---- signatures ------------------------------------------------------------------------------
 
-inline void AppendDouble(std::string& out, double value) {
+template <typename String>
+void AppendDouble(String& out, double value) {
   uint64_t bits;
   std::memcpy(&bits, &value, sizeof bits);
   out += std::to_string(bits);
 }
 
 // A non-tensor value as text that differs whenever the value does (doubles by their bits).
-inline void AppendValue(std::string& out, const c10::IValue& value) {
+template <typename String>
+void AppendValue(String& out, const c10::IValue& value) {
   if (value.isNone()) out += "None";
   else if (value.isInt()) out += "i" + std::to_string(value.toInt());
   else if (value.isDouble()) AppendDouble(out += "d", value.toDouble());
@@ -103,36 +168,42 @@ inline void AppendValue(std::string& out, const c10::IValue& value) {
   } else out += std::string("<") + value.tagKind() + ">";
 }
 
-inline std::string Registers(const std::vector<int32_t>& registers) {
+template <typename Values>
+std::string Listed(const Values& values) {
   std::string out = "(";
-  for (int32_t r : registers) out += std::to_string(r) + ",";
+  for (auto v : values) out += std::to_string(v) + ",";
   return out + ")";
 }
 
 inline std::string SignatureOf(const Instruction& ins) {
-  std::string out = std::to_string(static_cast<int>(ins.kind)) + " " + ins.name + " ";
+  std::string out = std::to_string(static_cast<int>(ins.kind)) + " " + std::string(ins.name) + " ";
   for (const auto& c : ins.constants) AppendValue(out, c), out += ";";
-  for (const auto& t : ins.tensors) out += std::to_string(t.position) + Registers(t.registers);
-  out += Registers(ins.inputs);
-  for (int64_t i : ins.ints) out += std::to_string(i) + ",";
+  for (const auto& l : ins.int_lists) out += std::to_string(l.position) + ":" + std::to_string(l.begin) + "+" + std::to_string(l.size);
+  out += Listed(ins.list_values);
+  for (const auto& t : ins.tensors)
+    out += std::to_string(t.position) + "/" + std::to_string(static_cast<int>(t.shape)) + ":" + std::to_string(t.begin) + "+" +
+           std::to_string(t.size);
+  out += Listed(ins.tensor_registers) + Listed(ins.inputs) + Listed(ins.ints);
   for (double d : ins.numbers) AppendDouble(out, d), out += ",";
   if (ins.value.defined()) {
     out += c10::toString(ins.value.scalar_type());
     for (int64_t s : ins.value.sizes()) out += "x" + std::to_string(s);
   }
-  return out + "->" + Registers(ins.outputs) + ins.returned;
+  return out + "->" + Listed(ins.outputs) + std::string(ins.returned);
 }
 
 // ---- recording -------------------------------------------------------------------------------
 
 class Recording {
  public:
+  // A new instruction whose containers live in the program's arena.
+  Instruction Make(Kind kind, std::string_view name) { return Instruction(kind, name, program_.arena.get()); }
+
   // The register of a tensor argument: the one its slot was given, or a new external one.
   int32_t RegisterOf(int32_t slot, const at::Tensor& tensor) {
-    auto found = register_of_slot_.find(slot);
-    if (found != register_of_slot_.end()) return found->second;
+    if (const int32_t known = Lookup(slot); known >= 0) return known;
     const int32_t reg = program_.registers++;
-    register_of_slot_[slot] = reg;
+    Assign(slot, reg);
     program_.externals.push_back({slot, reg, Role::kConstant, -1, tensor});
     return reg;
   }
@@ -140,25 +211,26 @@ class Recording {
   // A new tensor was kept in `slot` (results of the instruction being recorded, in order).
   void Produced(int32_t slot) {
     const int32_t reg = program_.registers++;
-    register_of_slot_[slot] = reg;
+    Assign(slot, reg);
     produced_.push_back(reg);
   }
 
   // `slot` was disposed: so is its register at this point of a replay.
   void Freed(int32_t slot) {
-    auto found = register_of_slot_.find(slot);
-    if (found == register_of_slot_.end()) return;  // made before the recording and never read in it
-    Instruction free{Kind::kFree, "dispose"};
-    free.inputs = {found->second};
-    register_of_slot_.erase(found);
+    const int32_t reg = Lookup(slot);
+    if (reg < 0) return;  // made before the recording and never read in it
+    Instruction free = Make(Kind::kFree, "dispose");
+    free.inputs.push_back(reg);
+    Assign(slot, -1);
     Add(std::move(free));
   }
 
-  // Adds an instruction whose results are the tensors produced since the last one.
+  // Adds an instruction (made by `Make`) whose results are the tensors produced since the last one.
   void Add(Instruction ins) {
-    ins.outputs = std::move(produced_);
+    ins.outputs.assign(produced_.begin(), produced_.end());
     produced_.clear();
-    ins.signature = SignatureOf(ins);
+    const std::string signature = SignatureOf(ins);
+    ins.signature.assign(signature);
     program_.instructions.push_back(std::move(ins));
   }
 
@@ -202,7 +274,15 @@ class Recording {
   }
 
  private:
-  std::unordered_map<int32_t, int32_t> register_of_slot_;
+  int32_t Lookup(int32_t slot) const {
+    return slot >= 0 && static_cast<size_t>(slot) < register_of_slot_.size() ? register_of_slot_[slot] : -1;
+  }
+  void Assign(int32_t slot, int32_t reg) {
+    if (static_cast<size_t>(slot) >= register_of_slot_.size()) register_of_slot_.resize(slot + 1024, -1);
+    register_of_slot_[slot] = reg;
+  }
+
+  std::vector<int32_t> register_of_slot_;  // by slot id (dense, small): −1 where none
   std::vector<int32_t> produced_;
   Program program_;
 };
@@ -216,7 +296,7 @@ inline std::string Difference(const Program& a, const Program& b) {
            std::to_string(b.instructions.size()) + " the next time: its work depends on more than its inputs and variables";
   for (size_t i = 0; i < a.instructions.size(); i++) {
     const Instruction &x = a.instructions[i], &y = b.instructions[i];
-    const std::string where = "native call " + std::to_string(i + 1) + " (" + x.name + ")";
+    const std::string where = "native call " + std::to_string(i + 1) + " (" + std::string(x.name) + ")";
     if (x.signature != y.signature)
       return where + " differs between two steps in its non-tensor arguments, results or operands (a number computed in JavaScript " +
              "that changes from step to step?)";
@@ -245,26 +325,34 @@ struct Replayed {
 };
 
 [[noreturn]] inline void Diverged(const Instruction& ins, const std::string& what) {
-  throw std::runtime_error("replaying a captured step: " + ins.name + " " + what + " than when it was recorded");
+  throw std::runtime_error("replaying a captured step: " + std::string(ins.name) + " " + what + " than when it was recorded");
 }
 
 inline void RunOperator(const Instruction& ins, std::vector<at::Tensor>& regs) {
-  torch::jit::Stack stack = ins.constants;
+  torch::jit::Stack stack(ins.constants.begin(), ins.constants.end());
+  for (const IntListArgument& l : ins.int_lists) {
+    c10::List<int64_t> list;
+    list.reserve(l.size);
+    for (size_t i = l.begin; i < l.begin + l.size; i++) list.push_back(ins.list_values[i]);
+    stack[l.position] = std::move(list);
+  }
   for (const TensorArgument& t : ins.tensors) {
+    const int32_t* registers = ins.tensor_registers.data() + t.begin;
     switch (t.shape) {
       case TensorArgument::Shape::kTensor:
-        stack[t.position] = regs[t.registers[0]];
+        stack[t.position] = regs[registers[0]];
         break;
       case TensorArgument::Shape::kList: {
         c10::List<at::Tensor> list;
-        list.reserve(t.registers.size());
-        for (int32_t r : t.registers) list.push_back(regs[r]);
+        list.reserve(t.size);
+        for (size_t i = 0; i < t.size; i++) list.push_back(regs[registers[i]]);
         stack[t.position] = std::move(list);
         break;
       }
       case TensorArgument::Shape::kOptionalList: {
         c10::List<c10::optional<at::Tensor>> list;
-        for (int32_t r : t.registers) list.push_back(r < 0 ? c10::optional<at::Tensor>() : c10::optional<at::Tensor>(regs[r]));
+        for (size_t i = 0; i < t.size; i++)
+          list.push_back(registers[i] < 0 ? c10::optional<at::Tensor>() : c10::optional<at::Tensor>(regs[registers[i]]));
         stack[t.position] = std::move(list);
         break;
       }
@@ -288,7 +376,7 @@ inline void RunOperator(const Instruction& ins, std::vector<at::Tensor>& regs) {
     }
   }
   if (o != ins.outputs.size()) Diverged(ins, "returned fewer tensors");
-  if (returned != ins.returned) Diverged(ins, "returned other values");
+  if (std::string_view(returned) != std::string_view(ins.returned)) Diverged(ins, "returned other values");
 }
 
 inline void Run(const Instruction& ins, std::vector<at::Tensor>& regs) {
@@ -321,7 +409,7 @@ inline void Run(const Instruction& ins, std::vector<at::Tensor>& regs) {
       return;
     }
     case Kind::kPad:
-      results({PadNhwc(regs[ins.inputs.at(0)], ins.ints)});
+      results({PadNhwc(regs[ins.inputs.at(0)], std::vector<int64_t>(ins.ints.begin(), ins.ints.end()))});
       return;
   }
 }

@@ -91,6 +91,8 @@ export class CaptureRefusedError extends Error {
 export class CapturedStep {
   private calls = 0;
   private recorded: RecordedStep | undefined;
+  /** The inputs' shapes and dtypes when `recorded` was made. */
+  private recordedSignature = '';
   private replayable: RecordedStep | undefined;
   private refused: string | undefined;
   private dependencies: readonly unknown[] | undefined;
@@ -125,6 +127,10 @@ export class CapturedStep {
 
   /** Runs the step on `inputs`: as it is, recorded, or replayed. The results are the caller's to dispose. */
   run(inputs: readonly tf.Tensor[]): tf.Tensor[] {
+    if (this.recorder !== undefined && this.refused === undefined && (tf.backend() as unknown) !== this.recorder) {
+      this.dispose();
+      this.refused = `the backend changed to ${tf.getBackend()} after the step was made`;
+    }
     if (this.recorder === undefined && this.options.onRefused === 'throw') throw new CaptureRefusedError(this.refused);
     this.checkDependencies();
     this.calls++;
@@ -137,8 +143,12 @@ export class CapturedStep {
       return outputs;
     }
     const recording = this.record(inputs);
-    if (this.recorded === undefined) {
+    const signature = signatureOf(inputs);
+    if (this.recorded === undefined || signature !== this.recordedSignature) {
+      // The first recording, or one of inputs shaped otherwise: the next call is compared with it.
+      this.recorded?.dispose();
       this.recorded = recording.step;
+      this.recordedSignature = signature;
       return recording.outputs;
     }
     const difference = recording.step.differenceFrom(this.recorded);
@@ -146,7 +156,7 @@ export class CapturedStep {
     this.recorded = undefined;
     if (difference === undefined) {
       this.replayable = recording.step;
-      this.inputSignature = signatureOf(inputs);
+      this.inputSignature = signature;
     } else {
       recording.step.dispose();
       this.refused = `two recordings of the step differ: ${difference}`;
@@ -179,7 +189,12 @@ export class CapturedStep {
       recorder.abortStepRecording();
       throw error;
     }
-    return { step: recorder.endStepRecording(inputs, outputs), outputs };
+    try {
+      return { step: recorder.endStepRecording(inputs, outputs), outputs };
+    } catch (error) {
+      tf.dispose(outputs);
+      throw error;
+    }
   }
 
   /** Drops the recordings when a number the step reads has changed since they were made. */

@@ -157,6 +157,37 @@ suite('CapturedStep on torch', () => {
     step.dispose();
   });
 
+  it('compares recordings made on inputs of the same shapes only', () => {
+    const step = new CapturedStep(([t]) => [tf.mul(t as tf.Tensor, 3)], { onRefused: 'throw' });
+    const states: string[] = [];
+    for (const n of [2, 2, 3, 3, 3]) {
+      const t = tf.ones([n]);
+      const [y] = step.run([t]);
+      expect(Array.from(y!.dataSync())).toEqual(new Array(n).fill(3));
+      tf.dispose([t, y!]);
+      states.push(step.state);
+    }
+    // Calls 2 (two elements) and 3 (three) are not compared: call 3's recording waits for call 4's.
+    expect(states).toEqual(['recording', 'recording', 'recording', 'replaying', 'replaying']);
+    step.dispose();
+  });
+
+  it('runs as it is once the backend is another than the one it recorded on', async () => {
+    const x = tf.tensor([1, 2]);
+    const step = new CapturedStep(([t]) => [tf.add(t as tf.Tensor, 1)]);
+    for (let i = 0; i < 4; i++) tf.dispose(step.run([x]));
+    expect(step.state).toBe('replaying');
+    await tf.setBackend('cpu');
+    const y = tf.tensor([5, 6]);
+    const [z] = step.run([y]);
+    expect(Array.from(z!.dataSync())).toEqual([6, 7]);
+    expect(step.state).toBe('eager');
+    expect(step.refusal).toBe('the backend changed to cpu after the step was made');
+    tf.dispose([y, z!]);
+    await tf.setBackend('torch');
+    x.dispose();
+  });
+
   it('leaves a clone of a variable as it was when a replay updates the variable', () => {
     const net = makeNet(5);
     const inputs = batch(0);
