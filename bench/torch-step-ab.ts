@@ -26,6 +26,7 @@ import { initBackend } from '@lab/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TorchBackend } from '../packages/backend-torch/src/backend.js';
 import { foreachAdam } from '../packages/backend-torch/src/kernels/optimizer.js';
+import type { TorchNative } from '../packages/backend-torch/src/native.js';
 import { useFusedLayerKernels } from './lib/torch-kernels.js';
 import { BENCH_MODELS, type BenchModelName, createWorkload } from './lib/workloads.js';
 
@@ -58,15 +59,7 @@ const info = await initBackend({ force: backendName });
 
 /** The internals each switch swaps (the engine's clone, the backend's helpers, the addon's Adam). */
 interface Native {
-  adamUpdate: (
-    values: number[],
-    gradients: number[],
-    ms: number[],
-    vs: number[],
-    hyper: number[],
-    beta1Power: number,
-    beta2Power: number,
-  ) => number[];
+  adamUpdate: TorchNative['adamUpdate'];
   toArray: (id: number) => Float32Array;
   meta: (id: number) => number[];
   padNhwc: (x: number, padding: readonly [number, number, number, number]) => number;
@@ -84,21 +77,13 @@ const backend = tf.backend() as unknown as Backend;
 const native = backend.native ?? ({} as Native);
 
 /** Adam as the backend ran it before: eight `_foreach_` list operations (its CUDA path). */
-function foreachAdamCall(
-  values: number[],
-  gradients: number[],
-  ms: number[],
-  vs: number[],
-  hyper: number[],
-  beta1Power: number,
-  beta2Power: number,
-): number[] {
+const foreachAdamCall: TorchNative['adamUpdate'] = (values, gradients, ms, vs, hyper, beta1Power, beta2Power) => {
   const [learningRate, beta1, beta2, epsilon] = hyper as [number, number, number, number];
   const biasCorrection = (power: number) => 1 - (native.toArray(power)[0] as number);
   const [biasCorrection1, biasCorrection2] = [biasCorrection(beta1Power), biasCorrection(beta2Power)];
   const attrs = { count: values.length, learningRate, beta1, beta2, epsilon, biasCorrection1, biasCorrection2 };
-  return foreachAdam(tf.backend() as TorchBackend, [values, gradients, ms, vs], attrs);
-}
+  return foreachAdam(tf.backend() as TorchBackend, [[...values], [...gradients], [...ms], [...vs]], attrs);
+};
 
 const leanClone = engine.clone;
 // The torch switches' "on" functions (only --backend torch has them).
@@ -115,7 +100,7 @@ const switches: Record<Change, (on: boolean) => void> = {
     else delete engine.clone;
   },
   adam: (on) => {
-    native.adamUpdate = on ? fusedAdam : (foreachAdamCall as Native['adamUpdate']);
+    native.adamUpdate = on ? fusedAdam : foreachAdamCall;
   },
   // Off: nothing is kept, so the filter gradient pads again.
   padding: (on) => {

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CapturedStep, CaptureRefusedError, setStepCapture, stepRecorder } from '../../src/capture/step-capture.js';
 import { captureTrainingStep } from '../../src/capture/training-step.js';
 import { adam } from '../../src/optim/adam.js';
+import { seededValues } from '../helpers/numeric.js';
 
 /** The torch backend, when its addon is built here (an optional dependency of this package). */
 const torch = await import('@lab/backend-torch')
@@ -13,14 +14,15 @@ const torch = await import('@lab/backend-torch')
 const suite = torch.available ? describe : describe.skip;
 if (!torch.available) console.warn(`step capture tests on torch skipped: ${torch.reason}`);
 
-function randn(shape: number[], seed: number): tf.Tensor {
-  let state = seed;
-  const values = Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 31 - 1;
-  });
-  return tf.tensor(values, shape);
-}
+/** Seeded values in [-1, 1) shaped as given. */
+const randn = (shape: number[], seed: number) =>
+  tf.tensor(
+    seededValues(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+    shape,
+  );
 
 /** A small conv net's weights and loss: a stride-2 'same' convolution (padded), ReLU, a dense layer. */
 function makeNet(seed: number) {
