@@ -149,7 +149,9 @@ export class TorchBackend extends KernelBackend {
   /** Records the native work of what runs next, until `endStepRecording` or `abortStepRecording`. */
   beginStepRecording(): void {
     if (this.recording) throw new Error('@lab/backend-torch: a step is already being recorded');
-    const variables = Object.values(engine().registeredVariables);
+    // Variables whose data another backend holds are left out: if the step moves one here, that
+    // shows as an upload in the first recording only, and the two recordings differ.
+    const variables = Object.values(engine().registeredVariables).filter((v) => this.data.has(v.dataId));
     const before = variables.map((v) => this.id(v));
     this.native.captureBegin();
     this.recording = { variables, before };

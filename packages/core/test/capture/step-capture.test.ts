@@ -190,6 +190,23 @@ suite('CapturedStep on torch', () => {
     x.dispose();
   });
 
+  it('records with a variable still held by another backend, and refuses once the step moved it', async () => {
+    await tf.setBackend('cpu');
+    const w = tf.variable(tf.tensor([1, 2, 3]));
+    await tf.setBackend('torch');
+    const x = tf.tensor([1, 1, 1]);
+    const step = new CapturedStep(([t]) => [tf.mul(t as tf.Tensor, w)], { warmupCalls: 0 });
+    for (let i = 0; i < 3; i++) {
+      const [y] = step.run([x]);
+      expect(Array.from(y!.dataSync())).toEqual([1, 2, 3]);
+      y!.dispose();
+    }
+    // The first recording moved w here (an upload), the second did not: they differ.
+    expect(step.state).toBe('eager');
+    expect(step.refusal).toContain('two recordings of the step differ');
+    tf.dispose([w, x]);
+  });
+
   it('leaves a clone of a variable as it was when a replay updates the variable', () => {
     const net = makeNet(5);
     const inputs = batch(0);
