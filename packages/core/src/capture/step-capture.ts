@@ -90,14 +90,12 @@ export class CaptureRefusedError extends Error {
  */
 export class CapturedStep {
   private calls = 0;
-  private recorded: RecordedStep | undefined;
-  /** The inputs' shapes and dtypes when `recorded` was made. */
-  private recordedSignature = '';
-  private replayable: RecordedStep | undefined;
+  /** The last recording, waiting for the next to compare with, and the inputs' shapes it was made on. */
+  private recorded: SignedRecording | undefined;
+  /** The recording every call on inputs of its shapes replays. */
+  private replayable: SignedRecording | undefined;
   private refused: string | undefined;
   private dependencies: readonly unknown[] | undefined;
-  /** The inputs' shapes and dtypes when the replayable recording was made. */
-  private inputSignature = '';
   private readonly recorder: StepRecordingBackend | undefined;
 
   constructor(
@@ -122,7 +120,7 @@ export class CapturedStep {
 
   /** Native calls that one replay makes (undefined until the step replays). */
   get nativeCalls(): number | undefined {
-    return this.replayable?.calls;
+    return this.replayable?.step.calls;
   }
 
   /** Runs the step on `inputs`: as it is, recorded, or replayed. The results are the caller's to dispose. */
@@ -135,28 +133,26 @@ export class CapturedStep {
     this.checkDependencies();
     this.calls++;
     if (this.refused !== undefined || this.calls <= (this.options.warmupCalls ?? 1)) return this.runAsItIs(inputs);
+    const signature = signatureOf(inputs);
     if (this.replayable) {
       // Other shapes (a last, smaller batch): this call runs as it is.
-      if (signatureOf(inputs) !== this.inputSignature) return this.runAsItIs(inputs);
-      const outputs = this.replayable.replay(inputs);
+      if (signature !== this.replayable.signature) return this.runAsItIs(inputs);
+      const outputs = this.replayable.step.replay(inputs);
       this.options.afterReplay?.();
       return outputs;
     }
     const recording = this.record(inputs);
-    const signature = signatureOf(inputs);
-    if (this.recorded === undefined || signature !== this.recordedSignature) {
+    if (this.recorded === undefined || signature !== this.recorded.signature) {
       // The first recording, or one of inputs shaped otherwise: the next call is compared with it.
-      this.recorded?.dispose();
-      this.recorded = recording.step;
-      this.recordedSignature = signature;
+      this.recorded?.step.dispose();
+      this.recorded = { step: recording.step, signature };
       return recording.outputs;
     }
-    const difference = recording.step.differenceFrom(this.recorded);
-    this.recorded.dispose();
+    const difference = recording.step.differenceFrom(this.recorded.step);
+    this.recorded.step.dispose();
     this.recorded = undefined;
     if (difference === undefined) {
-      this.replayable = recording.step;
-      this.inputSignature = signature;
+      this.replayable = { step: recording.step, signature };
     } else {
       recording.step.dispose();
       this.refused = `two recordings of the step differ: ${difference}`;
@@ -169,8 +165,8 @@ export class CapturedStep {
   }
 
   dispose(): void {
-    this.recorded?.dispose();
-    this.replayable?.dispose();
+    this.recorded?.step.dispose();
+    this.replayable?.step.dispose();
     this.recorded = this.replayable = undefined;
   }
 
@@ -205,10 +201,14 @@ export class CapturedStep {
     const before = this.dependencies;
     this.dependencies = now;
     if (before === undefined || (before.length === now.length && before.every((value, i) => Object.is(value, now[i])))) return;
-    this.recorded?.dispose();
-    this.replayable?.dispose();
-    this.recorded = this.replayable = undefined;
+    this.dispose();
   }
+}
+
+/** A recording and the shapes and dtypes of the inputs it was made on (`signatureOf`). */
+interface SignedRecording {
+  readonly step: RecordedStep;
+  readonly signature: string;
 }
 
 function signatureOf(tensors: readonly tf.Tensor[]): string {
